@@ -1,0 +1,60 @@
+"""Raw layer: every delivered row and column as delivered, plus where and when it came from."""
+
+import dagster as dg
+import pandas as pd
+
+from etl_assets.assets.metadata import column_schema, table_metadata
+from etl_assets.partitions import daily_partitions, days_between, partition_dates, single_run
+from etl_assets.pipeline import extract
+from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract, raw_columns
+from etl_assets.resources import LandingZone
+
+OWNERS = ["team:data-platform"]
+
+
+def _raw_schema(contract: TableContract) -> dg.TableSchema:
+    return column_schema(
+        TableContract(name=contract.name, description=contract.description, source_columns=(),
+                      columns=raw_columns(contract), key=()))
+
+
+def build_raw_asset(contract: TableContract) -> dg.AssetsDefinition:
+    daily = contract.delivered_daily
+    what = "daily files" if daily else "reference file"
+
+    @dg.asset(
+        name=contract.name,
+        key_prefix="raw",
+        group_name="raw",
+        description=f"{contract.name.capitalize()} as delivered to the landing zone ({what}).",
+        kinds={"duckdb", "pandas", "csv"},
+        owners=OWNERS,
+        tags={"layer": "raw", "feed": "daily" if daily else "reference"},
+        partitions_def=daily_partitions if daily else None,
+        backfill_policy=single_run if daily else None,
+        metadata={
+            **({"partition_expr": "delivery_date"} if daily else {}),
+            "dagster/column_schema": _raw_schema(contract),
+        },
+    )
+    def _raw(context: dg.AssetExecutionContext, landing: LandingZone) -> dg.Output[pd.DataFrame]:
+        loaded_at = pd.Timestamp.now(tz="UTC")
+        try:
+            if daily:
+                days = days_between(*partition_dates(context))
+                frame = extract.extract_daily(landing.root, contract, days, loaded_at)
+                files = len(days)
+            else:
+                frame = extract.extract_reference(landing.root, contract, loaded_at)
+                files = 1
+        except extract.DeliveryError as error:
+            raise dg.Failure(description=str(error),
+                             metadata={"landing_dir": str(landing.root)}) from None
+        context.log.info(f"read {len(frame):,} {contract.name} rows from {files} file(s)")
+        return dg.Output(frame, metadata={**table_metadata(frame),
+                                          "files": dg.MetadataValue.int(files)})
+
+    return _raw
+
+
+raw_assets = [build_raw_asset(c) for c in (*DAILY_FEEDS, *REFERENCE_FEEDS)]

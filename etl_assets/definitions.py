@@ -1,0 +1,16 @@
+import dagster as dg
+
+from etl_assets.assets.clean import clean_assets
+from etl_assets.assets.marts import mart_assets
+from etl_assets.assets.raw import raw_assets
+from etl_assets.jobs import etl_job
+from etl_assets.resources import build_resources
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[*raw_assets, *clean_assets, *mart_assets],
+        jobs=[etl_job],
+        resources=build_resources(),
+    )

