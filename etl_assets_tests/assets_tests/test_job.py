@@ -1,0 +1,130 @@
+"""The whole graph, materialized for three real days into a warehouse of its own."""
+
+import datetime as dt
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from etl_assets.pipeline.landing import read_source
+
+START, END = dt.date(2013, 1, 1), dt.date(2013, 1, 3)
+UNKNOWN_AIRPORTS = {"BQN", "PSE", "SJU", "STT"}  # destinations the source's airports lack
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def loaded(deployment):
+    summary = deployment.run(START, END)
+    assert summary.success, summary.render()
+    return deployment, summary
+
+
+def query(deployment, sql, params=None) -> pd.DataFrame:
+    with duckdb.connect(deployment.warehouse, read_only=True) as conn:
+        return conn.execute(sql, params or {}).fetchdf()
+
+
+def source_flights() -> pd.DataFrame:
+    source = read_source("flights")
+    return source[(source.month == "1") & source.day.isin(["1", "2", "3"])]
+
+
+def test_every_check_passes_and_the_summary_lists_every_table(loaded):
+    _, summary = loaded
+    checks = {(t.table, name): ok for t in summary.tables for name, ok in t.checks}
+    assert len(checks) == 11 and all(checks.values())
+    assert checks[("clean.flights", "raw_equals_clean_plus_quarantine")]
+    assert checks[("marts.fct_flights", "every_clean_flight_present")]
+    rows = {t.table: t.rows for t in summary.tables}
+    assert rows["raw.flights"] == rows["marts.fct_flights"] == len(source_flights())
+    assert "marts.carrier_daily_performance" in summary.render()
+
+
+def test_raw_equals_clean_plus_quarantine_for_every_day(loaded):
+    deployment, _ = loaded
+    counts = query(deployment, """
+        SELECT r.delivery_date, r.n AS raw, coalesce(c.n, 0) AS clean, coalesce(q.n, 0) AS quarantined
+        FROM (SELECT delivery_date, count(*) n FROM raw.weather GROUP BY 1) r
+        LEFT JOIN (SELECT observation_date AS delivery_date, count(*) n FROM clean.weather
+                   GROUP BY 1) c USING (delivery_date)
+        LEFT JOIN (SELECT delivery_date, count(*) n FROM quarantine.weather GROUP BY 1) q
+                   USING (delivery_date)""")
+    assert len(counts) == 3
+    assert (counts["raw"] == counts["clean"] + counts["quarantined"]).all()
+
+
+def test_fact_table_holds_every_flight_with_status_and_filled_joins(loaded):
+    deployment, _ = loaded
+    fct = query(deployment, "SELECT * FROM marts.fct_flights")
+    source = source_flights()
+    assert fct["status"].value_counts().to_dict() == {
+        "arrived": int(((source.dep_time != "NA") & (source.arr_delay != "NA")).sum()),
+        "cancelled": int((source.dep_time == "NA").sum()),
+        "diverted": int(((source.dep_time != "NA") & (source.arr_delay == "NA")).sum()),
+    }
+    assert fct["carrier_name"].notna().all()
+    assert set(fct.loc[fct["dest_name"].isna(), "dest"]) <= UNKNOWN_AIRPORTS
+    assert fct["origin_temp"].notna().mean() > 0.95
+    assert fct["plane_model"].notna().mean() > 0.8
+    assert not fct.duplicated(["carrier", "flight", "scheduled_departure"]).any()
+
+
+def test_carrier_daily_performance_has_one_row_per_carrier_and_day(loaded):
+    deployment, _ = loaded
+    perf = query(deployment, "SELECT * FROM marts.carrier_daily_performance")
+    fct = query(deployment, "SELECT carrier, flight_date, count(*) AS n FROM marts.fct_flights "
+                            "GROUP BY ALL")
+    assert not perf.duplicated(["carrier", "flight_date"]).any()
+    assert len(perf) == len(fct)
+    merged = perf.merge(fct, on=["carrier", "flight_date"])
+    assert (merged["flights"] == merged["n"]).all()
+    assert perf["on_time_rate"].between(0, 1).all()
+
+
+def test_an_empty_quarantine_still_creates_its_table_with_declared_types(loaded):
+    deployment, _ = loaded
+    columns = query(deployment, "DESCRIBE quarantine.airlines").set_index("column_name")
+    assert query(deployment, "SELECT count(*) AS n FROM quarantine.airlines")["n"][0] == 0
+    assert columns.loc["_reason", "column_type"] == "VARCHAR"
+    assert query(deployment, "DESCRIBE clean.flights").set_index("column_name").loc[
+        "flight_date", "column_type"] == "DATE"
+
+
+def test_rerunning_a_day_replaces_it_without_duplicates(loaded):
+    deployment, _ = loaded
+    tables = ["clean.flights", "clean.weather", "marts.fct_flights",
+              "marts.carrier_daily_performance", "marts.origin_daily_weather_delays"]
+    before = {t: query(deployment, f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
+    raw_before = query(deployment, "SELECT count(*) AS n FROM raw.flights")["n"][0]
+
+    summary = deployment.run(dt.date(2013, 1, 2), dt.date(2013, 1, 2))
+
+    assert summary.success, summary.render()
+    for table in tables:
+        pd.testing.assert_frame_equal(query(deployment, f"SELECT * FROM {table} ORDER BY ALL"),
+                                      before[table], obj=table)
+    assert query(deployment, "SELECT count(*) AS n FROM raw.flights")["n"][0] == raw_before
+
+
+def test_materializations_carry_schema_lineage_and_numbers(loaded):
+    deployment, _ = loaded
+    event = deployment.instance.get_latest_materialization_event(dg.AssetKey(["clean", "flights"]))
+    metadata = event.asset_materialization.metadata
+    assert metadata["rows"].value > 0 and metadata["quarantined_rows"].value == 0
+    assert 0 < metadata["null_rate/dep_delay"].value < 0.05
+    lineage = metadata["dagster/column_lineage"].value
+    assert lineage.deps_by_column["flight_date"][0].asset_key == dg.AssetKey(["raw", "flights"])
+    assert "| flight_date" in metadata["preview"].value
+
+    fct = deployment.instance.get_latest_materialization_event(
+        dg.AssetKey(["marts", "fct_flights"])).asset_materialization.metadata
+    dep = fct["dagster/column_lineage"].value.deps_by_column["carrier_name"][0]
+    assert (dep.asset_key, dep.column_name) == (dg.AssetKey(["clean", "airlines"]), "name")
+
+    specs = {s.key: s for s in deployment.definitions.resolve_all_asset_specs()}
+    schema = specs[dg.AssetKey(["clean", "flights"])].metadata["dagster/column_schema"]
+    assert {c.name: c.type for c in schema.columns}["actual_departure"] == "TIMESTAMP"
+    assert specs[dg.AssetKey(["marts", "fct_flights"])].group_name == "marts"

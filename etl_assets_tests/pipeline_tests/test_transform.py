@@ -1,0 +1,152 @@
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from etl_assets.pipeline import transform
+from etl_assets.pipeline.contract import AIRLINES, FLIGHTS, PLANES, WEATHER
+
+from .helpers import flight, typed, weather
+
+
+def clean_flights(*rows, delivery_date=dt.date(2013, 1, 1)):
+    return transform.clean_flights(typed(FLIGHTS, list(rows), delivery_date))
+
+
+def only_reason(result) -> str:
+    assert len(result.quarantine) == 1 and result.clean.empty
+    return result.quarantine.loc[0, "_reason"]
+
+
+def test_a_good_flight_is_typed_and_timestamped():
+    result = clean_flights(flight())
+    row = result.clean.iloc[0]
+    assert result.quarantine.empty
+    assert row["flight_date"] == pd.Timestamp("2013-01-01")
+    assert row["scheduled_departure"] == pd.Timestamp("2013-01-01 05:15")
+    assert row["actual_departure"] == pd.Timestamp("2013-01-01 05:17")
+    assert row["dep_delay"] == 2.0 and row["flight"] == 1545
+    assert row["status"] == "arrived"
+    assert list(result.clean.columns) == FLIGHTS.column_names
+
+
+def test_na_text_is_missing_and_a_cancelled_flight_is_a_valid_row():
+    cancelled = flight(dep_time="NA", dep_delay="NA", arr_time="NA", arr_delay="NA",
+                       air_time="NA", tailnum="NA")
+    result = clean_flights(cancelled)
+    assert result.quarantine.empty
+    row = result.clean.iloc[0]
+    assert row["status"] == "cancelled"
+    assert pd.isna(row["dep_time"]) and pd.isna(row["tailnum"]) and pd.isna(row["actual_departure"])
+
+
+def test_departed_without_arrival_delay_is_diverted():
+    result = clean_flights(flight(arr_time="NA", arr_delay="NA", air_time="NA"))
+    assert result.clean.iloc[0]["status"] == "diverted"
+
+
+def test_2400_is_midnight_and_the_departure_lands_on_the_next_day():
+    # Scheduled 23:59, left one minute late: the source writes the departure as 2400.
+    late = flight(sched_dep_time="2359", hour="23", minute="59", dep_time="2400", dep_delay="1",
+                  time_hour="2013-01-02T04:00:00Z")
+    result = clean_flights(late)
+    assert result.quarantine.empty, result.quarantine["_reason"].tolist()
+    assert result.clean.iloc[0]["actual_departure"] == pd.Timestamp("2013-01-02 00:00")
+    assert transform.hhmm_minutes(pd.Series([2400, 0, 1305])).tolist() == [0, 0, 785]
+
+
+def test_time_hour_is_utc_and_a_local_time_hour_is_quarantined():
+    # 05:15 in New York in January is 10:00 UTC; a feed that sent local time is caught.
+    reason = only_reason(clean_flights(flight(time_hour="2013-01-01T05:00:00Z")))
+    assert reason == "time_hour is not the scheduled hour in UTC"
+
+
+def test_unparseable_and_fractional_values_are_quarantined_with_the_text():
+    reason = only_reason(clean_flights(flight(dep_delay="abc", flight="15.5")))
+    assert "flight '15.5' is not a whole number" in reason
+    assert "dep_delay 'abc' is not a number" in reason
+
+
+def test_out_of_range_and_unknown_values_name_the_rule_and_value():
+    result = clean_flights(flight(distance="-5", origin="BOS", carrier="united"))
+    reason = only_reason(result)
+    assert "distance -5 outside [10, 6000]" in reason
+    assert "origin 'BOS' not one of EWR/JFK/LGA" in reason
+    assert "carrier 'united' does not match" in reason
+    assert result.rule_counts["distance outside [10, 6000]"] == 1
+
+
+def test_a_missing_required_value_is_quarantined():
+    assert "carrier is missing" in only_reason(clean_flights(flight(carrier="NA")))
+
+
+def test_a_row_dated_outside_its_file_is_quarantined():
+    reason = only_reason(clean_flights(flight(), delivery_date=dt.date(2013, 1, 2)))
+    assert reason == "dated 2013-01-01 but delivered in the file for 2013-01-02"
+
+
+def test_departure_that_disagrees_with_its_delay_is_quarantined():
+    reason = only_reason(clean_flights(flight(dep_time="530")))
+    assert reason == "dep_time disagrees with sched_dep_time + dep_delay"
+
+
+def test_duplicates_keep_the_first_row_and_quarantine_the_rest():
+    result = clean_flights(flight(), flight(dep_delay="3", dep_time="518"), flight(flight="1"))
+    assert len(result.clean) == 2
+    assert result.quarantine["_reason"].tolist() == [
+        "duplicate key (carrier, flight, scheduled_departure)"]
+    assert result.quarantine.loc[0, "dep_delay"] == 3.0
+    assert result.quarantine.loc[0, "_source_file"] == "test.csv"
+
+
+def test_every_row_is_clean_or_quarantined_never_both():
+    rows = [flight(flight=str(n)) for n in range(1, 40)] + [flight(flight="1", distance="x")]
+    result = clean_flights(*rows)
+    assert len(result.clean) + len(result.quarantine) == len(rows)
+    assert len(result.quarantine) == 1
+
+
+def test_weather_out_of_range_wind_is_quarantined():
+    # The bundled feed really holds a 1,048 mph wind at EWR on 2013-02-12.
+    result = transform.clean_weather(typed(WEATHER, [weather(), weather(
+        hour="2", time_hour="2013-01-01T07:00:00Z", wind_speed="1048.36058")]))
+    assert len(result.clean) == 1
+    assert result.quarantine.loc[0, "_reason"] == "wind_speed 1048.36 outside [0, 150]"
+    assert result.clean.loc[0, "observation_date"] == pd.Timestamp("2013-01-01")
+    assert pd.isna(result.clean.loc[0, "wind_gust"])
+
+
+def test_weather_time_hour_must_match_local_hour():
+    result = transform.clean_weather(typed(WEATHER, [weather(time_hour="2013-01-01T01:00:00Z")]))
+    assert only_reason(result) == "time_hour (UTC) is not the local date and hour"
+
+
+def test_weather_repeated_local_hour_at_dst_end_is_two_valid_rows():
+    # 2013-11-03 01:00 happens twice in New York; time_hour (UTC) tells them apart.
+    rows = [weather(month="11", day="3", hour="1", time_hour="2013-11-03T05:00:00Z"),
+            weather(month="11", day="3", hour="1", time_hour="2013-11-03T06:00:00Z")]
+    result = transform.clean_weather(typed(WEATHER, rows, dt.date(2013, 11, 3)))
+    assert result.quarantine.empty and len(result.clean) == 2
+
+
+def test_reference_tables_check_keys_and_ranges():
+    airlines = transform.clean_reference(
+        typed(AIRLINES, [{"carrier": "UA", "name": "United"}, {"carrier": "UA", "name": "Dup"}]),
+        AIRLINES)
+    assert airlines.clean["name"].tolist() == ["United"]
+    assert airlines.quarantine["_reason"].tolist() == ["duplicate key (carrier)"]
+
+    plane = {"tailnum": "N10156", "year": "1800", "type": "Fixed wing multi engine",
+             "manufacturer": "EMBRAER", "model": "EMB-145XR", "engines": "2", "seats": "55",
+             "speed": "NA", "engine": "Turbo-fan"}
+    planes = transform.clean_reference(typed(PLANES, [plane]), PLANES)
+    assert planes.quarantine["_reason"].tolist() == ["year 1800 outside [1940, 2014]"]
+
+
+@pytest.mark.parametrize("contract", [FLIGHTS, WEATHER, AIRLINES])
+def test_an_empty_delivery_gives_empty_frames_in_contract_columns(contract):
+    result = transform.clean(typed(contract, []), contract)
+    assert result.clean.empty and result.quarantine.empty
+    assert list(result.clean.columns) == contract.column_names
+    assert list(result.quarantine.columns) == [*contract.column_names, "delivery_date",
+                                               "_source_file", "_reason"]
