@@ -41,6 +41,7 @@ class _TransactionalDuckDbClient(DuckDbClient):
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
+                conn.close()  # the stock client leaves it open on error, locking the file
                 raise
             conn.execute("COMMIT")
 

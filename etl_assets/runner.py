@@ -133,6 +133,11 @@ def run_job(
 ) -> RunSummary:
     """Materialize the whole graph for start..end (inclusive) as one run."""
     instance = instance or project_instance()
+    # One "planned" event per asset for the run's range instead of one per asset and day: on
+    # the SQLite instance each event costs ~30 ms, which for a year of 9 partitioned assets is
+    # 3,285 events and over a minute and a half before the first step starts. The cost: if the
+    # run fails, its days show as missing rather than failed in the UI.
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
     job = definitions.resolve_job_def("etl_job")
     run_id = str(uuid.uuid4())
     progress = _Progress(instance, run_id, echo)
@@ -167,14 +172,17 @@ def run_job(
 
 
 def _error_message(event) -> str:
+    """The first line of what went wrong, from the user's code rather than Dagster's wrapper."""
     error = getattr(event.event_specific_data, "error", None)
     if error is None:
         return "unknown error"
-    # A dg.Failure carries its message as the user-facing description.
+    while error.cause is not None and error.cls_name.startswith("DagsterExecution"):
+        error = error.cause  # e.g. DagsterExecutionHandleOutputError wrapping the real error
     message = error.message.strip()
-    if error.cause is not None and "Failure" not in error.cls_name:
-        message = f"{message} (caused by {error.cause.message.strip()})"
-    return message.splitlines()[0] if message else error.cls_name
+    prefix = message.split(": ", 1)
+    if len(prefix) == 2 and prefix[0].rsplit(".", 1)[-1] == error.cls_name:
+        message = prefix[1]  # drop "package.module.Failure: "
+    return f"{message.splitlines()[0]}" if message else error.cls_name
 
 
 def _table_summaries(warehouse_path, start, end, checks, step_seconds) -> list[TableSummary]:

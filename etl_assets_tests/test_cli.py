@@ -1,0 +1,65 @@
+"""`etl-assets` as a user runs it: a separate process, its own landing zone and instance."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def etl_assets(*args, cwd: Path, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "etl_assets.cli", *args], cwd=cwd, capture_output=True, text=True,
+        env={**os.environ, "DAGSTER_HOME": str(cwd / "home"), **env}, timeout=300,
+    )
+
+
+def test_land_twice_writes_then_skips(tmp_path):
+    first = etl_assets("land", "--start", "2013-03-01", "--end", "2013-03-02", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "7 file(s) written, 0 already there" in first.stdout
+    assert (tmp_path / "data/landing/flights/2013-03-02.csv").exists()
+
+    again = etl_assets("land", "--start", "2013-03-01", "--end", "2013-03-02", cwd=tmp_path)
+    assert "0 file(s) written, 7 already there" in again.stdout
+
+
+def test_bad_dates_are_refused_before_anything_runs(tmp_path):
+    outside = etl_assets("land", "--start", "2012-12-31", cwd=tmp_path)
+    assert outside.returncode == 2 and "outside the partitions" in outside.stderr
+    reversed_ = etl_assets("run", "--start", "2013-01-02", "--end", "2013-01-01", cwd=tmp_path)
+    assert reversed_.returncode == 2 and "before --start" in reversed_.stderr
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.slow
+def test_run_with_a_missing_landing_file_fails_naming_the_file(tmp_path):
+    landing = tmp_path / "landing"
+    landed = etl_assets("land", "--start", "2013-01-01", "--end", "2013-01-01", cwd=tmp_path,
+                        ETL_LANDING_DIR=str(landing))
+    assert landed.returncode == 0, landed.stderr
+
+    result = etl_assets("run", "--start", "2013-01-01", "--end", "2013-01-02", cwd=tmp_path,
+                        ETL_LANDING_DIR=str(landing))
+
+    assert result.returncode == 1
+    assert "raw__flights: 1 flights file(s) missing from the landing zone" in result.stdout
+    assert str(landing / "flights/2013-01-02.csv") in result.stdout
+    assert "etl-assets land --start 2013-01-02 --end 2013-01-02" in result.stdout
+    assert "the run failed" in result.stderr
+    # The marts never ran on the partial input.
+    assert "✔ marts__fct_flights" not in result.stdout
+
+
+@pytest.mark.slow
+def test_dagster_validates_the_workspace():
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate",
+         "-w", "workspace.yaml"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stdout + result.stderr
