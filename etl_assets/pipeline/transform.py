@@ -24,18 +24,16 @@ from etl_assets.pipeline.contract import (
 
 LOCAL_TZ = "America/New_York"
 UNPARSED = "__unparsed"  # suffix of the column holding a value that failed to parse
-_MISSING_TEXT = ("NA", "")
 _NUMERIC = ("BIGINT", "DOUBLE")
 
 
 def typed_select_sql(contract: TableContract, raw_table: str, *, by_delivery_date: bool) -> str:
     """SQL that reads a raw table and types each delivered column as the contract declares.
 
-    'NA' and empty text become NULL. A value that does not parse (BIGINT takes whole numbers only;
-    a plain cast would round '12.5' to 13) comes back NULL with its text in `<column>__unparsed`. With by_delivery_date the
-    query takes $start and $end (dates, end exclusive).
+    'NA' and empty text become NULL. A value that does not parse comes back NULL with its text in
+    `<column>__unparsed`; BIGINT takes whole numbers only, where a plain cast would round '12.5'
+    to 13. With by_delivery_date the query takes $start and $end (dates, end exclusive).
     """
-    schema, table = raw_table.split(".")
     selects = []
     for col in contract.parsed_columns:
         text = f"NULLIF(NULLIF(TRIM({col.source}), 'NA'), '')"
@@ -43,8 +41,8 @@ def typed_select_sql(contract: TableContract, raw_table: str, *, by_delivery_dat
             selects.append(f"{text} AS {col.name}")
             continue
         cast = f"TRY_CAST({text} AS {'DOUBLE' if col.dtype in _NUMERIC else col.dtype})"
-        if col.dtype == "BIGINT":  # a whole number or nothing: '12.5' must not round to 13
-            value = f"CASE WHEN {cast} = TRUNC({cast}) THEN {cast}::BIGINT END"
+        if col.dtype == "BIGINT":
+            value = f"CASE WHEN {cast} = TRUNC({cast}) THEN TRY_CAST({cast} AS BIGINT) END"
         else:
             value = cast
         selects.append(f"{value} AS {col.name}")
@@ -54,7 +52,7 @@ def typed_select_sql(contract: TableContract, raw_table: str, *, by_delivery_dat
         )
     selects += ["delivery_date", "_source_file"]
     where = " WHERE delivery_date >= $start AND delivery_date < $end" if by_delivery_date else ""
-    return f"SELECT {', '.join(selects)} FROM {schema}.{table}{where}"
+    return f"SELECT {', '.join(selects)} FROM {raw_table}{where}"
 
 
 @dataclass
@@ -122,7 +120,7 @@ def check_columns(frame: pd.DataFrame, contract: TableContract, reasons: Reasons
             reasons.add(f"{col.name} is not {kind}", unparsed.notna(), lambda rows, c=col.name,
                         u=unparsed, k=kind: f"{c} '" + u.loc[rows.index].astype(str) + f"' is not {k}")
         present = values.notna()
-        if not col.nullable:
+        if not col.nullable and col.source is not None:  # derived columns: see their derivation
             missing = ~present if unparsed is None else ~present & unparsed.isna()
             reasons.add(f"{col.name} is missing", missing, None)
         if col.min is not None or col.max is not None:
@@ -205,11 +203,19 @@ def hhmm_minutes(hhmm: pd.Series) -> pd.Series:
 
 def local_date(frame: pd.DataFrame) -> pd.Series:
     """The date from year/month/day columns; NaT where they do not form a date."""
-    parts = frame[["year", "month", "day"]]
+    parts = frame[["year", "month", "day"]].astype("float64")  # NaN, not NA, where missing
     return pd.to_datetime(parts, errors="coerce").astype("datetime64[us]")
 
 
-def _check_delivery(frame: pd.DataFrame, date_column: str, reasons: Reasons) -> None:
+def _daily_rows(typed: pd.DataFrame, contract: TableContract) -> tuple[pd.DataFrame, Reasons]:
+    """A daily feed's rows with their local date derived, the column rules applied, and each row
+    checked against the date of the file it was delivered in."""
+    frame = typed.copy()
+    frame["time_hour"] = pd.to_datetime(frame["time_hour"], utc=True)
+    date_column = contract.partition_column
+    frame[date_column] = local_date(frame)
+    reasons = Reasons(frame)
+    check_columns(frame, contract, reasons)
     has_parts = frame[["year", "month", "day"]].notna().all(axis=1)
     reasons.add("year/month/day is not a date", has_parts & frame[date_column].isna())
     reasons.add(
@@ -218,6 +224,7 @@ def _check_delivery(frame: pd.DataFrame, date_column: str, reasons: Reasons) -> 
         lambda rows: "dated " + rows[date_column].dt.strftime("%Y-%m-%d")
         + " but delivered in the file for " + rows["delivery_date"].dt.strftime("%Y-%m-%d"),
     )
+    return frame, reasons
 
 
 def clean_flights(typed: pd.DataFrame) -> CleanResult:
@@ -226,12 +233,7 @@ def clean_flights(typed: pd.DataFrame) -> CleanResult:
     Source quirks: HHMM integers with 2400 for midnight; time_hour is the scheduled hour in UTC;
     a flight with no departure time was cancelled, which is a valid record, not a bad row.
     """
-    frame = typed.copy()
-    frame["time_hour"] = pd.to_datetime(frame["time_hour"], utc=True)
-    frame["flight_date"] = local_date(frame)
-    reasons = Reasons(frame)
-    check_columns(frame, FLIGHTS, reasons)
-    _check_delivery(frame, "flight_date", reasons)
+    frame, reasons = _daily_rows(typed, FLIGHTS)
     for name in ("sched_dep_time", "dep_time", "sched_arr_time", "arr_time"):
         reasons.add(f"{name} is not an HHMM time", frame[name] % 100 >= 60,
                     lambda rows, n=name: f"{n} " + _show(rows[n]) + " is not an HHMM time")
@@ -249,7 +251,7 @@ def clean_flights(typed: pd.DataFrame) -> CleanResult:
     actual = frame["actual_departure"]
     reasons.add("dep_time disagrees with sched_dep_time + dep_delay",
                 (actual.dt.hour * 60 + actual.dt.minute).ne(hhmm_minutes(frame["dep_time"]))
-                & departed & frame["dep_delay"].notna())
+                & departed & actual.notna())
     scheduled_hour_utc = (
         frame["scheduled_departure"].dt.floor("h")
         .dt.tz_localize(LOCAL_TZ, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
@@ -266,12 +268,7 @@ def clean_flights(typed: pd.DataFrame) -> CleanResult:
 
 def clean_weather(typed: pd.DataFrame) -> CleanResult:
     """Weather: derive the local date, check time_hour (UTC) against local date and hour."""
-    frame = typed.copy()
-    frame["time_hour"] = pd.to_datetime(frame["time_hour"], utc=True)
-    frame["observation_date"] = local_date(frame)
-    reasons = Reasons(frame)
-    check_columns(frame, WEATHER, reasons)
-    _check_delivery(frame, "observation_date", reasons)
+    frame, reasons = _daily_rows(typed, WEATHER)
     local = frame["time_hour"].dt.tz_convert(LOCAL_TZ)
     reasons.add(
         "time_hour (UTC) is not the local date and hour",

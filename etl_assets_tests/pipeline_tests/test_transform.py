@@ -150,3 +150,18 @@ def test_an_empty_delivery_gives_empty_frames_in_contract_columns(contract):
     assert list(result.clean.columns) == contract.column_names
     assert list(result.quarantine.columns) == [*contract.column_names, "delivery_date",
                                                "_source_file", "_reason"]
+
+
+def test_impossible_or_missing_dates_are_quarantined_not_crashed_on():
+    result = clean_flights(flight(month="2", day="30"), flight(flight="2", year="NA"),
+                           flight(flight="3", day="x"))
+    reasons = result.quarantine.set_index("flight")["_reason"]
+    assert result.clean.empty
+    assert reasons[1545] == "year/month/day is not a date"
+    assert reasons[2].startswith("year is missing")
+    assert reasons[3].startswith("day 'x' is not a whole number")
+
+
+def test_a_huge_number_in_a_whole_number_column_is_quarantined():
+    reason = only_reason(clean_flights(flight(flight="1e20")))
+    assert reason.startswith("flight '1e20' is not a whole number")
