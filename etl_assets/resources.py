@@ -71,9 +71,13 @@ class _ContractTypeHandler(DuckDBPandasTypeHandler):
             connection.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM obj LIMIT 0")
         if not obj.empty:
             connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM obj")
-        rows = int(obj.shape[0])
-        key = "dagster/partition_row_count" if context.has_partition_key else "dagster/row_count"
-        return {key: dg.MetadataValue.int(rows)}
+        # The whole table's rows: one run may write a range of days, so the frame's length is not
+        # the table's size (the stock handler reports it as if it were).
+        total = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        metadata = {"dagster/row_count": dg.MetadataValue.int(int(total))}
+        if context.has_partition_key:
+            metadata["dagster/partition_row_count"] = dg.MetadataValue.int(int(obj.shape[0]))
+        return metadata
 
 
 class WarehouseIOManager(DuckDBPandasIOManager):

@@ -71,3 +71,14 @@ def test_a_value_of_the_wrong_type_fails_the_write_instead_of_loading(tmp_path):
     assert not materialize(path, "2013-01-01", pd.DataFrame({"day": [pd.Timestamp("2013-01-01")],
                                                               "n": ["not a number"]}))
     assert table(path)["n"].tolist() == [1]
+
+
+def test_row_counts_describe_the_table_and_the_partition_written(tmp_path):
+    path = tmp_path / "w.duckdb"
+    assert materialize(path, "2013-01-01", day("2013-01-01", 1, 2))
+    frames["2013-01-02"] = day("2013-01-02", 3)
+    result = dg.materialize([numbers], partition_key="2013-01-02",
+                            resources={"io_manager": WarehouseIOManager(database=str(path))})
+    metadata = result.asset_materializations_for_node("test__numbers")[0].metadata
+    assert metadata["dagster/row_count"].value == 3
+    assert metadata["dagster/partition_row_count"].value == 1

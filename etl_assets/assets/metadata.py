@@ -46,7 +46,7 @@ def table_metadata(frame: pd.DataFrame, contract: TableContract | None = None,
                    preview_rows: int = 10) -> dict[str, object]:
     """A markdown preview and, for a contract's nullable columns, each null rate (plotted in the UI)."""
     meta: dict[str, object] = {
-        "rows": dg.MetadataValue.int(len(frame)),
+        "rows_written": dg.MetadataValue.int(len(frame)),  # by this run, for all its days
         "preview": dg.MetadataValue.md(
             frame.head(preview_rows).to_markdown(index=False) if len(frame) else "_no rows_"
         ),
