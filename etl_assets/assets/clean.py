@@ -94,13 +94,13 @@ def build_clean_asset(contract: TableContract) -> dg.AssetsDefinition:
         })
         # The outputs above are in the warehouse now: check what was written, not the frames.
         with warehouse.get_connection() as conn:
-            yield _key_check(conn, contract, clean_key, start, end)
-            yield _reconciliation_check(conn, contract, clean_key, start, end)
+            yield key_is_unique_result(conn, contract, clean_key, start, end)
+            yield reconciliation_result(conn, contract, clean_key, start, end)
 
     return _clean
 
 
-def _key_check(conn, contract, asset_key, start, end) -> dg.AssetCheckResult:
+def key_is_unique_result(conn, contract, asset_key, start, end) -> dg.AssetCheckResult:
     duplicates = quality.duplicate_keys(conn, f"clean.{contract.name}", contract, start, end)
     return dg.AssetCheckResult(
         asset_key=asset_key, check_name=KEY_IS_UNIQUE, passed=duplicates.empty,
@@ -113,7 +113,7 @@ def _key_check(conn, contract, asset_key, start, end) -> dg.AssetCheckResult:
     )
 
 
-def _reconciliation_check(conn, contract, asset_key, start, end) -> dg.AssetCheckResult:
+def reconciliation_result(conn, contract, asset_key, start, end) -> dg.AssetCheckResult:
     counts = quality.reconciliation(conn, contract, start, end)
     off = counts[counts["difference"] != 0]
     return dg.AssetCheckResult(

@@ -43,12 +43,12 @@ def build_mart_asset(contract: TableContract, sql: str, deps: list[dg.AssetKey],
         })
         if check_specs:
             with warehouse.get_connection() as conn:
-                yield _every_clean_flight_check(conn, start, end)
+                yield every_clean_flight_result(conn, start, end)
 
     return _mart
 
 
-def _every_clean_flight_check(conn, start, end) -> dg.AssetCheckResult:
+def every_clean_flight_result(conn, start, end) -> dg.AssetCheckResult:
     clean_rows = quality.row_count(conn, "clean.flights", FLIGHTS.partition_column, start, end)
     mart_rows = quality.row_count(conn, "marts.fct_flights", "flight_date", start, end)
     return dg.AssetCheckResult(

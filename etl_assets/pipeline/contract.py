@@ -153,7 +153,8 @@ FLIGHTS = TableContract(
                "delay) or arrived.", nullable=False,
                allowed=("arrived", "cancelled", "diverted"), lineage=("dep_time", "arr_delay")),
     ),
-    key=("carrier", "flight", "scheduled_departure"),
+    # time_hour (UTC) tells apart the two 01:30s of the night daylight saving ends.
+    key=("carrier", "flight", "scheduled_departure", "time_hour"),
     partition_column="flight_date",
     delivered_daily=True,
 )

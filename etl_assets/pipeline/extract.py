@@ -33,8 +33,8 @@ def read_delivery(
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
     except pd.errors.EmptyDataError:
         raise DeliveryError(f"{path}: file is empty (not even a header)") from None
-    except pd.errors.ParserError as error:
-        raise DeliveryError(f"{path}: not a readable CSV file: {error}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DeliveryError(f"{path}: not a readable UTF-8 CSV file: {error}") from None
     header = list(frame.columns)
     missing = [c for c in contract.source_columns if c not in header]
     extra = [c for c in header if c not in contract.source_columns]

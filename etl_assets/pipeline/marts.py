@@ -17,7 +17,7 @@ def _mart(name: str, description: str, key: tuple[str, ...], *columns: Column) -
 FCT_FLIGHTS = _mart(
     "fct_flights",
     "One row per flight, cancelled ones included, with airline, airport, plane and weather.",
-    ("carrier", "flight", "scheduled_departure"),
+    ("carrier", "flight", "scheduled_departure", "time_hour"),
     Column("flight_date", "DATE", "Local date of the scheduled departure.", nullable=False,
            lineage=("clean.flights.flight_date",)),
     Column("carrier", "VARCHAR", "Airline code.", nullable=False,
@@ -36,6 +36,8 @@ FCT_FLIGHTS = _mart(
            lineage=("clean.airports.name",)),
     Column("scheduled_departure", "TIMESTAMP", "Scheduled departure, local.", nullable=False,
            lineage=("clean.flights.scheduled_departure",)),
+    Column("time_hour", "TIMESTAMPTZ", "Scheduled departure hour in UTC.", nullable=False,
+           lineage=("clean.flights.time_hour",)),
     Column("actual_departure", "TIMESTAMP", "Actual departure, local; missing if cancelled.",
            lineage=("clean.flights.actual_departure",)),
     Column("dep_delay", "DOUBLE", "Departure delay, minutes.",
@@ -65,7 +67,7 @@ FCT_FLIGHTS = _mart(
 FCT_FLIGHTS_SQL = """
 SELECT f.flight_date, f.carrier, a.name AS carrier_name, f.flight, f.tailnum,
        f.origin, o.name AS origin_name, f.dest, d.name AS dest_name,
-       f.scheduled_departure, f.actual_departure, f.dep_delay, f.arr_delay,
+       f.scheduled_departure, f.time_hour, f.actual_departure, f.dep_delay, f.arr_delay,
        f.distance, f.air_time, f.status,
        p.manufacturer AS plane_manufacturer, p.model AS plane_model, p.year AS plane_year,
        w.temp AS origin_temp, w.wind_speed AS origin_wind_speed,

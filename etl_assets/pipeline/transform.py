@@ -31,8 +31,8 @@ def typed_select_sql(contract: TableContract, raw_table: str, *, by_delivery_dat
     """SQL that reads a raw table and types each delivered column as the contract declares.
 
     'NA' and empty text become NULL. A value that does not parse comes back NULL with its text in
-    `<column>__unparsed`; BIGINT takes whole numbers only, where a plain cast would round '12.5'
-    to 13. With by_delivery_date the query takes $start and $end (dates, end exclusive).
+    `<column>__unparsed`: BIGINT takes whole numbers only (a plain cast would round '12.5' to 13),
+    DOUBLE finite numbers only ('nan' is not a measurement), TIMESTAMPTZ only with an offset. With by_delivery_date the query takes $start and $end (dates, end exclusive).
     """
     selects = []
     for col in contract.parsed_columns:
@@ -40,11 +40,16 @@ def typed_select_sql(contract: TableContract, raw_table: str, *, by_delivery_dat
         if col.dtype == "VARCHAR":
             selects.append(f"{text} AS {col.name}")
             continue
-        cast = f"TRY_CAST({text} AS {'DOUBLE' if col.dtype in _NUMERIC else col.dtype})"
-        if col.dtype == "BIGINT":
-            value = f"CASE WHEN {cast} = TRUNC({cast}) THEN TRY_CAST({cast} AS BIGINT) END"
+        if col.dtype in _NUMERIC:
+            number = f"TRY_CAST({text} AS DOUBLE)"
+            value = (f"CASE WHEN {number} = TRUNC({number}) THEN TRY_CAST({number} AS BIGINT) END"
+                     if col.dtype == "BIGINT" else f"CASE WHEN isfinite({number}) THEN {number} END")
+        elif col.dtype == "TIMESTAMPTZ":
+            # Only with an explicit offset: without one DuckDB would read the session's zone.
+            value = (f"CASE WHEN regexp_matches({text}, '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+                     f"THEN TRY_CAST({text} AS TIMESTAMPTZ) END")
         else:
-            value = cast
+            value = f"TRY_CAST({text} AS {col.dtype})"
         selects.append(f"{value} AS {col.name}")
         selects.append(
             f"CASE WHEN {text} IS NOT NULL AND ({value}) IS NULL "
@@ -115,8 +120,7 @@ def check_columns(frame: pd.DataFrame, contract: TableContract, reasons: Reasons
         values = frame[col.name]
         unparsed = frame.get(f"{col.name}{UNPARSED}")
         if unparsed is not None:
-            kind = "a whole number" if col.dtype == "BIGINT" else (
-                "a number" if col.dtype == "DOUBLE" else f"a {col.dtype}")
+            kind = _KINDS.get(col.dtype, f"a {col.dtype}")
             reasons.add(f"{col.name} is not {kind}", unparsed.notna(), lambda rows, c=col.name,
                         u=unparsed, k=kind: f"{c} '" + u.loc[rows.index].astype(str) + f"' is not {k}")
         present = values.notna()
@@ -140,6 +144,10 @@ def check_columns(frame: pd.DataFrame, contract: TableContract, reasons: Reasons
             rule = f"{col.name} does not match {col.pattern}"
             reasons.add(rule, values.isin(mismatched),
                         lambda rows, c=col.name, r=rule: c + " '" + rows[c].astype(str) + "'" + r[len(c):])
+
+
+_KINDS = {"BIGINT": "a whole number", "DOUBLE": "a finite number",
+          "TIMESTAMPTZ": "a timestamp with a UTC offset"}
 
 
 def _bound(value: float | None) -> str:
@@ -196,6 +204,30 @@ def _as_dtype(values: pd.Series, dtype: str) -> pd.Series:
     return pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]")
 
 
+def within_contract(frame: pd.DataFrame, contract: TableContract, name: str) -> pd.Series:
+    """A column's values, missing where they break the column's declared range."""
+    col = contract.column(name)
+    low = -np.inf if col.min is None else col.min
+    high = np.inf if col.max is None else col.max
+    values = frame[name]
+    return values.where(values.between(low, high))
+
+
+def _is_local_hour_in_utc(local: pd.Series, utc_hour: pd.Series) -> pd.Series:
+    """Whether utc_hour is the hour of the local (New York) timestamp, in UTC.
+
+    In the repeated hour when daylight saving ends both readings are accepted (time_hour is what
+    tells them apart); a local time that never happened (the skipped hour) matches nothing.
+    """
+    hour = local.dt.floor("h")
+    readings = [
+        hour.dt.tz_localize(LOCAL_TZ, ambiguous=np.full(len(hour), dst), nonexistent="NaT")
+        .dt.tz_convert("UTC")
+        for dst in (True, False)
+    ]
+    return (readings[0] == utc_hour) | (readings[1] == utc_hour)
+
+
 def hhmm_minutes(hhmm: pd.Series) -> pd.Series:
     """Minutes after midnight of an HHMM time; 2400 (the source's midnight) is 0."""
     return (hhmm // 100 % 24) * 60 + hhmm % 100
@@ -240,10 +272,13 @@ def clean_flights(typed: pd.DataFrame) -> CleanResult:
 
     reasons.add("hour/minute disagree with sched_dep_time",
                 (frame["hour"] * 100 + frame["minute"]).ne(frame["sched_dep_time"]))
-    frame["scheduled_departure"] = frame["flight_date"] + pd.to_timedelta(
-        (frame["hour"] * 60 + frame["minute"]).astype("float64"), unit="min")
+    # Timestamps only from values inside the contract's ranges: an absurd delay or hour is
+    # already a reason to quarantine, and must not overflow the arithmetic first.
+    minutes = (within_contract(frame, FLIGHTS, "hour") * 60
+               + within_contract(frame, FLIGHTS, "minute")).astype("float64")
+    frame["scheduled_departure"] = frame["flight_date"] + pd.to_timedelta(minutes, unit="min")
     frame["actual_departure"] = frame["scheduled_departure"] + pd.to_timedelta(
-        frame["dep_delay"], unit="min")
+        within_contract(frame, FLIGHTS, "dep_delay"), unit="min")
 
     departed = frame["dep_time"].notna()
     reasons.add("dep_time without dep_delay", departed & frame["dep_delay"].isna())
@@ -252,13 +287,9 @@ def clean_flights(typed: pd.DataFrame) -> CleanResult:
     reasons.add("dep_time disagrees with sched_dep_time + dep_delay",
                 (actual.dt.hour * 60 + actual.dt.minute).ne(hhmm_minutes(frame["dep_time"]))
                 & departed & actual.notna())
-    scheduled_hour_utc = (
-        frame["scheduled_departure"].dt.floor("h")
-        .dt.tz_localize(LOCAL_TZ, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
-    )
     reasons.add("time_hour is not the scheduled hour in UTC",
-                scheduled_hour_utc.notna() & frame["time_hour"].notna()
-                & scheduled_hour_utc.ne(frame["time_hour"]))
+                frame["scheduled_departure"].notna() & frame["time_hour"].notna()
+                & ~_is_local_hour_in_utc(frame["scheduled_departure"], frame["time_hour"]))
 
     frame["status"] = np.where(
         ~departed, "cancelled", np.where(frame["arr_delay"].isna(), "diverted", "arrived"))

@@ -69,7 +69,7 @@ def test_fact_table_holds_every_flight_with_status_and_filled_joins(loaded):
     assert set(fct.loc[fct["dest_name"].isna(), "dest"]) <= UNKNOWN_AIRPORTS
     assert fct["origin_temp"].notna().mean() > 0.95
     assert fct["plane_model"].notna().mean() > 0.8
-    assert not fct.duplicated(["carrier", "flight", "scheduled_departure"]).any()
+    assert not fct.duplicated(["carrier", "flight", "scheduled_departure", "time_hour"]).any()
 
 
 def test_carrier_daily_performance_has_one_row_per_carrier_and_day(loaded):

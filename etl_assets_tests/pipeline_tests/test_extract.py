@@ -59,3 +59,11 @@ def test_columns_in_another_order_are_put_back_in_contract_order(tmp_path):
     frame = extract.extract_reference(tmp_path, AIRLINES, LOADED_AT)
     assert frame[["carrier", "name"]].values.tolist() == [["UA", "United Air Lines Inc."]]
     assert pd.isna(frame.loc[0, "delivery_date"])
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_it(tmp_path):
+    path = reference_file(tmp_path, "airlines")
+    path.parent.mkdir(parents=True)
+    path.write_bytes("carrier,name\nUA,Caf\xe9 Air\n".encode("latin-1"))
+    with pytest.raises(extract.DeliveryError, match=r"airlines\.csv: not a readable UTF-8 CSV"):
+        extract.extract_reference(tmp_path, AIRLINES, LOADED_AT)

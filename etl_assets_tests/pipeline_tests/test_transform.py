@@ -64,7 +64,7 @@ def test_time_hour_is_utc_and_a_local_time_hour_is_quarantined():
 def test_unparseable_and_fractional_values_are_quarantined_with_the_text():
     reason = only_reason(clean_flights(flight(dep_delay="abc", flight="15.5")))
     assert "flight '15.5' is not a whole number" in reason
-    assert "dep_delay 'abc' is not a number" in reason
+    assert "dep_delay 'abc' is not a finite number" in reason
 
 
 def test_out_of_range_and_unknown_values_name_the_rule_and_value():
@@ -94,7 +94,7 @@ def test_duplicates_keep_the_first_row_and_quarantine_the_rest():
     result = clean_flights(flight(), flight(dep_delay="3", dep_time="518"), flight(flight="1"))
     assert len(result.clean) == 2
     assert result.quarantine["_reason"].tolist() == [
-        "duplicate key (carrier, flight, scheduled_departure)"]
+        "duplicate key (carrier, flight, scheduled_departure, time_hour)"]
     assert result.quarantine.loc[0, "dep_delay"] == 3.0
     assert result.quarantine.loc[0, "_source_file"] == "test.csv"
 
@@ -165,3 +165,34 @@ def test_impossible_or_missing_dates_are_quarantined_not_crashed_on():
 def test_a_huge_number_in_a_whole_number_column_is_quarantined():
     reason = only_reason(clean_flights(flight(flight="1e20")))
     assert reason.startswith("flight '1e20' is not a whole number")
+
+
+@pytest.mark.parametrize("field,value", [("dep_delay", "inf"), ("dep_delay", "1e308"),
+                                         ("dep_delay", "100000000000"),
+                                         ("hour", "100000000000000")])
+def test_absurd_numbers_are_quarantined_not_overflowed(field, value):
+    reason = only_reason(clean_flights(flight(**{field: value})))
+    assert reason.startswith(f"{field} ")
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "-inf"])
+def test_non_finite_text_is_not_a_number(text):
+    reason = only_reason(clean_flights(flight(arr_delay=text)))
+    assert reason == f"arr_delay '{text}' is not a finite number"
+
+
+def test_a_time_hour_without_an_offset_is_quarantined_whatever_the_session_zone():
+    reason = only_reason(clean_flights(flight(time_hour="2013-01-01 10:00:00")))
+    assert reason == "time_hour '2013-01-01 10:00:00' is not a timestamp with a UTC offset"
+
+
+def test_the_repeated_hour_when_daylight_saving_ends_keeps_both_flights():
+    # 01:30 on 2013-11-03 happened twice in New York: 05:30 UTC (EDT) and 06:30 UTC (EST).
+    common = dict(month="11", day="3", sched_dep_time="130", hour="1", minute="30",
+                  dep_time="132", dep_delay="2")
+    rows = [flight(**common, time_hour="2013-11-03T05:00:00Z"),
+            flight(**common, time_hour="2013-11-03T06:00:00Z"),
+            flight(**common, flight="2", time_hour="2013-11-03T09:00:00Z")]
+    result = clean_flights(*rows, delivery_date=dt.date(2013, 11, 3))
+    assert len(result.clean) == 2
+    assert result.quarantine["_reason"].tolist() == ["time_hour is not the scheduled hour in UTC"]

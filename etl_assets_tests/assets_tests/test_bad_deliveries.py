@@ -1,0 +1,94 @@
+"""Real runs over landing files corrupted the way an upstream system gets things wrong."""
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+import pytest
+
+from etl_assets.pipeline import transform
+from etl_assets.pipeline.landing import daily_file
+
+from .conftest import Deployment
+
+JAN1, JAN2, JAN3 = dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 3)
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def deployment(tmp_path, landed_days, monkeypatch):
+    return Deployment(tmp_path, landed_days, monkeypatch)
+
+
+def query(deployment, sql) -> pd.DataFrame:
+    with duckdb.connect(deployment.warehouse, read_only=True) as conn:
+        return conn.execute(sql).fetchdf()
+
+
+def edit_flights(deployment, day, edit) -> pd.DataFrame:
+    path = daily_file(deployment.landing, "flights", day)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = edit(frame)
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def corrupt(frame: pd.DataFrame) -> pd.DataFrame:
+    """One unreadable distance, one row delivered twice, one row dated another day."""
+    frame = frame.copy()
+    frame.loc[0, "distance"] = "far"
+    frame.loc[1, "day"] = "5"
+    return pd.concat([frame, frame.iloc[[2]]], ignore_index=True)
+
+
+def test_bad_rows_go_to_quarantine_with_reasons_and_stay_out_of_the_marts(deployment):
+    delivered = edit_flights(deployment, JAN2, corrupt)
+
+    summary = deployment.run(JAN1, JAN3)
+
+    assert summary.success, summary.render()
+    reasons = sorted(query(deployment, "SELECT _reason FROM quarantine.flights")["_reason"])
+    assert reasons == [
+        "dated 2013-01-05 but delivered in the file for 2013-01-02; "
+        "time_hour is not the scheduled hour in UTC",
+        "distance 'far' is not a finite number",
+        "duplicate key (carrier, flight, scheduled_departure, time_hour)",
+    ]
+    day2 = query(deployment, "SELECT count(*) AS n FROM marts.fct_flights "
+                             "WHERE flight_date = DATE '2013-01-02'")["n"][0]
+    assert day2 == len(delivered) - 3
+    assert {t.table: t.quarantined for t in summary.tables}["clean.flights"] == 3
+
+
+def test_rerunning_a_redelivered_day_replaces_that_day_only(deployment):
+    assert deployment.run(JAN1, JAN3).success
+    before = query(deployment, "SELECT flight_date, count(*) AS n FROM marts.fct_flights "
+                               "GROUP BY 1 ORDER BY 1")["n"].tolist()
+    redelivered = edit_flights(deployment, JAN2, lambda f: corrupt(f.iloc[10:]))
+
+    summary = deployment.run(JAN2, JAN2)
+
+    assert summary.success, summary.render()
+    after = query(deployment, "SELECT flight_date, count(*) AS n FROM marts.fct_flights "
+                              "GROUP BY 1 ORDER BY 1")["n"].tolist()
+    assert after == [before[0], len(redelivered) - 3, before[2]]
+    assert query(deployment, "SELECT count(*) AS n FROM quarantine.flights")["n"][0] == 3
+    raw = query(deployment, "SELECT delivery_date, count(*) AS n FROM raw.flights GROUP BY 1 "
+                            "ORDER BY 1")["n"].tolist()
+    assert raw[1] == len(redelivered)
+
+
+def test_a_blocking_check_stops_the_marts_when_cleaning_lets_a_duplicate_through(
+        deployment, monkeypatch):
+    edit_flights(deployment, JAN2, lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True))
+    # Simulate a bug in the cleaning code: duplicates are no longer caught.
+    monkeypatch.setattr(transform, "mark_duplicates", lambda *args, **kwargs: None)
+
+    summary = deployment.run(JAN1, JAN3)
+
+    assert not summary.success
+    assert "check clean/flights:key_is_unique failed" in summary.failures
+    checks = {(t.table, name): ok for t in summary.tables for name, ok in t.checks}
+    assert checks[("clean.flights", "key_is_unique")] is False
+    marts = {t.table: t.rows for t in summary.tables if t.table.startswith("marts.")}
+    assert marts["marts.fct_flights"] is None  # never written: the check blocked it
