@@ -24,7 +24,3 @@ def partition_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date
     """The run's partition range as local dates: first day, and the day after the last."""
     window = context.partition_time_window
     return window.start.date(), window.end.date()
-
-
-def days_between(start: dt.date, end_exclusive: dt.date) -> list[dt.date]:
-    return [start + dt.timedelta(days=i) for i in range((end_exclusive - start).days)]

@@ -1,11 +1,14 @@
 """Raw layer: every delivered row and column as delivered, plus where and when it came from."""
 
+import datetime as dt
+
 import dagster as dg
 import pandas as pd
 
 from etl_assets.assets.metadata import column_schema, table_metadata
-from etl_assets.partitions import daily_partitions, days_between, partition_dates, single_run
+from etl_assets.partitions import daily_partitions, partition_dates, single_run
 from etl_assets.pipeline import extract
+from etl_assets.pipeline.landing import days as days_from_to
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract, raw_columns
 from etl_assets.resources import LandingZone
 
@@ -41,7 +44,8 @@ def build_raw_asset(contract: TableContract) -> dg.AssetsDefinition:
         loaded_at = pd.Timestamp.now(tz="UTC")
         try:
             if daily:
-                days = days_between(*partition_dates(context))
+                start, end = partition_dates(context)
+                days = days_from_to(start, end - dt.timedelta(days=1))
                 frame = extract.extract_daily(landing.root, contract, days, loaded_at)
                 files = len(days)
             else:

@@ -8,7 +8,7 @@ quoted into SQL safely; values never are.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -67,7 +67,7 @@ class TableContract:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     partition_column: str | None = None  # local date column of a daily feed
-    delivered_daily: bool = field(default=False)
+    delivered_daily: bool = False
 
     def __post_init__(self) -> None:
         _identifier(self.name)
