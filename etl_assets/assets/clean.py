@@ -41,7 +41,9 @@ def check_specs(contract: TableContract) -> list[dg.AssetCheckSpec]:
 def build_clean_asset(contract: TableContract) -> dg.AssetsDefinition:
     daily = contract.delivered_daily
     clean_key = dg.AssetKey(["clean", contract.name])
-    partition_meta = (lambda column: {"partition_expr": column}) if daily else (lambda _c: {})
+
+    def partition_meta(column: str | None) -> dict[str, str]:
+        return {"partition_expr": column} if daily else {}
 
     @dg.multi_asset(
         name=f"clean_{contract.name}",

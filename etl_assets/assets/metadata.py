@@ -25,11 +25,28 @@ def column_schema(contract: TableContract, extra: tuple[Column, ...] = ()) -> dg
 
 
 def column_lineage(contract: TableContract, upstream_schema: str) -> dg.TableColumnLineage:
-    """Each column's upstream columns: 'schema.table.column', or a column of upstream_schema.table."""
-    deps = {}
-    for col in contract.columns:
-        sources = col.lineage or ((col.source,) if col.source else ())
-        deps[col.name] = [_column_dep(s, upstream_schema, contract.name) for s in sources]
+    """Each column's upstream columns: 'schema.table.column', or a column of upstream_schema.table.
+
+    A bare name may be another column of the same table (actual_departure derives from
+    scheduled_departure); it is followed through the contract to the columns it came from.
+    """
+    by_name = {c.name: c for c in contract.columns}
+
+    def sources(col) -> list[str]:
+        if not col.lineage:
+            return [col.source] if col.source else []
+        found: list[str] = []
+        for name in col.lineage:
+            upstream = by_name.get(name) if "." not in name else None
+            for source in (sources(upstream) if upstream is not None else [name]):
+                if source not in found:
+                    found.append(source)
+        return found
+
+    deps = {
+        col.name: [_column_dep(s, upstream_schema, contract.name) for s in sources(col)]
+        for col in contract.columns
+    }
     return dg.TableColumnLineage(deps_by_column={k: v for k, v in deps.items() if v})
 
 
