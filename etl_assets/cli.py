@@ -1,4 +1,4 @@
-"""`etl-assets`: land the bundled feed, run the pipeline, from a terminal."""
+"""`etl-assets`: land the bundled feed, run the pipeline, see its checks, from a terminal."""
 
 from __future__ import annotations
 
@@ -48,11 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "DAGSTER_HOME (default ./.dagster_home) and written to ETL_WAREHOUSE_PATH "
                     "(default data/warehouse.duckdb).")
     _range_args(run)
+
+    commands.add_parser(
+        "status", help="list every asset check with its latest outcome",
+        description="Read DAGSTER_HOME (default ./.dagster_home) and print each check's latest "
+                    "outcome: passed, WARN, FAILED or not run. Exit status 1 when any latest "
+                    "outcome is FAILED.")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "status":
+        return _status()
     if args.end < args.start:
         print(f"error: --end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2
@@ -92,6 +100,20 @@ def _run(args) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _status() -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", module="dagster")
+    from etl_assets.definitions import defs
+    from etl_assets.runner import latest_check_outcomes, project_instance, render_checks
+
+    instance = project_instance()
+    outcomes = latest_check_outcomes(defs(), instance)
+    print(f"latest check outcomes in DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
+    print("\n".join(render_checks(outcomes, with_when=True)))
+    return 1 if any(o.outcome == "FAILED" for o in outcomes) else 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ import dagster as dg
 from etl_assets.assets.clean import clean_assets
 from etl_assets.assets.marts import mart_assets
 from etl_assets.assets.raw import raw_assets
+from etl_assets.checks import factory_checks
 from etl_assets.jobs import etl_job
 from etl_assets.resources import build_resources
 
@@ -11,6 +12,7 @@ from etl_assets.resources import build_resources
 def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[*raw_assets, *clean_assets, *mart_assets],
+        asset_checks=factory_checks,
         jobs=[etl_job],
         resources=build_resources(),
     )

@@ -1,4 +1,4 @@
-"""Resources: the warehouse (DuckDB) and the landing zone, configured from the environment.
+"""Resources: the warehouse (DuckDB), the landing zone and the quality policy, from the environment.
 
 `WarehouseIOManager` is `DuckDBPandasIOManager` with three faults of the stock one mended:
 - delete-then-insert of a partition is one transaction, so a failed write leaves the old rows;
@@ -110,9 +110,29 @@ class LandingZone(dg.ConfigurableResource):
         return Path(self.path)
 
 
+class QualityPolicy(dg.ConfigurableResource):
+    """How much bad or unusual data a partition may hold before its checks fail or warn."""
+
+    quarantine_limit_percent: int = 5  # a day with more quarantined rows fails its check
+    volume_tolerance_percent: int = 25  # a day this far from its weekday's median warns
+    volume_history_weeks: int = 4
+
+    @property
+    def quarantine_limit(self) -> float:
+        return self.quarantine_limit_percent / 100
+
+    @property
+    def volume_tolerance(self) -> float:
+        return self.volume_tolerance_percent / 100
+
+
 def _setting(name: str, default: str) -> str | dg.EnvVar:
     """The environment variable when it is set (shown as such in the UI), else the default."""
     return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def _int_setting(name: str, default: int) -> int | dg.EnvVar:
+    return dg.EnvVar.int(name) if os.environ.get(name) else default
 
 
 def build_resources() -> dict[str, object]:
@@ -122,4 +142,8 @@ def build_resources() -> dict[str, object]:
         "io_manager": WarehouseIOManager(database=warehouse),
         "warehouse": DuckDBResource(database=warehouse),
         "landing": LandingZone(path=_setting("ETL_LANDING_DIR", DEFAULT_LANDING)),
+        "quality": QualityPolicy(
+            quarantine_limit_percent=_int_setting("ETL_QUARANTINE_LIMIT_PERCENT", 5),
+            volume_tolerance_percent=_int_setting("ETL_VOLUME_TOLERANCE_PERCENT", 25),
+        ),
     }

@@ -41,13 +41,62 @@ def project_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A check's outcome: passed, WARN (failed, warning), FAILED (failed, error) or not run."""
+
+    table: str  # schema.table
+    check: str
+    outcome: str
+    detail: str = ""
+    when: str = ""  # for the latest outcome of a check: when and in which run
+
+    @classmethod
+    def of(cls, evaluation, when: str = "") -> CheckOutcome:
+        if evaluation.passed:
+            outcome = "passed"
+        else:
+            outcome = "WARN" if evaluation.severity == dg.AssetCheckSeverity.WARN else "FAILED"
+        return cls(evaluation.asset_key.to_user_string().replace("/", "."),
+                   evaluation.check_name, outcome, evaluation.description or "", when)
+
+
+NOT_RUN = "not run"
+_ORDER = {"FAILED": 0, "WARN": 1, NOT_RUN: 2, "passed": 3}
+
+
+def table_text(header: tuple[str, ...], body: list[tuple[str, ...]], width: int = 0) -> list[str]:
+    """Rows as aligned columns; the last column is cut to `width` characters when given."""
+    if width:
+        body = [(*row[:-1], row[-1] if len(row[-1]) <= width else row[-1][:width - 1] + "…")
+                for row in body]
+    widths = [max(len(row[i]) for row in (header, *body)) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+            for row in (header, tuple("-" * w for w in widths), *body)]
+
+
+def render_checks(outcomes: list[CheckOutcome], *, with_when: bool = False) -> list[str]:
+    """Every check, one line each: table order, then problems first within a table."""
+    rows = sorted(outcomes, key=lambda o: (o.table, _ORDER.get(o.outcome, 9), o.check))
+    header = ("table", "check", "outcome", *(("when",) if with_when else ()), "detail")
+    body = [(o.table, o.check, o.outcome, *((o.when,) if with_when else ()), o.detail)
+            for o in rows]
+    counts = {k: sum(o.outcome == k for o in outcomes) for k in _ORDER}
+    totals = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    return [f"{len(outcomes)} checks: {totals}", *table_text(header, body, width=110)]
+
+
 @dataclass
 class TableSummary:
     table: str
     rows: int | None
     quarantined: int | None
-    checks: list[tuple[str, bool]] = field(default_factory=list)
+    checks: list[CheckOutcome] = field(default_factory=list)
     seconds: float | None = None
+
+    def checks_text(self) -> str:
+        counts = {k: sum(c.outcome == k for c in self.checks) for k in _ORDER}
+        return ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "-"
 
 
 @dataclass
@@ -57,22 +106,21 @@ class RunSummary:
     seconds: float
     tables: list[TableSummary]
     failures: list[str]
+    checks: list[CheckOutcome] = field(default_factory=list)
 
     def render(self) -> str:
-        header = ("table", "rows", "quarantined", "checks", "seconds")
         body = [
             (
                 t.table,
                 "-" if t.rows is None else f"{t.rows:,}",
                 "-" if t.quarantined is None else f"{t.quarantined:,}",
-                ", ".join(f"{name} {'passed' if ok else 'FAILED'}" for name, ok in t.checks) or "-",
+                t.checks_text(),
                 "-" if t.seconds is None else f"{t.seconds:.1f}",
             )
             for t in self.tables
         ]
-        widths = [max(len(row[i]) for row in (header, *body)) for i in range(len(header))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
-                 for row in (header, tuple("-" * w for w in widths), *body)]
+        lines = table_text(("table", "rows", "quarantined", "checks", "seconds"), body)
+        lines += ["", *render_checks(self.checks)]
         status = "succeeded" if self.success else "FAILED"
         lines.append(f"\nrun {self.run_id} {status} in {self.seconds:.1f}s")
         lines += [f"  failed: {f}" for f in self.failures]
@@ -115,10 +163,8 @@ class _Progress(threading.Thread):
             elif kind == dg.DagsterEventType.STEP_SKIPPED:
                 self.echo(f"  – {step} skipped (an upstream step or blocking check failed)")
             else:
-                evaluation = event.event_specific_data
-                outcome = "passed" if evaluation.passed else "FAILED"
-                self.echo(f"    check {evaluation.asset_key.to_user_string()}:"
-                          f"{evaluation.check_name} {outcome}")
+                outcome = CheckOutcome.of(event.event_specific_data)
+                self.echo(f"    check {outcome.table}:{outcome.check} {outcome.outcome}")
         self._seen = len(entries)
 
 
@@ -162,13 +208,36 @@ def run_job(
         for e in result.all_events
         if e.event_type == dg.DagsterEventType.STEP_FAILURE
     ]
-    checks = [(e.asset_key.to_user_string(), e.check_name, e.passed)
-              for e in result.get_asset_check_evaluations()]
-    failures += [f"check {key}:{name} failed" for key, name, ok in checks if not ok]
+    evaluated = {(e.asset_key, e.check_name): CheckOutcome.of(e)
+                 for e in result.get_asset_check_evaluations()}
+    checks = [evaluated.get((key.asset_key, key.name)) or CheckOutcome(
+                  key.asset_key.to_user_string().replace("/", "."), key.name, NOT_RUN,
+                  "an upstream step or blocking check failed")
+              for key in job.asset_layer.asset_graph.asset_check_keys]
+    failures += [f"check {c.table}:{c.check} failed: {c.detail}" for c in checks
+                 if c.outcome == "FAILED"]
     tables = _table_summaries(warehouse_path, start, end + dt.timedelta(days=1), checks,
                               progress.step_seconds)
     return RunSummary(run_id=run_id, success=result.success and not failures, seconds=seconds,
-                      tables=tables, failures=failures)
+                      tables=tables, failures=failures, checks=checks)
+
+
+def latest_check_outcomes(definitions: dg.Definitions,
+                          instance: dg.DagsterInstance) -> list[CheckOutcome]:
+    """Every check of the definitions with its latest recorded outcome in the instance."""
+    outcomes = []
+    for key in definitions.resolve_asset_graph().asset_check_keys:
+        table = key.asset_key.to_user_string().replace("/", ".")
+        record = instance.get_latest_asset_check_evaluation_record(key)
+        evaluation = record and record.event and record.event.dagster_event
+        if evaluation and evaluation.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            when = dt.datetime.fromtimestamp(record.event.timestamp).strftime("%Y-%m-%d %H:%M")
+            outcomes.append(CheckOutcome.of(evaluation.event_specific_data,
+                                            f"{when} {record.run_id[:8]}"))
+        else:
+            status = record.status.value.lower() if record else "never"
+            outcomes.append(CheckOutcome(table, key.name, NOT_RUN, f"latest record: {status}"))
+    return outcomes
 
 
 def _error_message(event) -> str:
@@ -209,7 +278,7 @@ def _table_summaries(warehouse_path, start, end, checks, step_seconds) -> list[T
                 quarantined = _count(conn, quarantine, date_column and "delivery_date", start, end)
         summaries.append(TableSummary(
             table=table, rows=rows, quarantined=quarantined,
-            checks=[(name, ok) for key, name, ok in checks if key.replace("/", ".") == table],
+            checks=[c for c in checks if c.table in (table, quarantine)],
             seconds=step_seconds.get(step),
         ))
     if conn is not None:

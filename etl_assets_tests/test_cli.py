@@ -53,6 +53,17 @@ def test_run_with_a_missing_landing_file_fails_naming_the_file(tmp_path):
     # The marts never ran on the partial input.
     assert "✔ marts__fct_flights" not in result.stdout
 
+    status = etl_assets("status", cwd=tmp_path, ETL_LANDING_DIR=str(landing))
+    assert status.returncode == 0, status.stderr  # nothing FAILED: the failure was a step's
+    lines = status.stdout.splitlines()
+    assert any(line.startswith("85 checks: ") for line in lines), status.stdout
+    assert _status_line(lines, "raw.airlines", "columns_match_contract")[2] == "passed"
+    assert _status_line(lines, "raw.flights", "columns_match_contract")[2:4] == ["not", "run"]
+
+
+def _status_line(lines: list[str], table: str, check: str) -> list[str]:
+    return next(line.split() for line in lines if line.split()[:2] == [table, check])
+
 
 @pytest.mark.slow
 def test_dagster_validates_the_workspace():

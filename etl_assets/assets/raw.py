@@ -4,13 +4,15 @@ import datetime as dt
 
 import dagster as dg
 import pandas as pd
+from dagster_duckdb import DuckDBResource
 
+from etl_assets import checks
 from etl_assets.assets.metadata import column_schema, table_metadata
 from etl_assets.partitions import daily_partitions, partition_dates, single_run
 from etl_assets.pipeline import extract
 from etl_assets.pipeline.landing import days as days_from_to
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract, raw_columns
-from etl_assets.resources import LandingZone
+from etl_assets.resources import LandingZone, QualityPolicy
 
 OWNERS = ["team:data-platform"]
 
@@ -24,6 +26,8 @@ def _raw_schema(contract: TableContract) -> dg.TableSchema:
 def build_raw_asset(contract: TableContract) -> dg.AssetsDefinition:
     daily = contract.delivered_daily
     what = "daily files" if daily else "reference file"
+    key = dg.AssetKey(["raw", contract.name])
+    table_checks = checks.raw_checks(contract)
 
     @dg.asset(
         name=contract.name,
@@ -39,8 +43,11 @@ def build_raw_asset(contract: TableContract) -> dg.AssetsDefinition:
             **({"partition_expr": "delivery_date"} if daily else {}),
             "dagster/column_schema": _raw_schema(contract),
         },
+        check_specs=[c.spec(key) for c in table_checks],
     )
-    def _raw(context: dg.AssetExecutionContext, landing: LandingZone) -> dg.Output[pd.DataFrame]:
+    def _raw(context: dg.AssetExecutionContext, landing: LandingZone, warehouse: DuckDBResource,
+             quality: QualityPolicy):
+        start = end = None
         loaded_at = pd.Timestamp.now(tz="UTC")
         try:
             if daily:
@@ -55,8 +62,11 @@ def build_raw_asset(contract: TableContract) -> dg.AssetsDefinition:
             raise dg.Failure(description=str(error),
                              metadata={"landing_dir": str(landing.root)}) from None
         context.log.info(f"read {len(frame):,} {contract.name} rows from {files} file(s)")
-        return dg.Output(frame, metadata={**table_metadata(frame),
-                                          "files": dg.MetadataValue.int(files)})
+        yield dg.Output(frame, metadata={**table_metadata(frame),
+                                         "dagster/column_schema": _raw_schema(contract),
+                                         "files": dg.MetadataValue.int(files)})
+        with warehouse.get_connection() as conn:  # the rows are in the warehouse now
+            yield from checks.evaluate(key, table_checks, checks.Scope(conn, start, end, quality))
 
     return _raw
 

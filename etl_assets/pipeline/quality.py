@@ -62,3 +62,166 @@ def row_count(conn, table: str, partition_column: str | None,
               start: dt.date | None = None, end: dt.date | None = None) -> int:
     sql = f"SELECT count(*) FROM {table}{_range(partition_column)}"
     return int(conn.execute(sql, _params(partition_column, start, end)).fetchone()[0])
+
+
+# Types as DuckDB's information_schema spells them.
+_CATALOG_TYPES = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
+
+
+def schema_differences(conn, schema: str, table: str,
+                       expected: list[tuple[str, str]]) -> pd.DataFrame:
+    """Columns that are missing, unexpected or of another type than declared, in the warehouse."""
+    actual = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = $schema AND table_name = $table ORDER BY ordinal_position",
+        {"schema": schema, "table": table}).fetchall()
+    found = dict(actual)
+    rows = []
+    for name, dtype in expected:
+        wanted = _CATALOG_TYPES.get(dtype, dtype)
+        if name not in found:
+            rows.append((name, wanted, None, "missing"))
+        elif found[name] != wanted:
+            rows.append((name, wanted, found[name], "wrong type"))
+    declared = {name for name, _ in expected}
+    rows += [(name, None, dtype, "not in the contract") for name, dtype in actual
+             if name not in declared]
+    return pd.DataFrame(rows, columns=["column", "declared", "actual", "problem"])
+
+
+def null_keys(conn, table: str, contract: TableContract,
+              start: dt.date | None = None, end: dt.date | None = None) -> tuple[int, pd.DataFrame]:
+    """Rows checked, and per key column how many rows have no value in it."""
+    counts = ", ".join(f"count(*) FILTER (WHERE {k} IS NULL)" for k in contract.key)
+    sql = f"SELECT count(*), {counts} FROM {table}{_range(contract.partition_column)}"
+    total, *nulls = conn.execute(sql, _params(contract.partition_column, start, end)).fetchone()
+    frame = pd.DataFrame({"column": list(contract.key), "null_rows": nulls})
+    return int(total), frame[frame["null_rows"] > 0].reset_index(drop=True)
+
+
+def rule_conditions(contract: TableContract) -> list[tuple[str, str, str]]:
+    """(column, rule in words, SQL condition that is true where a row breaks it) for every rule."""
+    rules = []
+    for col in contract.columns:
+        name = col.name
+        if not col.nullable:
+            rules.append((name, "required", f"{name} IS NULL"))
+        if col.min is not None:
+            rules.append((name, f">= {col.min:g}", f"{name} < {col.min!r}"))
+        if col.max is not None:
+            rules.append((name, f"<= {col.max:g}", f"{name} > {col.max!r}"))
+        if col.allowed is not None:
+            values = ", ".join("'" + v.replace("'", "''") + "'" for v in col.allowed)
+            rules.append((name, "one of " + "/".join(col.allowed), f"{name} NOT IN ({values})"))
+        if col.pattern is not None:
+            pattern = col.pattern.replace("'", "''")
+            rules.append((name, f"matches {col.pattern}",
+                          f"NOT regexp_full_match({name}::VARCHAR, '{pattern}')"))
+    return rules
+
+
+def contract_violations(conn, table: str, contract: TableContract,
+                        start: dt.date | None = None, end: dt.date | None = None,
+                        sample_size: int = 5) -> tuple[int, pd.DataFrame]:
+    """Rows checked, and each declared rule the stored rows break: how many rows, which values.
+
+    One scan counts every rule; only a broken rule costs a second query, for its sample values.
+    """
+    rules = rule_conditions(contract)
+    where, params = _range(contract.partition_column), _params(contract.partition_column, start, end)
+    counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, _, cond in rules)
+    total, *broken = conn.execute(f"SELECT count(*), {counts} FROM {table}{where}", params).fetchone()
+    rows = []
+    for (column, rule, cond), failing in zip(rules, broken):
+        if failing:
+            clause = f"{where} AND ({cond})" if where else f" WHERE {cond}"
+            values = conn.execute(f"SELECT DISTINCT {column} FROM {table}{clause} "
+                                  f"ORDER BY 1 NULLS FIRST LIMIT {int(sample_size)}", params)
+            shown = ", ".join("NULL" if v is None else str(v) for (v,) in values.fetchall())
+            rows.append((column, rule, int(failing), shown))
+    return int(total), pd.DataFrame(rows, columns=["column", "rule", "rows", "sample_values"])
+
+
+def daily_volume(conn, table: str, date_column: str, start: dt.date, end: dt.date,
+                 weeks: int = 4) -> pd.DataFrame:
+    """Rows per day in start..end, each against the median of the same weekday in the weeks before.
+
+    A day in the range with no rows counts 0; an earlier day with no rows is no baseline (the
+    feed may not have started). Only the range and the weeks before it are read, so the cost
+    follows the range, not the table's history. baseline is NULL with fewer than two earlier days.
+    """
+    sql = f"""
+    WITH days AS (
+        SELECT d::DATE AS day FROM generate_series($history::TIMESTAMP, $last::TIMESTAMP,
+                                                   INTERVAL 1 DAY) AS t(d)),
+    counts AS (
+        SELECT {date_column} AS day, count(*) AS n FROM {table}
+        WHERE {date_column} >= $history AND {date_column} < $end GROUP BY 1),
+    daily AS (SELECT day, coalesce(n, 0) AS n FROM days LEFT JOIN counts USING (day))
+    SELECT a.day, a.n AS rows, CASE WHEN count(b.n) >= 2 THEN median(b.n) END AS baseline,
+           count(b.n) AS history_days
+    FROM daily AS a LEFT JOIN daily AS b
+      ON b.day < a.day AND b.day >= a.day - {7 * int(weeks)} AND dayofweek(b.day) = dayofweek(a.day)
+         AND b.n > 0
+    WHERE a.day >= $start
+    GROUP BY a.day, a.n ORDER BY a.day"""
+    params = {"start": start, "end": end, "last": end - dt.timedelta(days=1),
+              "history": start - dt.timedelta(weeks=weeks)}
+    frame = conn.execute(sql, params).fetchdf()
+    frame["change"] = (frame["rows"] / frame["baseline"] - 1).round(3)
+    return frame
+
+
+def missing_hours(conn, table: str, date_column: str, places: tuple[str, ...], timezone: str,
+                  start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Per place and local day, hours with no observation, where the day has any (23 to 25 hours)."""
+    sql = f"""
+    WITH days AS (
+        SELECT d::DATE AS day FROM generate_series($start::TIMESTAMP, $last::TIMESTAMP,
+                                                   INTERVAL 1 DAY) AS t(d)),
+    expected AS (
+        SELECT place, day, CAST(epoch(timezone($tz, (day + 1)::TIMESTAMP)
+                                      - timezone($tz, day::TIMESTAMP)) / 3600 AS BIGINT) AS hours
+        FROM days CROSS JOIN unnest($places::VARCHAR[]) AS p(place)),
+    seen AS (
+        SELECT origin AS place, {date_column} AS day, count(DISTINCT time_hour) AS hours
+        FROM {table} WHERE {date_column} >= $start AND {date_column} < $end GROUP BY 1, 2)
+    SELECT e.place, e.day, e.hours AS expected_hours, coalesce(s.hours, 0) AS observed_hours,
+           e.hours - coalesce(s.hours, 0) AS missing_hours
+    FROM expected AS e LEFT JOIN seen AS s USING (place, day)
+    WHERE e.hours > coalesce(s.hours, 0) ORDER BY e.day, e.place"""
+    return conn.execute(sql, {"start": start, "end": end, "last": end - dt.timedelta(days=1),
+                              "tz": timezone, "places": list(places)}).fetchdf()
+
+
+def unknown_references(conn, table: str, column: str, reference: str, reference_column: str,
+                       date_column: str | None = None, start: dt.date | None = None,
+                       end: dt.date | None = None) -> tuple[int, pd.DataFrame]:
+    """Rows checked, and each value of column absent from the reference table, with its row count."""
+    where, params = _range(date_column), _params(date_column, start, end)
+    total = conn.execute(f"SELECT count(*) FROM {table}{where}", params).fetchone()[0]
+    clause = f"{where} AND" if where else " WHERE"
+    sql = (f"SELECT {column} AS value, count(*) AS rows FROM {table}{clause} {column} IS NOT NULL "
+           f"AND {column} NOT IN (SELECT {reference_column} FROM {reference} "
+           f"WHERE {reference_column} IS NOT NULL) GROUP BY 1 ORDER BY rows DESC, value")
+    return int(total), conn.execute(sql, params).fetchdf()
+
+
+def aggregate_mismatches(conn, mart: str, group_column: str, fact: str,
+                         start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Days on which a daily mart's flights and cancellations do not add up to the fact table."""
+    sql = f"""
+    WITH mart AS (
+        SELECT flight_date AS day, sum(flights) AS flights, sum(cancelled) AS cancelled
+        FROM {mart} WHERE flight_date >= $start AND flight_date < $end GROUP BY 1),
+    fact AS (
+        SELECT flight_date AS day, count(*) AS flights,
+               count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+        FROM {fact} WHERE flight_date >= $start AND flight_date < $end
+          AND {group_column} IS NOT NULL GROUP BY 1)
+    SELECT day, coalesce(mart.flights, 0) AS mart_flights, coalesce(fact.flights, 0) AS fact_flights,
+           coalesce(mart.cancelled, 0) AS mart_cancelled,
+           coalesce(fact.cancelled, 0) AS fact_cancelled
+    FROM mart FULL JOIN fact USING (day)
+    WHERE mart_flights <> fact_flights OR mart_cancelled <> fact_cancelled ORDER BY day"""
+    return conn.execute(sql, {"start": start, "end": end}).fetchdf()

@@ -8,8 +8,9 @@ import pytest
 
 from etl_assets.pipeline import transform
 from etl_assets.pipeline.landing import daily_file
+from etl_assets.runner import latest_check_outcomes
 
-from .conftest import Deployment
+from etl_assets_tests.conftest import Deployment
 
 JAN1, JAN2, JAN3 = dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 3)
 pytestmark = pytest.mark.slow
@@ -87,8 +88,50 @@ def test_a_blocking_check_stops_the_marts_when_cleaning_lets_a_duplicate_through
     summary = deployment.run(JAN1, JAN3)
 
     assert not summary.success
-    assert "check clean/flights:key_is_unique failed" in summary.failures
-    checks = {(t.table, name): ok for t in summary.tables for name, ok in t.checks}
-    assert checks[("clean.flights", "key_is_unique")] is False
+    assert any(f.startswith("check clean.flights:key_is_unique failed: 1 key(s)")
+               for f in summary.failures), summary.failures
+    checks = {(c.table, c.check): c.outcome for c in summary.checks}
+    assert checks[("clean.flights", "key_is_unique")] == "FAILED"
+    assert checks[("marts.fct_flights", "every_clean_flight_present")] == "not run"
     marts = {t.table: t.rows for t in summary.tables if t.table.startswith("marts.")}
     assert marts["marts.fct_flights"] is None  # never written: the check blocked it
+
+
+def fct_day(deployment, day) -> pd.DataFrame:
+    return query(deployment, f"SELECT * FROM marts.fct_flights WHERE flight_date = DATE '{day}' "
+                             "ORDER BY ALL")
+
+
+def test_a_mostly_bad_delivery_fails_loudly_and_the_marts_keep_that_day(deployment):
+    assert deployment.run(JAN1, JAN3).success
+    before = fct_day(deployment, JAN2)
+    carriers_before = query(deployment, "SELECT * FROM marts.carrier_daily_performance "
+                                        "ORDER BY ALL")
+
+    def bad_origin(frame):  # an upstream bug: every tenth flight from an unknown airport
+        frame = frame.copy()
+        frame.loc[frame.index % 10 == 0, "origin"] = "XXX"
+        return frame
+
+    delivered = edit_flights(deployment, JAN2, bad_origin)
+    summary = deployment.run(JAN2, JAN2)
+
+    assert not summary.success
+    checks = {(c.table, c.check): c for c in summary.checks}
+    limit = checks[("clean.flights", "quarantined_share_within_limit")]
+    assert limit.outcome == "FAILED" and "over the 5% quarantine limit" in limit.detail
+    assert checks[("marts.fct_flights", "every_clean_flight_present")].outcome == "not run"
+    # The marts still hold the previous, good delivery of that day.
+    pd.testing.assert_frame_equal(fct_day(deployment, JAN2), before)
+    pd.testing.assert_frame_equal(query(deployment, "SELECT * FROM marts.carrier_daily_performance "
+                                                    "ORDER BY ALL"), carriers_before)
+    # The bad rows sit in quarantine with their reason; raw = clean + quarantined still holds.
+    quarantined = query(deployment, "SELECT origin, _reason FROM quarantine.flights "
+                                    "WHERE delivery_date = DATE '2013-01-02'")
+    assert len(quarantined) == (delivered["origin"] == "XXX").sum()
+    assert (quarantined["_reason"] == "origin 'XXX' not one of EWR/JFK/LGA").all()
+    assert checks[("clean.flights", "raw_equals_clean_plus_quarantine")].outcome == "passed"
+    # `etl-assets status` reads the same outcome back from the instance.
+    latest = {(o.table, o.check): o.outcome
+              for o in latest_check_outcomes(deployment.definitions, deployment.instance)}
+    assert latest[("clean.flights", "quarantined_share_within_limit")] == "FAILED"

@@ -54,3 +54,48 @@ def test_reconciliation_of_an_unpartitioned_table(conn):
 def test_row_count_of_a_range(conn):
     assert quality.row_count(conn, "clean.weather", "observation_date", JAN2, JAN3) == 3
     assert quality.row_count(conn, "clean.weather", None) == 5
+
+
+def hourly(conn, day: str, hours: int) -> None:
+    """One observation an hour at EWR from local midnight of day, for the given number of hours."""
+    conn.execute(f"""INSERT INTO clean.weather
+        SELECT DATE '{day}', 'EWR',
+               timezone('America/New_York', TIMESTAMP '{day} 00:00') + INTERVAL (h) HOUR
+        FROM range({hours}) AS t(h)""")
+
+
+@pytest.mark.parametrize("day, hours, missing", [
+    ("2013-03-10", 23, 0),  # clocks go forward: a 23-hour day is complete
+    ("2013-11-03", 24, 1),  # clocks go back: the day has 25 hours
+    ("2013-06-01", 24, 0),
+    ("2013-06-01", 20, 4),
+])
+def test_missing_hours_follow_the_local_length_of_the_day(day, hours, missing):
+    conn = duckdb.connect()
+    conn.execute("CREATE SCHEMA clean; CREATE TABLE clean.weather "
+                 "(observation_date DATE, origin VARCHAR, time_hour TIMESTAMPTZ)")
+    hourly(conn, day, hours)
+    start = dt.date.fromisoformat(day)
+    gaps = quality.missing_hours(conn, "clean.weather", "observation_date", ("EWR",),
+                                 "America/New_York", start, start + dt.timedelta(days=1))
+    assert int(gaps["missing_hours"].sum()) == missing
+
+
+def test_missing_hours_count_a_day_without_any_report():
+    conn = duckdb.connect()
+    conn.execute("CREATE SCHEMA clean; CREATE TABLE clean.weather "
+                 "(observation_date DATE, origin VARCHAR, time_hour TIMESTAMPTZ)")
+    gaps = quality.missing_hours(conn, "clean.weather", "observation_date", ("EWR", "JFK"),
+                                 "America/New_York", JAN1, JAN2)
+    assert gaps[["place", "missing_hours"]].values.tolist() == [["EWR", 24], ["JFK", 24]]
+
+
+def test_contract_violations_name_the_rule_and_the_values(conn):
+    conn.execute("CREATE TABLE clean.airlines AS SELECT * FROM (VALUES ('UA', 'United'), "
+                 "('u1', 'Lower'), (NULL, 'Nameless')) t(carrier, name)")
+    checked, broken = quality.contract_violations(conn, "clean.airlines", AIRLINES)
+    assert checked == 3
+    assert broken[["column", "rule", "rows", "sample_values"]].values.tolist() == [
+        ["carrier", "required", 1, "NULL"],
+        ["carrier", "matches [A-Z0-9]{2}", 1, "u1"],
+    ]
