@@ -26,6 +26,16 @@ from dagster._core.storage.db_io_manager import DbIOManager
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 DEFAULT_LANDING = "data/landing"
 
+# DuckDB takes one writer process at a time: every asset that writes the warehouse is in this
+# pool, limited to 1 in .dagster_home/dagster.yaml, so overlapping runs queue for it.
+WAREHOUSE_POOL = "warehouse"
+
+# Every step reads files or opens the warehouse file, which another process (a notebook, the
+# duckdb CLI) may hold for a moment: retry with growing, jittered waits (about 2, 4, 8 s). A
+# fault that retrying cannot mend (a missing or unreadable delivery) fails at once.
+STEP_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL,
+                            jitter=dg.Jitter.PLUS_MINUS)
+
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'

@@ -15,7 +15,7 @@ from etl_assets.assets.metadata import column_lineage, column_schema, table_meta
 from etl_assets.partitions import daily_partitions, partition_dates, single_run
 from etl_assets.pipeline import transform
 from etl_assets.pipeline.contract import ALL_FEEDS, TableContract, quarantine_columns
-from etl_assets.resources import QualityPolicy
+from etl_assets.resources import STEP_RETRY, WAREHOUSE_POOL, QualityPolicy
 
 OWNERS = ["team:data-platform"]
 
@@ -59,6 +59,8 @@ def build_clean_asset(contract: TableContract) -> dg.AssetsDefinition:
         check_specs=[*(c.spec(clean_key) for c in clean_checks),
                      *(c.spec(quarantine_key) for c in quarantine_checks)],
         can_subset=False,
+        pool=WAREHOUSE_POOL,
+        retry_policy=STEP_RETRY,
     )
     def _clean(context: dg.AssetExecutionContext, warehouse: DuckDBResource,
                quality: QualityPolicy) -> Iterator:

@@ -9,9 +9,23 @@ from etl_assets.assets.metadata import column_lineage, column_schema, table_meta
 from etl_assets.partitions import daily_partitions, partition_dates, single_run
 from etl_assets.pipeline import marts
 from etl_assets.pipeline.contract import TableContract
-from etl_assets.resources import QualityPolicy
+from etl_assets.resources import STEP_RETRY, WAREHOUSE_POOL, QualityPolicy
 
 OWNERS = ["team:analytics"]
+
+_REFERENCE = dg.AssetSelection.assets(
+    *(dg.AssetKey(["clean", name]) for name in ("airlines", "airports", "planes")))
+
+# A mart day follows its clean day: when the landing-zone sensor loads a day (any day, not only
+# the latest, as eager() alone would), that day's marts are rebuilt with no job of their own. A
+# refreshed reference table does not rebuild every day of history; new days pick it up.
+FOLLOW_CLEAN_DAYS = (
+    (dg.AutomationCondition.newly_missing()
+     | dg.AutomationCondition.any_deps_updated().ignore(_REFERENCE)).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("eager, every day")
 
 
 def _clean(name: str) -> dg.AssetKey:
@@ -36,6 +50,9 @@ def build_mart_asset(contract: TableContract, sql: str, deps: list[dg.AssetKey]
         backfill_policy=single_run,
         check_specs=[c.spec(key) for c in table_checks],
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=checks.MARTS_FRESH_WITHIN),
+        automation_condition=FOLLOW_CLEAN_DAYS,
+        pool=WAREHOUSE_POOL,
+        retry_policy=STEP_RETRY,
         metadata={"partition_expr": contract.partition_column, "dagster/column_schema": schema},
     )
     def _mart(context: dg.AssetExecutionContext, warehouse: DuckDBResource,

@@ -12,7 +12,7 @@ from etl_assets.partitions import daily_partitions, partition_dates, single_run
 from etl_assets.pipeline import extract
 from etl_assets.pipeline.landing import days as days_from_to
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract, raw_columns
-from etl_assets.resources import LandingZone, QualityPolicy
+from etl_assets.resources import STEP_RETRY, WAREHOUSE_POOL, LandingZone, QualityPolicy
 
 OWNERS = ["team:data-platform"]
 
@@ -44,6 +44,8 @@ def build_raw_asset(contract: TableContract) -> dg.AssetsDefinition:
             "dagster/column_schema": _raw_schema(contract),
         },
         check_specs=[c.spec(key) for c in table_checks],
+        pool=WAREHOUSE_POOL,
+        retry_policy=STEP_RETRY,
     )
     def _raw(context: dg.AssetExecutionContext, landing: LandingZone, warehouse: DuckDBResource,
              quality: QualityPolicy):
@@ -59,7 +61,7 @@ def build_raw_asset(contract: TableContract) -> dg.AssetsDefinition:
                 frame = extract.extract_reference(landing.root, contract, loaded_at)
                 files = 1
         except extract.DeliveryError as error:
-            raise dg.Failure(description=str(error),
+            raise dg.Failure(description=str(error), allow_retries=False,
                              metadata={"landing_dir": str(landing.root)}) from None
         context.log.info(f"read {len(frame):,} {contract.name} rows from {files} file(s)")
         yield dg.Output(frame, metadata={**table_metadata(frame),

@@ -1,0 +1,51 @@
+"""Steps retry what is transient and fail at once on what retrying cannot mend."""
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from etl_assets.pipeline import extract
+from etl_assets.pipeline.landing import daily_file
+from etl_assets_tests.conftest import Deployment
+
+JAN1 = dt.date(2013, 1, 1)
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def deployment(tmp_path, landed_days, monkeypatch):
+    return Deployment(tmp_path, landed_days, monkeypatch)
+
+
+def step_events(deployment, run_id, event_type) -> list[str]:
+    return [e.dagster_event.step_key
+            for e in deployment.instance.all_logs(run_id, of_type=event_type)]
+
+
+def test_a_transient_read_error_is_retried_and_the_run_succeeds(deployment, monkeypatch):
+    real, calls = extract.extract_reference, []
+
+    def flaky(*args, **kwargs):
+        calls.append(args[1].name)
+        if calls.count("planes") == 1 and args[1].name == "planes":
+            raise OSError("Resource temporarily unavailable: reference/planes.csv")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(extract, "extract_reference", flaky)
+    summary = deployment.run(JAN1, JAN1)
+
+    assert summary.success, summary.render()
+    assert calls.count("planes") == 2
+    assert step_events(deployment, summary.run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY) == [
+        "raw__planes"]
+    assert {t.table: t.rows for t in summary.tables}["raw.planes"] == 3322
+
+
+def test_a_missing_delivery_fails_without_retrying(deployment):
+    daily_file(deployment.landing, "weather", JAN1).unlink()
+    summary = deployment.run(JAN1, JAN1)
+
+    assert not summary.success
+    assert any(f.startswith("raw__weather: 1 weather file(s) missing") for f in summary.failures)
+    assert step_events(deployment, summary.run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY) == []
