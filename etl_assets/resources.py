@@ -19,6 +19,8 @@ from dagster_duckdb import DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
+from etl_assets.alerts import DEFAULT_ALERT_LOG, DEFAULT_UI_BASE_URL, AlertSink
+
 # DbIOManager has no public import path; DuckDBIOManager.create_io_manager builds the same object,
 # and this is the one place that needs it, to pass the transactional client below.
 from dagster._core.storage.db_io_manager import DbIOManager
@@ -136,24 +138,34 @@ class QualityPolicy(dg.ConfigurableResource):
         return self.volume_tolerance_percent / 100
 
 
-def _setting(name: str, default: str) -> str | dg.EnvVar:
+def setting(name: str, default: str | None) -> str | dg.EnvVar | None:
     """The environment variable when it is set (shown as such in the UI), else the default."""
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
-def _int_setting(name: str, default: int) -> int | dg.EnvVar:
+def int_setting(name: str, default: int) -> int | dg.EnvVar:
     return dg.EnvVar.int(name) if os.environ.get(name) else default
+
+
+def build_alert_sink() -> AlertSink:
+    """The sink from ETL_ALERT_LOG, ETL_ALERT_WEBHOOK_URL and ETL_UI_BASE_URL; called at load."""
+    return AlertSink(
+        log_path=setting("ETL_ALERT_LOG", DEFAULT_ALERT_LOG),
+        webhook_url=setting("ETL_ALERT_WEBHOOK_URL", None),
+        ui_base_url=setting("ETL_UI_BASE_URL", DEFAULT_UI_BASE_URL),
+    )
 
 
 def build_resources() -> dict[str, object]:
     """Resources from the environment; called when definitions load, never at import."""
-    warehouse = _setting("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE)
+    warehouse = setting("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE)
     return {
         "io_manager": WarehouseIOManager(database=warehouse),
         "warehouse": DuckDBResource(database=warehouse),
-        "landing": LandingZone(path=_setting("ETL_LANDING_DIR", DEFAULT_LANDING)),
+        "landing": LandingZone(path=setting("ETL_LANDING_DIR", DEFAULT_LANDING)),
+        "alerts": build_alert_sink(),
         "quality": QualityPolicy(
-            quarantine_limit_percent=_int_setting("ETL_QUARANTINE_LIMIT_PERCENT", 5),
-            volume_tolerance_percent=_int_setting("ETL_VOLUME_TOLERANCE_PERCENT", 25),
+            quarantine_limit_percent=int_setting("ETL_QUARANTINE_LIMIT_PERCENT", 5),
+            volume_tolerance_percent=int_setting("ETL_VOLUME_TOLERANCE_PERCENT", 25),
         ),
     }
