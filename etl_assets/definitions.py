@@ -1,18 +1,21 @@
 import dagster as dg
 
-from etl_assets.assets.clean import clean_assets
-from etl_assets.assets.marts import mart_assets
-from etl_assets.assets.raw import raw_assets
+from etl_assets.assets.clean import build_clean_assets
+from etl_assets.assets.marts import build_mart_assets
+from etl_assets.assets.raw import build_raw_assets
 from etl_assets.alerts import check_failure_alert_sensor, run_failure_alert_sensor
 from etl_assets.checks import factory_checks
 from etl_assets.jobs import etl_job
+from etl_assets.partitions import build_daily_partitions, last_day_setting
 from etl_assets.resources import build_resources
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    partitions = build_daily_partitions(last_day_setting())
     return dg.Definitions(
-        assets=[*raw_assets, *clean_assets, *mart_assets],
+        assets=[*build_raw_assets(partitions), *build_clean_assets(partitions),
+                *build_mart_assets(partitions)],
         asset_checks=factory_checks,
         jobs=[etl_job],
         sensors=[run_failure_alert_sensor, check_failure_alert_sensor],

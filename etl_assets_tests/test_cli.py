@@ -29,7 +29,7 @@ def test_land_twice_writes_then_skips(tmp_path):
 
 def test_bad_dates_are_refused_before_anything_runs(tmp_path):
     outside = etl_assets("land", "--start", "2012-12-31", cwd=tmp_path)
-    assert outside.returncode == 2 and "outside the partitions" in outside.stderr
+    assert outside.returncode == 2 and "outside the bundled feed" in outside.stderr
     reversed_ = etl_assets("run", "--start", "2013-01-02", "--end", "2013-01-01", cwd=tmp_path)
     assert reversed_.returncode == 2 and "before --start" in reversed_.stderr
     assert not (tmp_path / "data").exists()
@@ -74,3 +74,10 @@ def test_dagster_validates_the_workspace():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_the_partition_range_follows_etl_last_day(tmp_path):
+    short = etl_assets("run", "--end", "2013-02-02", cwd=tmp_path, ETL_LAST_DAY="2013-01-31")
+    assert short.returncode == 2 and "outside the partitions 2013-01-01..2013-01-31" in short.stderr
+    bad = etl_assets("run", cwd=tmp_path, ETL_LAST_DAY="someday")
+    assert bad.returncode == 2 and "ETL_LAST_DAY must be a date (YYYY-MM-DD) or 'open'" in bad.stderr

@@ -12,7 +12,7 @@ from dagster_duckdb import DuckDBResource
 
 from etl_assets import checks
 from etl_assets.assets.metadata import column_lineage, column_schema, table_metadata
-from etl_assets.partitions import daily_partitions, partition_dates, single_run
+from etl_assets.partitions import partition_dates, single_run
 from etl_assets.pipeline import transform
 from etl_assets.pipeline.contract import ALL_FEEDS, TableContract, quarantine_columns
 from etl_assets.resources import STEP_RETRY, WAREHOUSE_POOL, QualityPolicy
@@ -20,7 +20,8 @@ from etl_assets.resources import STEP_RETRY, WAREHOUSE_POOL, QualityPolicy
 OWNERS = ["team:data-platform"]
 
 
-def build_clean_asset(contract: TableContract) -> dg.AssetsDefinition:
+def build_clean_asset(contract: TableContract, partitions: dg.DailyPartitionsDefinition
+                      ) -> dg.AssetsDefinition:
     daily = contract.delivered_daily
     clean_key = dg.AssetKey(["clean", contract.name])
     quarantine_key = dg.AssetKey(["quarantine", contract.name])
@@ -54,7 +55,7 @@ def build_clean_asset(contract: TableContract) -> dg.AssetsDefinition:
             ),
         },
         deps=[dg.AssetKey(["raw", contract.name])],
-        partitions_def=daily_partitions if daily else None,
+        partitions_def=partitions if daily else None,
         backfill_policy=single_run if daily else None,
         check_specs=[*(c.spec(clean_key) for c in clean_checks),
                      *(c.spec(quarantine_key) for c in quarantine_checks)],
@@ -95,4 +96,5 @@ def build_clean_asset(contract: TableContract) -> dg.AssetsDefinition:
     return _clean
 
 
-clean_assets = [build_clean_asset(c) for c in ALL_FEEDS]
+def build_clean_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [build_clean_asset(c, partitions) for c in ALL_FEEDS]

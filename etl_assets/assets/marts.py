@@ -6,7 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from etl_assets import checks
 from etl_assets.assets.metadata import column_lineage, column_schema, table_metadata
-from etl_assets.partitions import daily_partitions, partition_dates, single_run
+from etl_assets.partitions import partition_dates, single_run
 from etl_assets.pipeline import marts
 from etl_assets.pipeline.contract import TableContract
 from etl_assets.resources import STEP_RETRY, WAREHOUSE_POOL, QualityPolicy
@@ -32,8 +32,8 @@ def _clean(name: str) -> dg.AssetKey:
     return dg.AssetKey(["clean", name])
 
 
-def build_mart_asset(contract: TableContract, sql: str, deps: list[dg.AssetKey]
-                     ) -> dg.AssetsDefinition:
+def build_mart_asset(contract: TableContract, sql: str, deps: list[dg.AssetKey],
+                     partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     key = dg.AssetKey(["marts", contract.name])
     table_checks = checks.mart_checks(contract.name)
     schema = column_schema(contract)
@@ -46,7 +46,7 @@ def build_mart_asset(contract: TableContract, sql: str, deps: list[dg.AssetKey]
         owners=OWNERS,
         tags={"layer": "marts"},
         deps=deps,
-        partitions_def=daily_partitions,
+        partitions_def=partitions,
         backfill_policy=single_run,
         check_specs=[c.spec(key) for c in table_checks],
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=checks.MARTS_FRESH_WITHIN),
@@ -73,14 +73,16 @@ def build_mart_asset(contract: TableContract, sql: str, deps: list[dg.AssetKey]
 
 FCT_FLIGHTS_KEY = dg.AssetKey(["marts", "fct_flights"])
 
-fct_flights = build_mart_asset(
-    marts.FCT_FLIGHTS, marts.FCT_FLIGHTS_SQL,
-    deps=[_clean(n) for n in ("flights", "weather", "airlines", "airports", "planes")],
-)
-carrier_daily_performance = build_mart_asset(
-    marts.CARRIER_DAILY_PERFORMANCE, marts.CARRIER_DAILY_PERFORMANCE_SQL, deps=[FCT_FLIGHTS_KEY])
-origin_daily_weather_delays = build_mart_asset(
-    marts.ORIGIN_DAILY_WEATHER, marts.ORIGIN_DAILY_WEATHER_SQL,
-    deps=[FCT_FLIGHTS_KEY, _clean("weather")])
 
-mart_assets = [fct_flights, carrier_daily_performance, origin_daily_weather_delays]
+def build_mart_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [
+        build_mart_asset(
+            marts.FCT_FLIGHTS, marts.FCT_FLIGHTS_SQL, partitions=partitions,
+            deps=[_clean(n) for n in ("flights", "weather", "airlines", "airports", "planes")]),
+        build_mart_asset(
+            marts.CARRIER_DAILY_PERFORMANCE, marts.CARRIER_DAILY_PERFORMANCE_SQL,
+            deps=[FCT_FLIGHTS_KEY], partitions=partitions),
+        build_mart_asset(
+            marts.ORIGIN_DAILY_WEATHER, marts.ORIGIN_DAILY_WEATHER_SQL,
+            deps=[FCT_FLIGHTS_KEY, _clean("weather")], partitions=partitions),
+    ]

@@ -8,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from etl_assets import checks
 from etl_assets.assets.metadata import column_schema, table_metadata
-from etl_assets.partitions import daily_partitions, partition_dates, single_run
+from etl_assets.partitions import partition_dates, single_run
 from etl_assets.pipeline import extract
 from etl_assets.pipeline.landing import days as days_from_to
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract, raw_columns
@@ -23,7 +23,8 @@ def _raw_schema(contract: TableContract) -> dg.TableSchema:
                       columns=raw_columns(contract), key=()))
 
 
-def build_raw_asset(contract: TableContract) -> dg.AssetsDefinition:
+def build_raw_asset(contract: TableContract, partitions: dg.DailyPartitionsDefinition
+                    ) -> dg.AssetsDefinition:
     daily = contract.delivered_daily
     what = "daily files" if daily else "reference file"
     key = dg.AssetKey(["raw", contract.name])
@@ -37,7 +38,7 @@ def build_raw_asset(contract: TableContract) -> dg.AssetsDefinition:
         kinds={"duckdb", "pandas", "csv"},
         owners=OWNERS,
         tags={"layer": "raw", "feed": "daily" if daily else "reference"},
-        partitions_def=daily_partitions if daily else None,
+        partitions_def=partitions if daily else None,
         backfill_policy=single_run if daily else None,
         metadata={
             **({"partition_expr": "delivery_date"} if daily else {}),
@@ -73,4 +74,5 @@ def build_raw_asset(contract: TableContract) -> dg.AssetsDefinition:
     return _raw
 
 
-raw_assets = [build_raw_asset(c) for c in (*DAILY_FEEDS, *REFERENCE_FEEDS)]
+def build_raw_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [build_raw_asset(c, partitions) for c in (*DAILY_FEEDS, *REFERENCE_FEEDS)]
