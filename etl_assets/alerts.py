@@ -50,13 +50,13 @@ class Alert:
     """One failure, described for a person: what failed, where, and why."""
 
     dedup_key: str
-    kind: str  # run_failure | check_failure
+    kind: str  # run_failure | check_failure | bad_delivery
     title: str
     job: str
     asset: str | None
     partition: str | None
     error: str
-    run_id: str
+    run_id: str | None  # None for a delivery no run could take
 
 
 class AlertSink(dg.ConfigurableResource):
@@ -92,7 +92,7 @@ class AlertSink(dg.ConfigurableResource):
             return None
         record = {
             **asdict(alert),
-            "run_url": self.run_url(alert.run_id),
+            "run_url": self.run_url(alert.run_id) if alert.run_id else None,
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "webhook_delivered": None,
             "webhook_error": None,
@@ -131,8 +131,9 @@ def slack_message(record: dict) -> dict:
         f"*Asset:* {esc(record['asset'] or '-')}",
         f"*Partition:* {esc(record['partition'] or '-')}",
         f"*Error:*\n```{esc(record['error'])}```",
-        f"*Run:* <{record['run_url']}|{record['run_id'][:8]}> ({esc(record['job'])})",
     ]
+    if record["run_id"]:
+        lines.append(f"*Run:* <{record['run_url']}|{record['run_id'][:8]}> ({esc(record['job'])})")
     return {"text": "\n".join(lines)}
 
 

@@ -1,0 +1,210 @@
+"""End to end: the real `dagster dev` (webserver + daemon) runs the pipeline with nobody launching it.
+
+Files are landed; the landing-zone sensor requests the day, declarative automation builds its
+marts, and a delivery that cannot be read fails its run, which the daemon retries and then
+alerts once on a real webhook. Needs nothing but the project's own packages, so it never skips.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from etl_assets.pipeline.landing import daily_file, land, read_source
+
+REPO = Path(__file__).resolve().parents[1]
+DAY, BAD_DAY = dt.date(2013, 1, 5), dt.date(2013, 1, 6)
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Webhook:
+    """A local HTTP server that records every JSON body POSTed to it."""
+
+    def __init__(self):
+        self.bodies: list[dict] = []
+        received = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def wait_for(what: str, condition, timeout: float, every: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture
+def deployment(tmp_path):
+    """`dagster dev` on a free port with a temporary DAGSTER_HOME, warehouse and landing zone."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    webhook = Webhook()
+    port = free_port()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+        "ETL_LANDING_DIR": str(tmp_path / "landing"),
+        "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
+        "ETL_ALERT_WEBHOOK_URL": webhook.url,
+        "ETL_UI_BASE_URL": f"http://127.0.0.1:{port}",
+        "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
+    }
+    log = open(tmp_path / "dagster_dev.log", "w")
+    # Its own process group: dagster dev starts a webserver, a daemon and code servers that
+    # would outlive a kill of the parent alone.
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def webserver_up():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
+                return True
+        except OSError:
+            return process.poll() is not None and _fail(tmp_path)
+
+    try:
+        wait_for("the webserver", webserver_up, timeout=180)
+        yield _Deployment(tmp_path, home, webhook, port)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+        try:  # nothing of the group may survive
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        log.close()
+        webhook.server.shutdown()
+
+
+def _fail(tmp_path):
+    raise AssertionError("dagster dev exited:\n" + (tmp_path / "dagster_dev.log").read_text()[-3000:])
+
+
+class _Deployment:
+    def __init__(self, root: Path, home: Path, webhook: Webhook, port: int):
+        self.root, self.home, self.webhook, self.port = root, home, webhook, port
+        self.landing = root / "landing"
+        self.warehouse = root / "warehouse.duckdb"
+
+    def instance(self) -> dg.DagsterInstance:
+        return dg.DagsterInstance.from_config(str(self.home))
+
+    def log(self) -> str:
+        return (self.root / "dagster_dev.log").read_text()
+
+    def materialized(self, *path: str, partition: str | None = None) -> bool:
+        with self.instance() as instance:
+            event = instance.get_latest_materialization_event(dg.AssetKey(list(path)))
+            return event is not None and (partition is None or event.dagster_event.partition ==
+                                          partition or _in_range(instance, event, partition))
+
+    def idle(self) -> bool:
+        with self.instance() as instance:
+            active = instance.get_runs(filters=dg.RunsFilter(statuses=[
+                dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+                dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]))
+            return not active
+
+    def alerts(self) -> list[dict]:
+        path = self.root / "alerts.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _in_range(instance, event, partition: str) -> bool:
+    run = instance.get_run_by_id(event.run_id)
+    start = run.tags.get("dagster/asset_partition_range_start")
+    end = run.tags.get("dagster/asset_partition_range_end")
+    return bool(start and end and start <= partition <= end)
+
+
+def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
+    # 1. Deliver one day (and the reference files): the sensor and automation do the rest.
+    landed_at = time.monotonic()
+    land(deployment.landing, DAY, DAY)
+    day = DAY.isoformat()
+    wait_for("marts for the landed day",
+             lambda: deployment.materialized("marts", "carrier_daily_performance", partition=day)
+             and deployment.materialized("marts", "origin_daily_weather_delays", partition=day),
+             timeout=420)
+    latency = time.monotonic() - landed_at
+    print(f"\nlanding → fresh marts: {latency:.0f}s")
+    wait_for("runs to finish", deployment.idle, timeout=180)
+
+    source = read_source("flights")
+    expected = int(((source.month == "1") & (source.day == str(DAY.day))).sum())
+    with duckdb.connect(str(deployment.warehouse), read_only=True) as conn:
+        rows = conn.execute("SELECT count(*) FROM marts.fct_flights WHERE flight_date = $d",
+                            {"d": DAY}).fetchone()[0]
+    assert rows == expected > 0
+    with deployment.instance() as instance:
+        runs = instance.get_runs()
+        assert runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [
+            (r.job_name, r.status) for r in runs]
+        assert {r.job_name for r in runs} >= {"daily_ingest_job", "reference_job"}
+    assert deployment.webhook.bodies == []  # nothing failed, nothing alerted
+
+    # 2. A delivery nobody can read: a permanent failure, retried by the daemon, alerted once.
+    path = daily_file(deployment.landing, "flights", BAD_DAY)
+    land(deployment.landing, BAD_DAY, BAD_DAY)
+    path.write_bytes(b"\xff\xfe not a csv \x00\n")
+    wait_for("the alert", lambda: deployment.webhook.bodies, timeout=420)
+    wait_for("runs to finish", deployment.idle, timeout=180)
+    time.sleep(40)  # longer than a sensor interval: a second alert would have arrived by now
+
+    assert len(deployment.webhook.bodies) == 1, deployment.webhook.bodies
+    text = deployment.webhook.bodies[0]["text"]
+    assert BAD_DAY.isoformat() in text and "raw/flights" in text and "UTF-8" in text
+    assert f"http://127.0.0.1:{deployment.port}/runs/" in text
+    [alert] = deployment.alerts()
+    assert alert["kind"] == "run_failure" and alert["webhook_delivered"] is True
+    with deployment.instance() as instance:
+        failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+    assert len(failed) == 3  # the first run and the daemon's two retries
+    # The marts of the good day are untouched.
+    with duckdb.connect(str(deployment.warehouse), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM marts.fct_flights WHERE flight_date = $d",
+                            {"d": DAY}).fetchone()[0] == expected

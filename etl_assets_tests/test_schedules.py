@@ -1,0 +1,58 @@
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from etl_assets.definitions import defs
+
+
+@pytest.fixture
+def definitions(monkeypatch, request):
+    monkeypatch.setenv("ETL_LAST_DAY", request.param)
+    return defs()
+
+
+def evaluate(definitions, name, when):
+    schedule = definitions.resolve_schedule_def(name)
+    with dg.build_schedule_context(scheduled_execution_time=when) as context:
+        return schedule, list(schedule.evaluate_tick(context).run_requests or [])
+
+
+NY = dt.timezone(dt.timedelta(hours=-5))
+
+
+@pytest.mark.parametrize("definitions", ["2013-12-31"], indirect=True)
+def test_daily_schedule_requests_the_day_that_just_ended(definitions):
+    schedule, [request] = evaluate(definitions, "daily_ingest_schedule",
+                                   dt.datetime(2013, 3, 5, 6, 0, tzinfo=NY))
+    assert request.partition_key == "2013-03-04"
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * *",
+                                                                     "America/New_York")
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+
+
+@pytest.mark.parametrize("definitions", ["2013-12-31"], indirect=True)
+def test_after_a_fixed_range_the_schedule_repeats_the_last_day_under_one_run_key(definitions):
+    _, [first] = evaluate(definitions, "daily_ingest_schedule",
+                          dt.datetime(2014, 1, 5, 6, 0, tzinfo=NY))
+    _, [later] = evaluate(definitions, "daily_ingest_schedule",
+                          dt.datetime(2026, 11, 23, 6, 0, tzinfo=NY))
+    assert first.partition_key == later.partition_key == "2013-12-31"
+    assert first.run_key == later.run_key  # so the daemon launches it once
+
+
+@pytest.mark.parametrize("definitions", ["open"], indirect=True)
+def test_with_an_open_range_each_tick_requests_yesterday_and_runs_by_default(definitions):
+    schedule, [request] = evaluate(definitions, "daily_ingest_schedule",
+                                   dt.datetime(2026, 11, 23, 6, 0, tzinfo=NY))
+    assert request.partition_key == "2026-11-22"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+@pytest.mark.parametrize("definitions", ["2013-12-31"], indirect=True)
+def test_reference_tables_refresh_weekly(definitions):
+    schedule, [request] = evaluate(definitions, "weekly_reference_schedule",
+                                   dt.datetime(2013, 3, 4, 5, 0, tzinfo=NY))
+    assert request.job_name in (None, "reference_job")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 5 * * 1",
+                                                                     "America/New_York")
