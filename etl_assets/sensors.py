@@ -16,6 +16,28 @@ MAX_FILES_PER_TICK = 100  # a burst of deliveries is worked through over several
 TICK_SECONDS = 15
 
 
+def _feed(delivery: deliveries.Delivery) -> str:
+    folder, name = delivery.path.split("/")
+    return name[: -len(".csv")] if folder == deliveries.REFERENCE_DIR else folder
+
+
+def _loaded_after(instance: dg.DagsterInstance, partition: str | None,
+                  files: list[deliveries.Delivery]) -> bool:
+    """Whether each file's raw table was loaded, for this partition, after the file was written.
+
+    A sensor whose cursor is new (just switched on, or on an instance that `etl-assets run`
+    already loaded) would otherwise run every file in the landing zone again.
+    """
+    for delivery in files:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(["raw", _feed(delivery)]),
+                                  asset_partitions=[partition] if partition else None),
+            limit=1).records
+        if not records or records[0].timestamp < delivery.mtime_ns / 1e9:
+            return False
+    return True
+
+
 def build_landing_zone_sensor(daily_job, reference_job, last_day: str) -> dg.SensorDefinition:
     """One run per new or changed day (its flights and weather files), one per reference change."""
     first = dt.date.fromisoformat(FIRST_DAY)
@@ -41,8 +63,9 @@ def build_landing_zone_sensor(daily_job, reference_job, last_day: str) -> dg.Sen
                           job_name=daily_job.name, partition_key=day.isoformat(),
                           tags={"etl/trigger": "landing_zone"})
             for day, files in sorted(found.daily.items())
+            if not _loaded_after(context.instance, day.isoformat(), files)
         ]
-        if found.reference:
+        if found.reference and not _loaded_after(context.instance, None, found.reference):
             requests.append(dg.RunRequest(
                 run_key="|".join(sorted(f.identity for f in found.reference)),
                 job_name=reference_job.name, tags={"etl/trigger": "landing_zone"}))

@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import os
+import time
 
 import dagster as dg
 import pytest
@@ -16,13 +17,14 @@ sensor = build_landing_zone_sensor(daily_ingest_job, reference_job, "2013-12-31"
 _clock = [1_700_000_000]
 
 
-def deliver(landing, path, rows=1):
-    """Write a file with a modification time later than any before it."""
+def deliver(landing, path, rows=1, at: float | None = None):
+    """Write a file with a modification time later than any before it (or at the given time)."""
     file = landing / path
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_text("a,b\n" + "1,2\n" * rows)
     _clock[0] += 1
-    os.utime(file, ns=(_clock[0] * 10**9, _clock[0] * 10**9))
+    seconds = _clock[0] if at is None else at
+    os.utime(file, ns=(int(seconds * 10**9), int(seconds * 10**9)))
 
 
 @pytest.fixture
@@ -35,8 +37,9 @@ def alert_log(tmp_path):
     return tmp_path / "alerts.jsonl"
 
 
-def tick(landing, alert_log, cursor=None, evaluate=sensor) -> dg.SensorResult:
-    with dg.build_sensor_context(cursor=cursor, resources={
+def tick(landing, alert_log, cursor=None, evaluate=sensor, instance=None) -> dg.SensorResult:
+    with dg.build_sensor_context(cursor=cursor, instance=instance or dg.DagsterInstance.ephemeral(),
+                                 resources={
             "landing": LandingZone(path=str(landing)),
             "alerts": AlertSink(log_path=str(alert_log))}) as context:
         return evaluate(context)
@@ -111,3 +114,20 @@ def test_a_changed_reference_file_refreshes_the_reference_tables(landing, alert_
     [request] = tick(landing, alert_log).run_requests
     assert request.job_name == "reference_job" and request.partition_key is None
     assert "reference/planes.csv" in request.run_key
+
+
+def test_files_already_loaded_after_they_were_written_are_not_run_again(landing, alert_log):
+    deliver(landing, "flights/2013-01-09.csv")
+    deliver(landing, "weather/2013-01-09.csv")
+    deliver(landing, "reference/planes.csv")
+    instance = dg.DagsterInstance.ephemeral()
+    for key, partition in ((["raw", "flights"], "2013-01-09"), (["raw", "weather"], "2013-01-09"),
+                           (["raw", "planes"], None)):  # as `etl-assets run` would have
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
+
+    first = tick(landing, alert_log, instance=instance)  # a new cursor: everything looks new
+    assert first.run_requests == []
+
+    deliver(landing, "weather/2013-01-09.csv", rows=2, at=time.time() + 5)  # after that load
+    [again] = tick(landing, alert_log, first.cursor, instance=instance).run_requests
+    assert again.partition_key == "2013-01-09"

@@ -1,11 +1,15 @@
-"""Deliveries: the landing zone's files, oldest first, after a high-water mark.
+"""Deliveries: which files in the landing zone are new or changed since the last look.
 
-RECONSTRUCTED by a helper session that overwrote this file by mistake at 21:49 UTC: rebuilt from
-the API that etl_assets/sensors.py and etl_assets_tests/pipeline_tests/test_deliveries.py use.
-Review against the original author's intent.
+A file's identity is its path, size and modification time; a changed file is a new identity.
+The cursor is a high-water mark, (modification time, path) of the last file handed out, so a
+look costs one directory listing and remembers nothing per old file; each look hands out at
+most `limit` files, oldest first, and the next look carries on where it stopped, so a burst of
+deliveries is worked through over several looks and none is lost. Files being written (dotfiles,
+`*.tmp`, anything not `*.csv`) are not deliveries yet. A file that cannot be mapped to a feed and
+a day is returned with the reason, and the cursor moves past it.
 
-The mark is (modified time in ns, relative path) of the last file handed out: a scan's cost does
-not grow with a set of every file seen, and a burst is handed out `limit` files at a time.
+A file written later with an older modification time than the cursor (copied with its times
+preserved, `cp -p`) is not seen; `etl-assets land` and the upstream feed write new files.
 """
 
 from __future__ import annotations
@@ -13,119 +17,114 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
 
-REFERENCE_FOLDER = "reference"
-_DAILY = {c.name for c in DAILY_FEEDS}
-_REFERENCE = {c.name for c in REFERENCE_FEEDS}
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-Mark = tuple[int, str]
+DAILY = {c.name for c in DAILY_FEEDS}
+REFERENCE = {c.name for c in REFERENCE_FEEDS}
+REFERENCE_DIR = "reference"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Delivery:
-    """A file in the landing zone: its path relative to the zone, size and modified time."""
-
-    path: str
-    size: int
     mtime_ns: int
+    path: str  # relative to the landing directory, with forward slashes
+    size: int
 
     @property
     def identity(self) -> str:
         return f"{self.path}:{self.size}:{self.mtime_ns}"
 
     @property
-    def mark(self) -> Mark:
+    def mark(self) -> tuple[int, str]:
         return (self.mtime_ns, self.path)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Scan:
-    """One look at the landing zone: what to load, what cannot be placed, and the new mark."""
+    """What one look at the landing zone found, in delivery order."""
 
-    daily: dict[dt.date, list[Delivery]]
-    reference: list[Delivery]
-    unmappable: list[tuple[Delivery, str]]
-    pending: int  # newer files left for the next scan
-    mark: Mark | None
-
-
-def list_deliveries(landing_dir: Path) -> list[Delivery]:
-    """Every *.csv file under the landing zone, oldest first; dotfiles and temp files skipped."""
-    landing_dir = Path(landing_dir)
-    found = []
-    for folder, dirs, files in os.walk(landing_dir):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in files:
-            if name.startswith(".") or not name.endswith(".csv"):
-                continue
-            path = Path(folder) / name
-            try:
-                stat = path.stat()
-            except FileNotFoundError:  # renamed or removed while listed
-                continue
-            found.append(Delivery(path.relative_to(landing_dir).as_posix(), stat.st_size,
-                                  stat.st_mtime_ns))
-    return sorted(found, key=lambda d: d.mark)
+    daily: dict[dt.date, list[Delivery]] = field(default_factory=dict)  # day → its files
+    reference: list[Delivery] = field(default_factory=list)
+    unmappable: list[tuple[Delivery, str]] = field(default_factory=list)  # file, why
+    mark: tuple[int, str] | None = None  # the cursor after this look
+    pending: int = 0  # new files left for the next looks
 
 
-def place(delivery: Delivery, first: dt.date, last: dt.date | None) -> tuple[str, dt.date | None]:
-    """The feed and day (None for a reference feed) of a delivery, or ValueError saying why not."""
-    parts = PurePosixPath(delivery.path).parts
-    if len(parts) != 2:
-        raise ValueError("not in a feed folder (<feed>/YYYY-MM-DD.csv or reference/<table>.csv)")
-    folder, name = parts
-    stem = name[: -len(".csv")]
-    if folder == REFERENCE_FOLDER:
-        if stem not in _REFERENCE:
-            raise ValueError(f"unknown reference table {stem!r}")
-        return stem, None
-    if folder not in _DAILY:
-        raise ValueError(f"unknown feed folder {folder!r}")
-    try:
-        if not _DAY.fullmatch(stem):
-            raise ValueError
-        day = dt.date.fromisoformat(stem)
-    except ValueError:
-        raise ValueError(f"{name!r} is not a date (YYYY-MM-DD.csv)") from None
-    if day < first or (last is not None and day > last):
-        raise ValueError(f"{day} is outside the partitions {first}..{last or ''}")
-    return folder, day
+def encode_cursor(mark: tuple[int, str] | None) -> str | None:
+    return None if mark is None else json.dumps({"mtime_ns": mark[0], "path": mark[1]})
 
 
-def scan(landing_dir: Path, mark: Mark | None, limit: int, first: dt.date,
-         last: dt.date | None) -> Scan:
-    """The files after the mark, at most `limit`, placed as daily days or reference feeds."""
-    newer = [d for d in list_deliveries(landing_dir) if mark is None or d.mark > tuple(mark)]
-    taken = newer[:limit]
-    daily: dict[dt.date, list[Delivery]] = {}
-    reference: list[Delivery] = []
-    unmappable: list[tuple[Delivery, str]] = []
-    for delivery in taken:
-        try:
-            _feed, day = place(delivery, first, last)
-        except ValueError as why:
-            unmappable.append((delivery, str(why)))
-            continue
-        if day is None:
-            reference.append(delivery)
-        else:
-            daily.setdefault(day, []).append(delivery)
-    return Scan(daily=daily, reference=reference, unmappable=unmappable,
-                pending=len(newer) - len(taken), mark=taken[-1].mark if taken else mark)
-
-
-def encode_cursor(mark: Mark | None) -> str | None:
-    return None if mark is None else json.dumps(list(mark))
-
-
-def decode_cursor(text: str | None) -> Mark | None:
-    if not text:
+def decode_cursor(cursor: str | None) -> tuple[int, str] | None:
+    if not cursor:
         return None
-    mtime_ns, path = json.loads(text)
-    return (int(mtime_ns), str(path))
+    value = json.loads(cursor)
+    return (int(value["mtime_ns"]), str(value["path"]))
+
+
+def _is_delivery(name: str) -> bool:
+    return not name.startswith(".") and name.endswith(".csv")
+
+
+def list_deliveries(landing: Path) -> list[Delivery]:
+    """Every finished file in the landing zone: in a feed folder or, by mistake, at its top."""
+    found: list[Delivery] = []
+    if not landing.is_dir():
+        return found
+    with os.scandir(landing) as top:
+        for entry in top:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                with os.scandir(entry.path) as folder:
+                    for item in folder:
+                        if item.is_file() and _is_delivery(item.name):
+                            stat = item.stat()
+                            found.append(Delivery(stat.st_mtime_ns, f"{entry.name}/{item.name}",
+                                                  stat.st_size))
+            elif entry.is_file() and _is_delivery(entry.name):
+                stat = entry.stat()
+                found.append(Delivery(stat.st_mtime_ns, entry.name, stat.st_size))
+    return found
+
+
+def classify(delivery: Delivery, first_day: dt.date, last_day: dt.date | None
+             ) -> tuple[str, dt.date | None] | str:
+    """(feed, day) for a daily file, (feed, None) for a reference file, or why neither."""
+    parts = delivery.path.split("/")
+    if len(parts) != 2:
+        return "not in a feed folder (flights/, weather/ or reference/)"
+    folder, name = parts[0], parts[1][: -len(".csv")]
+    if folder == REFERENCE_DIR:
+        if name in REFERENCE:
+            return (name, None)
+        return f"unknown reference table '{name}' (expected one of {', '.join(sorted(REFERENCE))})"
+    if folder not in DAILY:
+        return f"unknown feed folder '{folder}'"
+    try:
+        day = dt.date.fromisoformat(name)
+    except ValueError:
+        return f"'{name}' is not a date (YYYY-MM-DD)"
+    if day < first_day or (last_day is not None and day > last_day):
+        upto = last_day.isoformat() if last_day else "…"
+        return f"{day} is outside the partitions {first_day}..{upto}"
+    return (folder, day)
+
+
+def scan(landing: Path, after: tuple[int, str] | None, limit: int, first_day: dt.date,
+         last_day: dt.date | None) -> Scan:
+    """The files new or changed since the mark `after`, at most `limit` of them, oldest first."""
+    new = sorted(d for d in list_deliveries(landing) if after is None or d.mark > after)
+    taken = new[:limit]
+    result = Scan(mark=taken[-1].mark if taken else after, pending=len(new) - len(taken))
+    for delivery in taken:
+        where = classify(delivery, first_day, last_day)
+        if isinstance(where, str):
+            result.unmappable.append((delivery, where))
+        elif where[1] is None:
+            result.reference.append(delivery)
+        else:
+            result.daily.setdefault(where[1], []).append(delivery)
+    return result
