@@ -4,12 +4,12 @@ from etl_assets.alerts import check_failure_alert_sensor, run_failure_alert_sens
 from etl_assets.assets.clean import build_clean_assets
 from etl_assets.assets.marts import build_mart_assets
 from etl_assets.assets.raw import build_raw_assets
-from etl_assets.checks import MART_KEYS, factory_checks
+from etl_assets.checks import factory_checks
 from etl_assets.jobs import daily_ingest_job, etl_job, reference_job
 from etl_assets.partitions import build_daily_partitions, last_day_setting
 from etl_assets.resources import build_resources
 from etl_assets.schedules import build_daily_ingest_schedule, weekly_reference_schedule
-from etl_assets.sensors import build_landing_zone_sensor, build_marts_automation_sensor
+from etl_assets.sensors import landing_zone_sensor, marts_automation_sensor
 
 
 @dg.definitions
@@ -23,8 +23,7 @@ def defs() -> dg.Definitions:
         jobs=[etl_job, daily_ingest_job, reference_job],
         schedules=[build_daily_ingest_schedule(daily_ingest_job, last_day),
                    weekly_reference_schedule],
-        sensors=[build_landing_zone_sensor(daily_ingest_job, reference_job, last_day),
-                 build_marts_automation_sensor(MART_KEYS),
+        sensors=[landing_zone_sensor, marts_automation_sensor,
                  run_failure_alert_sensor, check_failure_alert_sensor],
         resources=build_resources(),
     )

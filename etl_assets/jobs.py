@@ -1,12 +1,15 @@
+from collections.abc import Iterable
+
 import dagster as dg
 
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
 
+LAYERS = ("raw", "clean", "quarantine")  # one feed's tables: clean and quarantine share a step
 
-def _feed_assets(feeds) -> dg.AssetSelection:
-    """A feed's raw table, its clean table and its quarantine (one step writes both)."""
-    return dg.AssetSelection.assets(*(
-        dg.AssetKey([layer, c.name]) for c in feeds for layer in ("raw", "clean", "quarantine")))
+
+def feed_assets(feeds: Iterable[str]) -> list[dg.AssetKey]:
+    """The tables one feed's files load: raw, clean and quarantine."""
+    return [dg.AssetKey([layer, feed]) for feed in feeds for layer in LAYERS]
 
 
 # In-process: one Python process for the whole graph. DuckDB takes one writer at a time, and
@@ -18,20 +21,19 @@ etl_job = dg.define_asset_job(
     description="Landing zone → raw → clean (+ quarantine) → marts, with every check.",
 )
 
-
-# Partitioned like the assets it selects (the configured daily partitions).
+# Partitioned like the assets it selects: the daily partitions the definitions are built with
+# (ETL_LAST_DAY); partitions_def on an asset job is deprecated in this dagster.
 daily_ingest_job = dg.define_asset_job(
     "daily_ingest_job",
-    selection=_feed_assets(DAILY_FEEDS),
+    selection=feed_assets(c.name for c in DAILY_FEEDS),
     executor_def=dg.in_process_executor,
-    description="One day's flights and weather files → raw → clean (+ quarantine), with their "
-                "checks. Marts follow by declarative automation.",
+    description="A day's flights and weather files → raw → clean (+ quarantine), with their "
+                "checks. The marts follow by automation.",
 )
-
 
 reference_job = dg.define_asset_job(
     "reference_job",
-    selection=_feed_assets(REFERENCE_FEEDS),
+    selection=feed_assets(c.name for c in REFERENCE_FEEDS),
     executor_def=dg.in_process_executor,
-    description="Airlines, airports and planes files → raw → clean (+ quarantine).",
+    description="The airlines, airports and planes files → raw → clean (+ quarantine).",
 )

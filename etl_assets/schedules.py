@@ -1,8 +1,11 @@
-"""Schedules: the daily ingest of yesterday's files and a weekly refresh of reference tables.
+"""Schedules: the daily ingest of the day that just ended and a weekly reference refresh.
 
-With the bundled 2013 range the daily schedule would request the last partition (2013-12-31)
-once and then nothing, so it starts stopped; with an open range (ETL_LAST_DAY=open) each tick
-requests yesterday's partition and it starts running.
+The daily schedule asks for the partitions definition's last day. With an open range
+(ETL_LAST_DAY=open) that is yesterday, and it starts running. With the bundled fixed range it is
+2013-12-31 on every tick (each tick is a new scheduled time, so the daemon would load that day
+again every morning), so it starts stopped. The weekly refresh starts stopped too: the
+landing-zone sensor already reloads a reference table when its file changes, and on an empty
+landing zone the refresh would fail every week. Turn either on in the UI (Automation).
 """
 
 import dagster as dg
@@ -26,6 +29,6 @@ weekly_reference_schedule = dg.ScheduleDefinition(
     job=reference_job,
     cron_schedule="0 5 * * 1",
     execution_timezone=TIMEZONE,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Reload airlines, airports and planes every Monday at 05:00 New York time.",
 )

@@ -1,6 +1,7 @@
-"""Sensors: the landing zone starts runs when files land; the marts follow by automation.
+"""Sensors: runs start when files land in the landing zone; the marts follow by automation.
 
-The alert sensors live with the alerts (`etl_assets/alerts.py`).
+The scan and its cursor are plain Python (`etl_assets.pipeline.deliveries`); this module turns a
+scan into run requests. The alert sensors live with the alerts (`etl_assets/alerts.py`).
 """
 
 import datetime as dt
@@ -8,87 +9,93 @@ import datetime as dt
 import dagster as dg
 
 from etl_assets.alerts import Alert, AlertSink
-from etl_assets.partitions import FIRST_DAY, OPEN
+from etl_assets.checks import MART_KEYS
+from etl_assets.jobs import daily_ingest_job, feed_assets, reference_job
+from etl_assets.partitions import daily_partitions
 from etl_assets.pipeline import deliveries
 from etl_assets.resources import LandingZone
 
-MAX_FILES_PER_TICK = 100  # a burst of deliveries is worked through over several ticks
 TICK_SECONDS = 15
 
 
-def _feed(delivery: deliveries.Delivery) -> str:
-    folder, name = delivery.path.split("/")
-    return name[: -len(".csv")] if folder == deliveries.REFERENCE_DIR else folder
+@dg.sensor(
+    jobs=[daily_ingest_job, reference_job],
+    minimum_interval_seconds=TICK_SECONDS,
+    # Safe to run by default: it only reacts to files, and a file's run key never runs twice.
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=f"Requests a daily_ingest_job run for each day whose files are new or changed "
+                f"in the landing zone, and a reference_job run for changed reference files; at "
+                f"most {deliveries.MAX_FILES_PER_TICK} files a tick, oldest first. Files that "
+                f"map to no partition are logged, alerted once and passed over.",
+)
+def landing_zone_sensor(context: dg.SensorEvaluationContext, landing: LandingZone,
+                        alerts: AlertSink):
+    found = deliveries.scan(landing.root, deliveries.Cursor.load(context.cursor),
+                            partition_days(context))
+    for bad in found.unmappable:
+        context.log.warning(f"not loaded: {bad.path} ({bad.reason})")
+        alerts.send(Alert(
+            dedup_key=f"delivery:{bad.file.identity}", kind="bad_delivery",
+            title=f"Delivery {bad.path} was not loaded", job="landing_zone_sensor",
+            asset=None, partition=None, error=f"{bad.path}: {bad.reason}", run_id=None))
+    for path in found.waiting:
+        context.log.info(f"{path} waits: its day has no partition yet")
+    if found.backlog:
+        context.log.info(f"{found.backlog} more changed file(s) wait for the next ticks")
+
+    # One run per day for the feeds whose files changed: a day's flights and weather files
+    # landing in one tick make one run, and a feed whose file has not landed yet is not read.
+    requests = []
+    for day, files in found.daily.items():
+        files = [f for f in files if not _loaded_since(context.instance, f, day.isoformat())]
+        if files:
+            requests.append(dg.RunRequest(
+                job_name=daily_ingest_job.name, partition_key=day.isoformat(),
+                run_key=deliveries.run_key(files),
+                asset_selection=feed_assets(sorted({f.feed for f in files}))))
+    reference = [f for f in found.reference if not _loaded_since(context.instance, f, None)]
+    if reference:
+        requests.append(dg.RunRequest(
+            job_name=reference_job.name, run_key=deliveries.run_key(reference),
+            asset_selection=feed_assets(sorted({f.feed for f in reference}))))
+    skip = None
+    if not requests:
+        skip = (f"landing zone {landing.root} does not exist" if not landing.root.is_dir()
+                else "no new or changed deliveries"
+                + (f"; {len(found.unmappable)} file(s) not loaded, see the log"
+                   if found.unmappable else ""))
+    return dg.SensorResult(run_requests=requests, cursor=found.cursor.dump(), skip_reason=skip)
 
 
-def _loaded_after(instance: dg.DagsterInstance, partition: str | None,
-                  files: list[deliveries.Delivery]) -> bool:
-    """Whether each file's raw table was loaded, for this partition, after the file was written.
+def _loaded_since(instance: dg.DagsterInstance, delivery: deliveries.Delivery,
+                  partition: str | None) -> bool:
+    """Whether the file's raw table was loaded, for its partition, after the file arrived.
 
     A sensor whose cursor is new (just switched on, or on an instance that `etl-assets run`
     already loaded) would otherwise run every file in the landing zone again.
     """
-    for delivery in files:
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(["raw", _feed(delivery)]),
-                                  asset_partitions=[partition] if partition else None),
-            limit=1).records
-        if not records or records[0].timestamp < delivery.mtime_ns / 1e9:
-            return False
-    return True
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(["raw", delivery.feed]),
+                              asset_partitions=[partition] if partition else None),
+        limit=1).records
+    return bool(records) and records[0].timestamp >= delivery.file.changed_ns / 1e9
 
 
-def build_landing_zone_sensor(daily_job, reference_job, last_day: str) -> dg.SensorDefinition:
-    """One run per new or changed day (its flights and weather files), one per reference change."""
-    first = dt.date.fromisoformat(FIRST_DAY)
-    last = None if last_day == OPEN else dt.date.fromisoformat(last_day)
-
-    @dg.sensor(
-        name="landing_zone_sensor",
-        jobs=[daily_job, reference_job],
-        minimum_interval_seconds=TICK_SECONDS,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Requests a run for each day whose files are new or changed in the "
-                    f"landing zone (at most {MAX_FILES_PER_TICK} files a tick), and a reference "
-                    f"refresh when a reference file changes. Unreadable names are alerted.",
-    )
-    def landing_zone_sensor(context: dg.SensorEvaluationContext, landing: LandingZone,
-                            alerts: AlertSink) -> dg.SensorResult:
-        found = deliveries.scan(landing.root, deliveries.decode_cursor(context.cursor),
-                                MAX_FILES_PER_TICK, first, last)
-        requests = [
-            # The run key is the identity of the day's files: the same files never run twice,
-            # a changed file runs again.
-            dg.RunRequest(run_key="|".join(sorted(f.identity for f in files)),
-                          job_name=daily_job.name, partition_key=day.isoformat(),
-                          tags={"etl/trigger": "landing_zone"})
-            for day, files in sorted(found.daily.items())
-            if not _loaded_after(context.instance, day.isoformat(), files)
-        ]
-        if found.reference and not _loaded_after(context.instance, None, found.reference):
-            requests.append(dg.RunRequest(
-                run_key="|".join(sorted(f.identity for f in found.reference)),
-                job_name=reference_job.name, tags={"etl/trigger": "landing_zone"}))
-        for delivery, why in found.unmappable:
-            context.log.warning(f"cannot map {delivery.path} to a partition: {why}")
-            alerts.send(Alert(
-                dedup_key=f"delivery:{delivery.identity}", kind="bad_delivery",
-                title=f"Delivery {delivery.path} was not loaded", job="landing_zone_sensor",
-                asset=None, partition=None, error=f"{delivery.path}: {why}", run_id=None))
-        if found.pending:
-            context.log.info(f"{found.pending} more new file(s) wait for the next tick")
-        return dg.SensorResult(run_requests=requests,
-                               cursor=deliveries.encode_cursor(found.mark))
-
-    return landing_zone_sensor
+def partition_days(context: dg.SensorEvaluationContext) -> deliveries.Days:
+    """The days daily_ingest_job has partitions for now, in the definitions the sensor runs in."""
+    partitions = daily_partitions  # evaluated on its own (no definitions): the bundled range
+    if context.repository_def is not None:
+        partitions = context.repository_def.get_job(daily_ingest_job.name).partitions_def
+    last = partitions.get_last_partition_key()
+    return deliveries.Days(first=partitions.start.date(),
+                           last=dt.date.fromisoformat(last) if last else None,
+                           open_ended=partitions.end is None)
 
 
-def build_marts_automation_sensor(mart_keys) -> dg.AutomationConditionSensorDefinition:
-    """Evaluates the marts' automation conditions: a day whose clean tables changed is rebuilt."""
-    return dg.AutomationConditionSensorDefinition(
-        "marts_automation_sensor",
-        target=dg.AssetSelection.assets(*mart_keys),
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=TICK_SECONDS,
-        description="Rebuilds a day's marts when that day's clean tables change.",
-    )
+marts_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "marts_automation_sensor",
+    target=dg.AssetSelection.assets(*MART_KEYS),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=TICK_SECONDS,
+    description="Rebuilds a day's marts when that day's clean tables change.",
+)

@@ -32,13 +32,14 @@ def test_daily_schedule_requests_the_day_that_just_ended(definitions):
 
 
 @pytest.mark.parametrize("definitions", ["2013-12-31"], indirect=True)
-def test_after_a_fixed_range_the_schedule_repeats_the_last_day_under_one_run_key(definitions):
-    _, [first] = evaluate(definitions, "daily_ingest_schedule",
-                          dt.datetime(2014, 1, 5, 6, 0, tzinfo=NY))
+def test_after_a_fixed_range_every_tick_asks_for_the_last_day_so_it_starts_stopped(definitions):
+    schedule, [first] = evaluate(definitions, "daily_ingest_schedule",
+                                 dt.datetime(2014, 1, 5, 6, 0, tzinfo=NY))
     _, [later] = evaluate(definitions, "daily_ingest_schedule",
                           dt.datetime(2026, 11, 23, 6, 0, tzinfo=NY))
+    # Each tick is a new scheduled time, which the daemon would launch again: hence stopped.
     assert first.partition_key == later.partition_key == "2013-12-31"
-    assert first.run_key == later.run_key  # so the daemon launches it once
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
 
 
 @pytest.mark.parametrize("definitions", ["open"], indirect=True)
@@ -56,3 +57,4 @@ def test_reference_tables_refresh_weekly(definitions):
     assert request.job_name in (None, "reference_job")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 5 * * 1",
                                                                      "America/New_York")
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED

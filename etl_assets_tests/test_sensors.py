@@ -1,30 +1,49 @@
-"""The landing-zone sensor over a temporary landing directory, tick by tick."""
+"""The landing-zone sensor over a temporary landing zone, tick by tick."""
 
 import datetime as dt
 import json
 import os
-import time
 
 import dagster as dg
 import pytest
 
+from etl_assets.assets.clean import build_clean_assets
+from etl_assets.assets.raw import build_raw_assets
+from etl_assets.jobs import daily_ingest_job, feed_assets, reference_job
+from etl_assets.partitions import build_daily_partitions
+from etl_assets.pipeline.deliveries import MAX_FILES_PER_TICK
 from etl_assets.alerts import AlertSink
-from etl_assets.jobs import daily_ingest_job, reference_job
-from etl_assets.resources import LandingZone
-from etl_assets.sensors import MAX_FILES_PER_TICK, build_landing_zone_sensor
+from etl_assets.resources import LandingZone, build_resources
+from etl_assets.sensors import landing_zone_sensor
 
-sensor = build_landing_zone_sensor(daily_ingest_job, reference_job, "2013-12-31")
 _clock = [1_700_000_000]
 
 
-def deliver(landing, path, rows=1, at: float | None = None):
-    """Write a file with a modification time later than any before it (or at the given time)."""
+def deliver(landing, path, rows=1):
+    """Write a file with a modified time later than any before it (its run key changes)."""
     file = landing / path
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_text("a,b\n" + "1,2\n" * rows)
     _clock[0] += 1
-    seconds = _clock[0] if at is None else at
-    os.utime(file, ns=(int(seconds * 10**9), int(seconds * 10**9)))
+    os.utime(file, ns=(_clock[0] * 10**9, _clock[0] * 10**9))
+    return file
+
+
+def definitions(last_day: str) -> dg.Definitions:
+    """The ingest assets and jobs with partitions up to last_day, as definitions.py builds them."""
+    partitions = build_daily_partitions(last_day)
+    return dg.Definitions(assets=[*build_raw_assets(partitions), *build_clean_assets(partitions)],
+                          jobs=[daily_ingest_job, reference_job], sensors=[landing_zone_sensor],
+                          resources=build_resources())
+
+
+def tick(landing, cursor=None, defs=None, instance=None) -> dg.SensorResult:
+    with dg.build_sensor_context(
+            cursor=cursor, definitions=defs, instance=instance or dg.DagsterInstance.ephemeral(),
+            resources={"landing": LandingZone(path=str(landing)),
+                       "alerts": AlertSink(log_path=str(landing.parent / "alerts.jsonl"))},
+    ) as context:
+        return landing_zone_sensor(context)
 
 
 @pytest.fixture
@@ -32,91 +51,73 @@ def landing(tmp_path):
     return tmp_path / "landing"
 
 
-@pytest.fixture
-def alert_log(tmp_path):
-    return tmp_path / "alerts.jsonl"
-
-
-def tick(landing, alert_log, cursor=None, evaluate=sensor, instance=None) -> dg.SensorResult:
-    with dg.build_sensor_context(cursor=cursor, instance=instance or dg.DagsterInstance.ephemeral(),
-                                 resources={
-            "landing": LandingZone(path=str(landing)),
-            "alerts": AlertSink(log_path=str(alert_log))}) as context:
-        return evaluate(context)
-
-
-def test_a_new_day_requests_exactly_that_partition_once(landing, alert_log):
+def test_a_new_day_file_requests_that_partition_once(landing):
     deliver(landing, "flights/2013-01-05.csv")
-    deliver(landing, "weather/2013-01-05.csv")
-    first = tick(landing, alert_log)
+    first = tick(landing)
     [request] = first.run_requests
     assert (request.job_name, request.partition_key) == ("daily_ingest_job", "2013-01-05")
-    assert "flights/2013-01-05.csv" in request.run_key and "weather/" in request.run_key
+    assert request.asset_selection == feed_assets(["flights"])  # weather may not be there yet
+    assert request.run_key.startswith("flights/2013-01-05.csv:8:")
 
-    assert tick(landing, alert_log, first.cursor).run_requests == []  # same files: nothing
+    again = tick(landing, first.cursor)
+    assert again.run_requests == [] and again.cursor == first.cursor
 
 
-def test_a_changed_file_requests_its_day_again_with_a_new_run_key(landing, alert_log):
+def test_both_files_of_a_day_in_one_tick_make_one_run(landing):
+    deliver(landing, "weather/2013-01-05.csv")
     deliver(landing, "flights/2013-01-05.csv")
-    first = tick(landing, alert_log)
+    [request] = tick(landing).run_requests
+    assert request.partition_key == "2013-01-05"
+    assert set(request.asset_selection) == set(feed_assets(["flights", "weather"]))
+    assert "flights/2013-01-05.csv:" in request.run_key and "weather/2013-01-05.csv:" in request.run_key
+
+
+def test_a_rewritten_file_requests_its_day_again_with_a_new_run_key(landing):
+    deliver(landing, "flights/2013-01-05.csv")
+    first = tick(landing)
     deliver(landing, "flights/2013-01-05.csv", rows=3)
-    [again] = tick(landing, alert_log, first.cursor).run_requests
+    [again] = tick(landing, first.cursor).run_requests
     assert again.partition_key == "2013-01-05"
     assert again.run_key != first.run_requests[0].run_key
 
 
-def test_a_thousand_files_are_worked_through_a_bounded_number_per_tick(landing, alert_log):
-    days = [str(dt.date(2013, 1, 1) + dt.timedelta(days=i)) for i in range(500)]
-    open_range = build_landing_zone_sensor(daily_ingest_job, reference_job, "open")
-    for day in days:
-        deliver(landing, f"flights/{day}.csv")
-        deliver(landing, f"weather/{day}.csv")
-    requested, cursor, ticks = [], None, 0
-    while True:
-        result = tick(landing, alert_log, cursor, evaluate=open_range)
-        ticks += 1
-        if not result.run_requests:
-            break
+def test_a_thousand_files_are_worked_through_oldest_first_a_bounded_number_per_tick(landing):
+    days = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(1000)]
+    files = {str(day): deliver(landing, f"flights/{day}.csv") for day in days}
+    order = {key: (f.stat().st_ctime_ns, str(f)) for key, f in files.items()}
+    defs = definitions("2015-12-31")  # the configured partitions, not the bundled 2013
+    ticks, cursor = [], None
+    while (result := tick(landing, cursor, defs)).run_requests:
         assert len(result.run_requests) <= MAX_FILES_PER_TICK
-        requested += [r.partition_key for r in result.run_requests]
+        ticks.append([r.partition_key for r in result.run_requests])
         cursor = result.cursor
-    assert ticks == 1000 // MAX_FILES_PER_TICK + 1
-    assert sorted(set(requested)) == sorted(days)
-    # A day's two files may fall in two ticks (then that day runs twice, never zero times).
-    assert len(requested) <= len(days) + ticks
+    requested = [key for keys in ticks for key in keys]
+    assert sorted(requested) == sorted(files)  # every partition, exactly once
+    assert len(ticks) == 1000 // MAX_FILES_PER_TICK
+    assert all(max(order[k] for k in earlier) < min(order[k] for k in later)
+               for earlier, later in zip(ticks, ticks[1:]))
+    assert len(cursor) < 1000  # the cursor does not hold the files it has seen
 
 
-def test_a_file_that_maps_to_no_partition_alerts_once_and_the_sensor_goes_on(landing, alert_log):
+def test_files_that_map_to_no_partition_are_reported_and_passed_over(landing, capfd):
     deliver(landing, "flights/2013-13-45.csv")
+    deliver(landing, "trains/2013-01-06.csv")
+    deliver(landing, "flights/2014-06-01.csv")  # after the bundled range
     deliver(landing, "flights/2013-01-07.csv")
-    first = tick(landing, alert_log)
+    first = tick(landing)
     assert [r.partition_key for r in first.run_requests] == ["2013-01-07"]
-    [alert] = [json.loads(line) for line in alert_log.read_text().splitlines()]
-    assert alert["kind"] == "bad_delivery" and "flights/2013-13-45.csv" in alert["error"]
-    assert "is not a date" in alert["error"]
-
-    tick(landing, alert_log, first.cursor)
-    assert len(alert_log.read_text().splitlines()) == 1
-
-
-def test_partial_files_are_ignored_until_renamed(landing, alert_log):
-    deliver(landing, "flights/.2013-01-08.csv.abc123.tmp")
-    first = tick(landing, alert_log)
-    assert first.run_requests == []
-    os.rename(landing / "flights/.2013-01-08.csv.abc123.tmp", landing / "flights/2013-01-08.csv")
-    [request] = tick(landing, alert_log, first.cursor).run_requests
-    assert request.partition_key == "2013-01-08"
+    log = capfd.readouterr().err
+    for path in ("flights/2013-13-45.csv", "trains/2013-01-06.csv", "flights/2014-06-01.csv"):
+        assert f"not loaded: {path}" in log
+    later = tick(landing, first.cursor)
+    assert later.run_requests == [] and "not loaded" not in capfd.readouterr().err
+    alerts = [json.loads(line) for line in (landing.parent / "alerts.jsonl").read_text().splitlines()]
+    assert [a["kind"] for a in alerts] == ["bad_delivery"] * 3  # each alerted once
+    assert any("flights/2013-13-45.csv" in a["error"] and "is not a date" in a["error"]
+               for a in alerts)
 
 
-def test_a_changed_reference_file_refreshes_the_reference_tables(landing, alert_log):
-    deliver(landing, "reference/planes.csv")
-    deliver(landing, "reference/airlines.csv")
-    [request] = tick(landing, alert_log).run_requests
-    assert request.job_name == "reference_job" and request.partition_key is None
-    assert "reference/planes.csv" in request.run_key
-
-
-def test_files_already_loaded_after_they_were_written_are_not_run_again(landing, alert_log):
+def test_files_already_loaded_after_they_arrived_are_not_run_again(landing):
     deliver(landing, "flights/2013-01-09.csv")
     deliver(landing, "weather/2013-01-09.csv")
     deliver(landing, "reference/planes.csv")
@@ -125,9 +126,52 @@ def test_files_already_loaded_after_they_were_written_are_not_run_again(landing,
                            (["raw", "planes"], None)):  # as `etl-assets run` would have
         instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
 
-    first = tick(landing, alert_log, instance=instance)  # a new cursor: everything looks new
+    first = tick(landing, instance=instance)  # a new cursor: every file looks new
     assert first.run_requests == []
 
-    deliver(landing, "weather/2013-01-09.csv", rows=2, at=time.time() + 5)  # after that load
-    [again] = tick(landing, alert_log, first.cursor, instance=instance).run_requests
+    deliver(landing, "weather/2013-01-09.csv", rows=2)  # re-delivered after that load
+    [again] = tick(landing, first.cursor, instance=instance).run_requests
     assert again.partition_key == "2013-01-09"
+    assert again.asset_selection == feed_assets(["weather"])
+
+
+def test_the_partitions_come_from_the_definitions_the_sensor_runs_in(landing):
+    deliver(landing, "flights/2014-06-01.csv")
+    assert tick(landing).run_requests == []  # alone, the bundled 2013 range
+    [request] = tick(landing, defs=definitions("2015-12-31")).run_requests
+    assert request.partition_key == "2014-06-01"
+
+
+def test_with_an_open_range_todays_file_waits_instead_of_failing_the_tick(landing):
+    defs = definitions("open")
+    yesterday = dt.date.fromisoformat(
+        defs.resolve_job_def("daily_ingest_job").partitions_def.get_last_partition_key())
+    deliver(landing, f"flights/{yesterday}.csv")
+    deliver(landing, f"flights/{yesterday + dt.timedelta(days=1)}.csv")
+    result = tick(landing, defs=defs)
+    assert [r.partition_key for r in result.run_requests] == [str(yesterday)]
+    assert f"flights/{yesterday + dt.timedelta(days=1)}.csv" in result.cursor
+
+
+def test_partial_files_are_ignored_until_renamed_into_place(landing):
+    partial = deliver(landing, "flights/.2013-01-08.csv.abc123.tmp")
+    deliver(landing, "flights/2013-01-09.csv.part")
+    first = tick(landing)
+    assert first.run_requests == [] and "no new or changed deliveries" in first.skip_reason.skip_message
+    os.replace(partial, landing / "flights/2013-01-08.csv")
+    [request] = tick(landing, first.cursor).run_requests
+    assert request.partition_key == "2013-01-08"
+
+
+def test_changed_reference_files_request_one_reference_run(landing):
+    deliver(landing, "reference/planes.csv")
+    deliver(landing, "reference/airlines.csv")
+    [request] = tick(landing).run_requests
+    assert (request.job_name, request.partition_key) == ("reference_job", None)
+    assert set(request.asset_selection) == set(feed_assets(["airlines", "planes"]))
+    assert "reference/planes.csv:" in request.run_key and "reference/airlines.csv:" in request.run_key
+
+
+def test_the_sensor_runs_by_default_and_targets_both_jobs():
+    assert landing_zone_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert {job.name for job in landing_zone_sensor.jobs} == {"daily_ingest_job", "reference_job"}

@@ -1,15 +1,18 @@
-"""Deliveries: which files in the landing zone are new or changed since the last look.
+"""Deliveries: which landing-zone files are new or changed since the last look, oldest first.
 
-A file's identity is its path, size and modification time; a changed file is a new identity.
-The cursor is a high-water mark, (modification time, path) of the last file handed out, so a
-look costs one directory listing and remembers nothing per old file; each look hands out at
-most `limit` files, oldest first, and the next look carries on where it stopped, so a burst of
-deliveries is worked through over several looks and none is lost. Files being written (dotfiles,
-`*.tmp`, anything not `*.csv`) are not deliveries yet. A file that cannot be mapped to a feed and
-a day is returned with the reason, and the cursor moves past it.
+A scan lists the landing zone and returns the files that changed after the cursor's high-water
+mark, at most `limit` of them, each placed as a daily feed's day, a reference feed, or a file that
+cannot be placed (with the reason). The cursor it returns holds only the mark, the identities of
+the files handled at exactly the mark's instant (so a file changed in that same instant is not
+missed) and the few early files of a live feed that wait for their day's partition: its size
+does not grow with the number of files ever delivered.
 
-A file written later with an older modification time than the cursor (copied with its times
-preserved, `cp -p`) is not seen; `etl-assets land` and the upstream feed write new files.
+The mark is the file's change time (`st_ctime_ns`), not its modified time: the system sets it
+whenever a file is written, renamed into place or has its times set, and no writer can set it
+back, while a file moved (`mv`, an atomic rename) or copied with its times kept (`rsync -t`,
+`cp -p`) keeps an old modified time that a high-water mark would already have passed. A file's
+identity, which makes the run keys, is its path, size and modified time: touching a file's
+permissions moves it past the mark again but yields the same identity, so no new run.
 """
 
 from __future__ import annotations
@@ -17,114 +20,217 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
+from etl_assets.pipeline.landing import daily_file, reference_file
 
-DAILY = {c.name for c in DAILY_FEEDS}
-REFERENCE = {c.name for c in REFERENCE_FEEDS}
-REFERENCE_DIR = "reference"
+MAX_FILES_PER_TICK = 100  # a burst of deliveries is handled over several looks, oldest first
+
+# A live feed's file can land before its day has a partition: the day ends later in New York than
+# where the file was written. Up to this many days after the last partition it waits in the cursor;
+# later than that it is a bad name.
+EARLY_DAYS = 2
+
+_DAY_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DAILY_FOLDERS = {daily_file(Path(), c.name, dt.date(2000, 1, 1)).parent.as_posix(): c.name
+                  for c in DAILY_FEEDS}
+_REFERENCE_PATHS = {reference_file(Path(), c.name).as_posix(): c.name for c in REFERENCE_FEEDS}
+_EXPECTED = "<feed>/YYYY-MM-DD.csv or reference/<feed>.csv"
 
 
-@dataclass(frozen=True, order=True)
-class Delivery:
-    mtime_ns: int
-    path: str  # relative to the landing directory, with forward slashes
+@dataclass(frozen=True)
+class Days:
+    """The days that have a daily partition: first..last, and whether later days will get one."""
+
+    first: dt.date
+    last: dt.date | None  # None while no day has a partition yet
+    open_ended: bool = False
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A landing-zone file as seen by one scan: where it is, its size and its times."""
+
+    path: str  # relative to the landing zone, with '/' separators
     size: int
+    mtime_ns: int
+    changed_ns: int
 
     @property
     def identity(self) -> str:
+        """Path, size and modified time: a new identity is a new delivery of that file."""
         return f"{self.path}:{self.size}:{self.mtime_ns}"
 
+
+@dataclass(frozen=True)
+class Delivery:
+    """A file placed as a feed's delivery: a daily feed's day, or a reference feed (day None)."""
+
+    file: FileState
+    feed: str
+    day: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Unmappable:
+    """A file that is no feed's delivery, and why; it is reported once and then passed over."""
+
+    file: FileState
+    reason: str
+
     @property
-    def mark(self) -> tuple[int, str]:
-        return (self.mtime_ns, self.path)
+    def path(self) -> str:
+        return self.file.path
 
 
-@dataclass
+@dataclass(frozen=True)
+class Cursor:
+    """Where the last scan stopped; `dump` and `load` make the text a sensor keeps between ticks."""
+
+    changed_ns: int = 0  # the high-water mark: the change time of the last file handled
+    at_mark: frozenset[str] = frozenset()  # identities handled whose change time is the mark
+    waiting: frozenset[str] = frozenset()  # paths of live-feed files whose day has no partition
+
+    def dump(self) -> str:
+        return json.dumps({"changed_ns": self.changed_ns, "at_mark": sorted(self.at_mark),
+                           "waiting": sorted(self.waiting)}, separators=(",", ":"))
+
+    @classmethod
+    def load(cls, text: str | None) -> Cursor:
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+            return cls(changed_ns=int(data["changed_ns"]), at_mark=frozenset(data["at_mark"]),
+                       waiting=frozenset(data["waiting"]))
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"not a landing-zone cursor ({error}): {text[:200]!r}; "
+                             "reset the sensor's cursor to scan the landing zone again") from None
+
+    def is_behind(self, state: FileState) -> bool:
+        """Whether the file changed after this cursor's mark (so it is still to be handled)."""
+        return state.changed_ns > self.changed_ns or (
+            state.changed_ns == self.changed_ns and state.identity not in self.at_mark)
+
+
+@dataclass(frozen=True)
 class Scan:
-    """What one look at the landing zone found, in delivery order."""
+    """What one look at the landing zone found, and the cursor for the next look."""
 
-    daily: dict[dt.date, list[Delivery]] = field(default_factory=dict)  # day → its files
-    reference: list[Delivery] = field(default_factory=list)
-    unmappable: list[tuple[Delivery, str]] = field(default_factory=list)  # file, why
-    mark: tuple[int, str] | None = None  # the cursor after this look
-    pending: int = 0  # new files left for the next looks
-
-
-def encode_cursor(mark: tuple[int, str] | None) -> str | None:
-    return None if mark is None else json.dumps({"mtime_ns": mark[0], "path": mark[1]})
+    daily: dict[dt.date, list[Delivery]]  # by day, in the order the days' files arrived
+    reference: list[Delivery]
+    unmappable: list[Unmappable]
+    cursor: Cursor
+    backlog: int = 0  # changed files left for the next scans (beyond the limit)
+    waiting: list[str] = field(default_factory=list)  # early files of a live feed, still waiting
 
 
-def decode_cursor(cursor: str | None) -> tuple[int, str] | None:
-    if not cursor:
-        return None
-    value = json.loads(cursor)
-    return (int(value["mtime_ns"]), str(value["path"]))
+def run_key(deliveries: Iterable[Delivery]) -> str:
+    """The identities of the files one run loads: the same files never make a second run."""
+    return "|".join(sorted(d.file.identity for d in deliveries))
 
 
-def _is_delivery(name: str) -> bool:
-    return not name.startswith(".") and name.endswith(".csv")
+def scan(landing_dir: Path, cursor: Cursor, days: Days, limit: int = MAX_FILES_PER_TICK) -> Scan:
+    """The files changed after the cursor, oldest first and at most `limit`, placed as deliveries.
 
+    Dotfiles and anything not named *.csv (temporary and partial files) are not deliveries and are
+    never listed. A missing landing zone is an empty one.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    landing_dir = Path(landing_dir)
+    changed = sorted((s for s in _csv_files(landing_dir, landing_dir) if cursor.is_behind(s)),
+                     key=lambda s: (s.changed_ns, s.path))
+    taken = changed[:limit]
 
-def list_deliveries(landing: Path) -> list[Delivery]:
-    """Every finished file in the landing zone: in a feed folder or, by mistake, at its top."""
-    found: list[Delivery] = []
-    if not landing.is_dir():
-        return found
-    with os.scandir(landing) as top:
-        for entry in top:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir():
-                with os.scandir(entry.path) as folder:
-                    for item in folder:
-                        if item.is_file() and _is_delivery(item.name):
-                            stat = item.stat()
-                            found.append(Delivery(stat.st_mtime_ns, f"{entry.name}/{item.name}",
-                                                  stat.st_size))
-            elif entry.is_file() and _is_delivery(entry.name):
-                stat = entry.stat()
-                found.append(Delivery(stat.st_mtime_ns, entry.name, stat.st_size))
-    return found
+    mark, at_mark = cursor.changed_ns, set(cursor.at_mark)
+    if taken:
+        if taken[-1].changed_ns != mark:
+            mark, at_mark = taken[-1].changed_ns, set()
+        at_mark |= {s.identity for s in taken if s.changed_ns == mark}
 
+    # A waiting file that changed again is handled with the changed files, now or in a later scan.
+    changed_paths = {s.path for s in changed}
+    rechecked = [s for s in (_state(landing_dir, p) for p in sorted(cursor.waiting - changed_paths))
+                 if s is not None]  # a waiting file that was removed is forgotten
 
-def classify(delivery: Delivery, first_day: dt.date, last_day: dt.date | None
-             ) -> tuple[str, dt.date | None] | str:
-    """(feed, day) for a daily file, (feed, None) for a reference file, or why neither."""
-    parts = delivery.path.split("/")
-    if len(parts) != 2:
-        return "not in a feed folder (flights/, weather/ or reference/)"
-    folder, name = parts[0], parts[1][: -len(".csv")]
-    if folder == REFERENCE_DIR:
-        if name in REFERENCE:
-            return (name, None)
-        return f"unknown reference table '{name}' (expected one of {', '.join(sorted(REFERENCE))})"
-    if folder not in DAILY:
-        return f"unknown feed folder '{folder}'"
-    try:
-        day = dt.date.fromisoformat(name)
-    except ValueError:
-        return f"'{name}' is not a date (YYYY-MM-DD)"
-    if day < first_day or (last_day is not None and day > last_day):
-        upto = last_day.isoformat() if last_day else "…"
-        return f"{day} is outside the partitions {first_day}..{upto}"
-    return (folder, day)
-
-
-def scan(landing: Path, after: tuple[int, str] | None, limit: int, first_day: dt.date,
-         last_day: dt.date | None) -> Scan:
-    """The files new or changed since the mark `after`, at most `limit` of them, oldest first."""
-    new = sorted(d for d in list_deliveries(landing) if after is None or d.mark > after)
-    taken = new[:limit]
-    result = Scan(mark=taken[-1].mark if taken else after, pending=len(new) - len(taken))
-    for delivery in taken:
-        where = classify(delivery, first_day, last_day)
-        if isinstance(where, str):
-            result.unmappable.append((delivery, where))
-        elif where[1] is None:
-            result.reference.append(delivery)
+    daily: dict[dt.date, list[Delivery]] = {}
+    reference: list[Delivery] = []
+    unmappable: list[Unmappable] = []
+    waiting: list[str] = []
+    for state in [*rechecked, *taken]:
+        placed = _place(state, days)
+        if placed == "wait":
+            waiting.append(state.path)
+        elif isinstance(placed, Unmappable):
+            unmappable.append(placed)
+        elif placed.day is None:
+            reference.append(placed)
         else:
-            result.daily.setdefault(where[1], []).append(delivery)
-    return result
+            daily.setdefault(placed.day, []).append(placed)
+
+    return Scan(daily=daily, reference=reference, unmappable=unmappable,
+                cursor=Cursor(changed_ns=mark, at_mark=frozenset(at_mark),
+                              waiting=frozenset(waiting)),
+                backlog=len(changed) - len(taken), waiting=waiting)
+
+
+def _place(state: FileState, days: Days) -> Delivery | Unmappable | str:
+    path = PurePosixPath(state.path)
+    if state.path in _REFERENCE_PATHS:
+        return Delivery(state, feed=_REFERENCE_PATHS[state.path])
+    folder = path.parent.as_posix()
+    if folder not in _DAILY_FOLDERS:
+        return Unmappable(state, f"not a feed's file: expected {_EXPECTED}")
+    feed = _DAILY_FOLDERS[folder]
+    try:
+        if not _DAY_NAME.fullmatch(path.stem):
+            raise ValueError
+        day = dt.date.fromisoformat(path.stem)
+    except ValueError:
+        return Unmappable(state, f"{path.name!r} is not a date: expected {folder}/YYYY-MM-DD.csv")
+    if daily_file(Path(), feed, day).as_posix() != state.path:  # e.g. a .CSV suffix
+        return Unmappable(state, f"not a feed's file: expected {folder}/YYYY-MM-DD.csv")
+    if day < days.first:
+        return Unmappable(state, f"{day} is before the first partition, {days.first}")
+    if days.last is None or day > days.last:
+        latest = days.last or days.first - dt.timedelta(days=1)
+        if days.open_ended and day <= latest + dt.timedelta(days=EARLY_DAYS):
+            return "wait"
+        last = f"the last partition, {days.last}" if days.last else "any partition"
+        return Unmappable(state, f"{day} is after {last}")
+    return Delivery(state, feed=feed, day=day)
+
+
+def _csv_files(directory: Path, landing_dir: Path) -> Iterator[FileState]:
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_dir():
+                yield from _csv_files(Path(entry.path), landing_dir)
+                continue
+            if not (entry.is_file() and entry.name.lower().endswith(".csv")):
+                continue
+            stat = entry.stat()
+        except FileNotFoundError:  # renamed or removed while listed
+            continue
+        yield FileState(path=Path(entry.path).relative_to(landing_dir).as_posix(),
+                        size=stat.st_size, mtime_ns=stat.st_mtime_ns, changed_ns=stat.st_ctime_ns)
+
+
+def _state(landing_dir: Path, path: str) -> FileState | None:
+    try:
+        stat = (landing_dir / path).stat()
+    except FileNotFoundError:
+        return None
+    return FileState(path=path, size=stat.st_size, mtime_ns=stat.st_mtime_ns,
+                     changed_ns=stat.st_ctime_ns)

@@ -1,71 +1,155 @@
+"""The landing-zone scan: what is new or changed since the cursor, oldest first, and what is not."""
+
 import datetime as dt
 import os
+import time
 
 import pytest
 
 from etl_assets.pipeline import deliveries
+from etl_assets.pipeline.deliveries import Cursor, Days, FileState
 
-FIRST, LAST = dt.date(2013, 1, 1), dt.date(2013, 12, 31)
+BUNDLED = Days(first=dt.date(2013, 1, 1), last=dt.date(2013, 12, 31))
+_last_change = [0]
 
 
-def put(landing, path, text="a,b\n1,2\n", mtime_s=None):
+def deliver(landing, path, text="a,b\n1,2\n", mtime_s=None):
+    """Write a file whose change time is later than every file written before it."""
     file = landing / path
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_text(text)
-    if mtime_s is not None:
-        os.utime(file, ns=(mtime_s * 10**9, mtime_s * 10**9))
+    while True:
+        if mtime_s is not None:
+            os.utime(file, ns=(mtime_s * 10**9, mtime_s * 10**9))  # also sets the change time
+        if file.stat().st_ctime_ns > _last_change[0]:
+            break
+        time.sleep(0.002)  # a coarse clock: wait for it to tick, then set the times again
+        mtime_s = mtime_s if mtime_s is not None else file.stat().st_mtime_ns // 10**9
+    _last_change[0] = file.stat().st_ctime_ns
     return file
 
 
-def test_files_are_handed_out_oldest_first_up_to_the_limit(tmp_path):
-    for i, day in enumerate((5, 3, 4)):
-        put(tmp_path, f"flights/2013-01-0{day}.csv", mtime_s=1000 + i)
-    first = deliveries.scan(tmp_path, None, 2, FIRST, LAST)
-    assert list(first.daily) == [dt.date(2013, 1, 5), dt.date(2013, 1, 3)]
-    assert first.pending == 1
-    second = deliveries.scan(tmp_path, first.mark, 2, FIRST, LAST)
-    assert list(second.daily) == [dt.date(2013, 1, 4)] and second.pending == 0
-    assert deliveries.scan(tmp_path, second.mark, 2, FIRST, LAST).daily == {}
+def days_of(found):
+    return [str(day) for day in found.daily]
 
 
-def test_a_rewritten_file_is_new_again(tmp_path):
-    put(tmp_path, "weather/2013-01-02.csv", mtime_s=1000)
-    first = deliveries.scan(tmp_path, None, 10, FIRST, LAST)
-    put(tmp_path, "weather/2013-01-02.csv", text="a,b\n1,2\n3,4\n", mtime_s=2000)
-    again = deliveries.scan(tmp_path, first.mark, 10, FIRST, LAST)
+def test_files_come_oldest_first_up_to_the_limit_and_the_rest_on_later_scans(tmp_path):
+    for day in ("05", "03", "04"):
+        deliver(tmp_path, f"flights/2013-01-{day}.csv")
+    first = deliveries.scan(tmp_path, Cursor(), BUNDLED, limit=2)
+    assert days_of(first) == ["2013-01-05", "2013-01-03"] and first.backlog == 1
+    second = deliveries.scan(tmp_path, first.cursor, BUNDLED, limit=2)
+    assert days_of(second) == ["2013-01-04"] and second.backlog == 0
+    assert days_of(deliveries.scan(tmp_path, second.cursor, BUNDLED, limit=2)) == []
+
+
+def test_a_file_moved_in_with_an_old_modified_time_is_still_new(tmp_path):
+    landing, staging = tmp_path / "landing", tmp_path / "staging"
+    deliver(landing, "flights/2013-01-02.csv", mtime_s=2_000_000_000)
+    first = deliveries.scan(landing, Cursor(), BUNDLED)
+    # Written long ago, then renamed into place (mv, or an atomic writer's os.replace).
+    old = deliver(staging, "2013-01-01.csv", mtime_s=1_000_000_000)
+    os.replace(old, landing / "flights" / "2013-01-01.csv")
+    assert days_of(deliveries.scan(landing, first.cursor, BUNDLED)) == ["2013-01-01"]
+
+
+def test_a_rewritten_file_is_a_new_delivery_with_a_new_identity(tmp_path):
+    deliver(tmp_path, "weather/2013-01-02.csv", mtime_s=1_000_000_000)
+    first = deliveries.scan(tmp_path, Cursor(), BUNDLED)
+    assert deliveries.scan(tmp_path, first.cursor, BUNDLED).daily == {}
+    deliver(tmp_path, "weather/2013-01-02.csv", text="a,b\n1,2\n3,4\n", mtime_s=1_000_000_001)
+    again = deliveries.scan(tmp_path, first.cursor, BUNDLED)
     [before], [after] = first.daily[dt.date(2013, 1, 2)], again.daily[dt.date(2013, 1, 2)]
-    assert before.identity != after.identity and after.size > before.size
+    assert before.file.identity != after.file.identity
+    assert after.file.size > before.file.size and after.feed == "weather"
 
 
-def test_partial_and_hidden_files_are_not_deliveries(tmp_path):
-    put(tmp_path, "flights/.2013-01-02.csv.x1y2.tmp")
-    put(tmp_path, "flights/2013-01-02.csv.part")
-    put(tmp_path, ".cache/2013-01-02.csv")
-    assert deliveries.list_deliveries(tmp_path) == []
+def test_a_change_in_the_marks_own_instant_is_not_missed():
+    cursor = Cursor(changed_ns=500, at_mark=frozenset({"flights/2013-01-02.csv:10:7"}))
+    seen = FileState("flights/2013-01-02.csv", size=10, mtime_ns=7, changed_ns=500)
+    rewritten = FileState("flights/2013-01-02.csv", size=12, mtime_ns=8, changed_ns=500)
+    other = FileState("flights/2013-01-01.csv", size=10, mtime_ns=7, changed_ns=500)
+    older = FileState("flights/2013-01-03.csv", size=10, mtime_ns=7, changed_ns=499)
+    assert [cursor.is_behind(s) for s in (seen, rewritten, other, older)] == [
+        False, True, True, False]
+
+
+def test_partial_temporary_and_hidden_files_are_not_deliveries(tmp_path):
+    for path in ("flights/.2013-01-02.csv.x1y2.tmp", "flights/2013-01-02.csv.tmp",
+                 "flights/2013-01-02.csv.part", "flights/readme.txt", ".cache/2013-01-02.csv",
+                 "flights/.hidden/2013-01-02.csv"):
+        deliver(tmp_path, path)
+    found = deliveries.scan(tmp_path, Cursor(), BUNDLED)
+    assert (found.daily, found.reference, found.unmappable) == ({}, [], [])
 
 
 @pytest.mark.parametrize("path, why", [
-    ("flights/2013-13-45.csv", "is not a date"),
-    ("flights/notes.csv", "is not a date"),
-    ("weather/2014-01-01.csv", "outside the partitions 2013-01-01..2013-12-31"),
-    ("trains/2013-01-01.csv", "unknown feed folder 'trains'"),
-    ("reference/carriers.csv", "unknown reference table 'carriers'"),
-    ("2013-01-01.csv", "not in a feed folder"),
+    ("flights/2013-13-45.csv", "'2013-13-45.csv' is not a date"),
+    ("flights/notes.csv", "'notes.csv' is not a date"),
+    ("flights/20130101.csv", "'20130101.csv' is not a date"),
+    ("flights/2013-01-01.CSV", "expected flights/YYYY-MM-DD.csv"),
+    ("weather/2014-01-01.csv", "2014-01-01 is after the last partition, 2013-12-31"),
+    ("weather/2012-12-31.csv", "2012-12-31 is before the first partition, 2013-01-01"),
+    ("trains/2013-01-01.csv", "not a feed's file"),
+    ("reference/carriers.csv", "not a feed's file"),
+    ("2013-01-01.csv", "not a feed's file"),
+    ("flights/2013/2013-01-01.csv", "not a feed's file"),
 ])
-def test_a_file_that_maps_to_no_partition_says_why(tmp_path, path, why):
-    put(tmp_path, path)
-    found = deliveries.scan(tmp_path, None, 10, FIRST, LAST)
-    [(delivery, reason)] = found.unmappable
-    assert delivery.path == path and why in reason
-    assert found.mark == delivery.mark  # the cursor moves past it
+def test_a_file_that_maps_to_no_partition_is_reported_once_with_why(tmp_path, path, why):
+    deliver(tmp_path, path)
+    deliver(tmp_path, "flights/2013-01-07.csv")  # later, and still loaded
+    found = deliveries.scan(tmp_path, Cursor(), BUNDLED)
+    [bad] = found.unmappable
+    assert bad.path == path and why in bad.reason
+    assert days_of(found) == ["2013-01-07"]
+    later = deliveries.scan(tmp_path, found.cursor, BUNDLED)  # the cursor moved past it
+    assert (later.unmappable, later.daily) == ([], {})
 
 
-def test_an_open_range_takes_any_later_day(tmp_path):
-    put(tmp_path, "flights/2026-11-22.csv")
-    assert list(deliveries.scan(tmp_path, None, 10, FIRST, None).daily) == [dt.date(2026, 11, 22)]
+def test_reference_files_are_their_feeds(tmp_path):
+    deliver(tmp_path, "reference/planes.csv")
+    deliver(tmp_path, "reference/airlines.csv")
+    found = deliveries.scan(tmp_path, Cursor(), BUNDLED)
+    assert [(d.feed, d.day) for d in found.reference] == [("planes", None), ("airlines", None)]
 
 
-def test_the_cursor_survives_a_round_trip():
-    mark = (1_700_000_000_123_456_789, "flights/2013-01-02.csv")
-    assert deliveries.decode_cursor(deliveries.encode_cursor(mark)) == mark
-    assert deliveries.decode_cursor(None) is None
+def test_in_an_open_range_an_early_file_waits_for_its_day(tmp_path):
+    yesterday = Days(first=dt.date(2013, 1, 1), last=dt.date(2026, 11, 22), open_ended=True)
+    deliver(tmp_path, "flights/2026-11-22.csv")
+    deliver(tmp_path, "flights/2026-11-23.csv")  # today's file: no partition until tomorrow
+    deliver(tmp_path, "flights/2026-12-25.csv")  # far ahead: a bad name, not a wait
+    first = deliveries.scan(tmp_path, Cursor(), yesterday)
+    assert days_of(first) == ["2026-11-22"] and first.waiting == ["flights/2026-11-23.csv"]
+    assert [bad.path for bad in first.unmappable] == ["flights/2026-12-25.csv"]
+    assert days_of(deliveries.scan(tmp_path, first.cursor, yesterday)) == []  # still waiting
+    today = Days(first=yesterday.first, last=dt.date(2026, 11, 23), open_ended=True)
+    second = deliveries.scan(tmp_path, first.cursor, today)
+    assert days_of(second) == ["2026-11-23"] and second.cursor.waiting == frozenset()
+
+
+def test_a_waiting_file_that_is_removed_is_forgotten(tmp_path):
+    open_days = Days(first=dt.date(2013, 1, 1), last=dt.date(2013, 1, 9), open_ended=True)
+    early = deliver(tmp_path, "flights/2013-01-10.csv")
+    first = deliveries.scan(tmp_path, Cursor(), open_days)
+    early.unlink()
+    assert deliveries.scan(tmp_path, first.cursor, open_days).cursor.waiting == frozenset()
+
+
+def test_a_missing_landing_zone_is_an_empty_one(tmp_path):
+    found = deliveries.scan(tmp_path / "nowhere", Cursor(), BUNDLED)
+    assert (found.daily, found.cursor) == ({}, Cursor())
+
+
+def test_the_run_key_is_the_identities_of_the_files_it_loads(tmp_path):
+    deliver(tmp_path, "weather/2013-01-02.csv", mtime_s=1_000_000_002)
+    deliver(tmp_path, "flights/2013-01-02.csv", text="a\n1\n", mtime_s=1_000_000_001)
+    [(_, files)] = deliveries.scan(tmp_path, Cursor(), BUNDLED).daily.items()
+    assert deliveries.run_key(files) == ("flights/2013-01-02.csv:4:1000000001000000000|"
+                                         "weather/2013-01-02.csv:8:1000000002000000000")
+
+
+def test_the_cursor_survives_a_round_trip_and_a_foreign_one_is_refused():
+    cursor = Cursor(changed_ns=17, at_mark=frozenset({"a:1:2"}), waiting=frozenset({"b"}))
+    assert Cursor.load(cursor.dump()) == cursor and Cursor.load(None) == Cursor()
+    with pytest.raises(ValueError, match="reset the sensor's cursor"):
+        Cursor.load('[1700000000, "flights/2013-01-02.csv"]')
