@@ -211,7 +211,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertS
         run_error = context.failure_event.event_specific_data.error
         error = error_text(run_error) if run_error else context.failure_event.message or ""
     sent = alerts.send(Alert(
-        dedup_key=f"run:{run.run_id}",
+        dedup_key=f"run:{run.root_run_id or run.run_id}",
         kind="run_failure",
         title=f"Run of {run.job_name} failed" + (f": {', '.join(assets)}" if assets else ""),
         job=run.job_name,
@@ -220,7 +220,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertS
         error=error[:ERROR_LIMIT],
         run_id=run.run_id,
     ))
-    _report(context.log, sent, f"run:{run.run_id}")
+    _report(context.log, sent, f"run:{run.root_run_id or run.run_id}")
 
 
 def _finished_runs_after(instance: dg.DagsterInstance, storage_id: int):

@@ -246,14 +246,9 @@ def no_rows_quarantined(contract: TableContract) -> TableCheck:
 
     def run(scope: Scope) -> Verdict:
         start, end = _range(scope, date_column)
-        where = "WHERE delivery_date >= $start AND delivery_date < $end" if date_column else ""
-        params = {"start": start, "end": end} if date_column else {}
-        columns = ", ".join(["delivery_date", *contract.key, QUARANTINE_REASON])
-        rows = scope.conn.execute(f"SELECT {columns} FROM {table} {where} "
-                                  f"ORDER BY delivery_date LIMIT 20", params).fetchdf()
-        by_reason = scope.conn.execute(
-            f"SELECT {QUARANTINE_REASON} AS reason, count(*) AS rows FROM {table} {where} "
-            "GROUP BY 1 ORDER BY 2 DESC, 1", params).fetchdf()
+        by_reason, rows = quality.quarantined_rows(scope.conn, table, contract.key,
+                                                   QUARANTINE_REASON, bool(date_column),
+                                                   start, end)
         total = int(by_reason["rows"].sum()) if len(by_reason) else 0
         summary = ("nothing quarantined" if not total else
                    f"{total:,} row(s) quarantined: " + "; ".join(

@@ -9,7 +9,11 @@ from etl_assets.jobs import daily_ingest_job, etl_job, reference_job
 from etl_assets.partitions import build_daily_partitions, last_day_setting
 from etl_assets.resources import build_resources
 from etl_assets.schedules import build_daily_ingest_schedule, weekly_reference_schedule
-from etl_assets.sensors import landing_zone_sensor, marts_automation_sensor
+from etl_assets.sensors import (
+    landing_zone_sensor,
+    marts_automation_sensor,
+    marts_freshness_sensor,
+)
 
 
 @dg.definitions
@@ -23,7 +27,7 @@ def defs() -> dg.Definitions:
         jobs=[etl_job, daily_ingest_job, reference_job],
         schedules=[build_daily_ingest_schedule(daily_ingest_job, last_day),
                    weekly_reference_schedule],
-        sensors=[landing_zone_sensor, marts_automation_sensor,
+        sensors=[landing_zone_sensor, marts_automation_sensor, marts_freshness_sensor,
                  run_failure_alert_sensor, check_failure_alert_sensor],
         resources=build_resources(),
     )

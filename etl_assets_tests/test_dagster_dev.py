@@ -1,8 +1,7 @@
 """End to end: the real `dagster dev` (webserver + daemon) runs the pipeline with nobody launching it.
 
 Files are landed; the landing-zone sensor requests the day, declarative automation builds its
-marts, and a delivery that cannot be read fails its run, which the daemon retries and then
-alerts once on a real webhook. Needs nothing but the project's own packages, so it never skips.
+marts, and a delivery that cannot be read fails its run, which alerts once on a real webhook. Needs nothing but the project's own packages, so it never skips.
 """
 
 from __future__ import annotations
@@ -187,7 +186,7 @@ def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
         assert {r.job_name for r in runs} >= {"daily_ingest_job", "reference_job"}
     assert deployment.webhook.bodies == []  # nothing failed, nothing alerted
 
-    # 2. A delivery nobody can read: a permanent failure, retried by the daemon, alerted once.
+    # 2. A delivery nobody can read: a permanent failure, not retried, alerted once.
     path = daily_file(deployment.landing, "flights", BAD_DAY)
     land(deployment.landing, BAD_DAY, BAD_DAY)
     path.write_bytes(b"\xff\xfe not a csv \x00\n")
@@ -203,7 +202,7 @@ def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
     assert alert["kind"] == "run_failure" and alert["webhook_delivered"] is True
     with deployment.instance() as instance:
         failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
-    assert len(failed) == 3  # the first run and the daemon's two retries
+    assert len(failed) == 1  # a delivery that cannot be read is not retried
     # The marts of the good day are untouched.
     with duckdb.connect(str(deployment.warehouse), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM marts.fct_flights WHERE flight_date = $d",

@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import os
+import time
 
 import dagster as dg
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from etl_assets.assets.clean import build_clean_assets
 from etl_assets.assets.raw import build_raw_assets
 from etl_assets.jobs import daily_ingest_job, feed_assets, reference_job
-from etl_assets.partitions import build_daily_partitions
+from etl_assets.partitions import build_daily_partitions, daily_partitions
+from etl_assets.pipeline import deliveries
 from etl_assets.pipeline.deliveries import MAX_FILES_PER_TICK
 from etl_assets.alerts import AlertSink
 from etl_assets.resources import LandingZone, build_resources
@@ -44,6 +46,11 @@ def tick(landing, cursor=None, defs=None, instance=None) -> dg.SensorResult:
                        "alerts": AlertSink(log_path=str(landing.parent / "alerts.jsonl"))},
     ) as context:
         return landing_zone_sensor(context)
+
+
+@pytest.fixture(autouse=True)
+def no_settling(monkeypatch):
+    monkeypatch.setattr(deliveries, "SETTLE_NS", 0)
 
 
 @pytest.fixture
@@ -175,3 +182,21 @@ def test_changed_reference_files_request_one_reference_run(landing):
 def test_the_sensor_runs_by_default_and_targets_both_jobs():
     assert landing_zone_sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert {job.name for job in landing_zone_sensor.jobs} == {"daily_ingest_job", "reference_job"}
+
+
+def test_a_file_rewritten_while_a_run_reads_it_is_loaded_again(landing, tmp_path):
+    instance = dg.DagsterInstance.ephemeral()
+    old = deliver(landing, "flights/2013-01-10.csv")
+    before = tick(landing, instance=instance)
+    [request] = before.run_requests
+
+    @dg.asset(key=["raw", "flights"], partitions_def=daily_partitions)
+    def raw_flights():  # the run that reads the file: upstream rewrites it meanwhile
+        time.sleep(0.05)
+        old.write_text("a,b\n1,2\n3,4\n5,6\n")
+
+    assert dg.materialize([raw_flights], instance=instance, partition_key="2013-01-10").success
+    [again] = tick(landing, before.cursor, instance=instance).run_requests
+    assert again.partition_key == "2013-01-10" and again.run_key != request.run_key
+    assert tick(landing, tick(landing, before.cursor, instance=instance).cursor,
+                instance=instance).run_requests == []

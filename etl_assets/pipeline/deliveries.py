@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -29,6 +30,11 @@ from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
 from etl_assets.pipeline.landing import daily_file, reference_file
 
 MAX_FILES_PER_TICK = 100  # a burst of deliveries is handled over several looks, oldest first
+
+# A file changed in the last moments before a scan is left for the next one: the folders are
+# listed one after another, and a file renamed into a folder already listed, with a later file
+# handed out from the next folder, would otherwise fall behind the mark and never be seen.
+SETTLE_NS = 2 * 10**9
 
 # A live feed's file can land before its day has a partition: the day ends later in New York than
 # where the file was written. Up to this many days after the last partition it waits in the cursor;
@@ -125,7 +131,7 @@ class Scan:
     reference: list[Delivery]
     unmappable: list[Unmappable]
     cursor: Cursor
-    backlog: int = 0  # changed files left for the next scans (beyond the limit)
+    backlog: int = 0  # changed files left for the next scans (beyond the limit, or too fresh)
     waiting: list[str] = field(default_factory=list)  # early files of a live feed, still waiting
 
 
@@ -143,9 +149,10 @@ def scan(landing_dir: Path, cursor: Cursor, days: Days, limit: int = MAX_FILES_P
     if limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
     landing_dir = Path(landing_dir)
+    settled = time.time_ns() - SETTLE_NS
     changed = sorted((s for s in _csv_files(landing_dir, landing_dir) if cursor.is_behind(s)),
                      key=lambda s: (s.changed_ns, s.path))
-    taken = changed[:limit]
+    taken = [s for s in changed if s.changed_ns <= settled][:limit]
 
     mark, at_mark = cursor.changed_ns, set(cursor.at_mark)
     if taken:

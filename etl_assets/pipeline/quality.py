@@ -225,3 +225,17 @@ def aggregate_mismatches(conn, mart: str, group_column: str, fact: str,
     FROM mart FULL JOIN fact USING (day)
     WHERE mart_flights <> fact_flights OR mart_cancelled <> fact_cancelled ORDER BY day"""
     return conn.execute(sql, {"start": start, "end": end}).fetchdf()
+
+
+def quarantined_rows(conn, table: str, key: tuple[str, ...], reason_column: str,
+                     daily: bool, start: dt.date | None = None, end: dt.date | None = None,
+                     sample_size: int = 20) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A quarantine table's rows in the range: the count per reason, and a sample of rows."""
+    where = _range("delivery_date" if daily else None)
+    params = _params("delivery_date" if daily else None, start, end)
+    columns = ", ".join(["delivery_date", *key, reason_column])
+    sample = conn.execute(f"SELECT {columns} FROM {table}{where} ORDER BY delivery_date "
+                          f"LIMIT {int(sample_size)}", params).fetchdf()
+    by_reason = conn.execute(f"SELECT {reason_column} AS reason, count(*) AS rows FROM {table}"
+                             f"{where} GROUP BY 1 ORDER BY 2 DESC, 1", params).fetchdf()
+    return by_reason, sample

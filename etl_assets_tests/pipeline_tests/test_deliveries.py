@@ -13,6 +13,12 @@ BUNDLED = Days(first=dt.date(2013, 1, 1), last=dt.date(2013, 12, 31))
 _last_change = [0]
 
 
+@pytest.fixture(autouse=True)
+def no_settling(monkeypatch):
+    """Scan files the moment they are written (the settle window has its own test)."""
+    monkeypatch.setattr(deliveries, "SETTLE_NS", 0)
+
+
 def deliver(landing, path, text="a,b\n1,2\n", mtime_s=None):
     """Write a file whose change time is later than every file written before it."""
     file = landing / path
@@ -153,3 +159,12 @@ def test_the_cursor_survives_a_round_trip_and_a_foreign_one_is_refused():
     assert Cursor.load(cursor.dump()) == cursor and Cursor.load(None) == Cursor()
     with pytest.raises(ValueError, match="reset the sensor's cursor"):
         Cursor.load('[1700000000, "flights/2013-01-02.csv"]')
+
+
+def test_a_file_changed_in_the_last_moments_waits_for_the_next_scan(tmp_path, monkeypatch):
+    monkeypatch.setattr(deliveries, "SETTLE_NS", 60 * 10**9)
+    deliver(tmp_path, "flights/2013-01-05.csv")
+    fresh = deliveries.scan(tmp_path, Cursor(), BUNDLED)
+    assert fresh.daily == {} and fresh.backlog == 1 and fresh.cursor == Cursor()
+    monkeypatch.setattr(deliveries, "SETTLE_NS", 0)
+    assert days_of(deliveries.scan(tmp_path, fresh.cursor, BUNDLED)) == ["2013-01-05"]
