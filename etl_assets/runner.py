@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import threading
 import time
 import uuid
@@ -24,6 +25,8 @@ from etl_assets.pipeline.marts import MARTS
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# Who runs a CLI run, so that a later run can tell one whose process died.
+LAUNCHER_TAG, HOST_TAG, PID_TAG = "etl/launched_by", "etl/host", "etl/pid"
 _PROGRESS_EVENTS = {
     dg.DagsterEventType.STEP_START,
     dg.DagsterEventType.STEP_SUCCESS,
@@ -185,6 +188,7 @@ def run_job(
     # run fails, its days show as missing rather than failed in the UI.
     os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
     job = definitions.resolve_job_def("etl_job")
+    release_abandoned_runs(instance, echo)
     run_id = str(uuid.uuid4())
     progress = _Progress(instance, run_id, echo)
     began = time.monotonic()
@@ -194,7 +198,9 @@ def run_job(
             instance=instance,
             run_id=run_id,
             raise_on_error=False,
-            tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},
+            tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat(),
+                  LAUNCHER_TAG: "etl-assets", HOST_TAG: socket.gethostname(),
+                  PID_TAG: str(os.getpid())},
             # Progress lines and the summary replace the console log; the full event log, stack
             # traces included, stays in the instance for `make dev`.
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
@@ -220,6 +226,41 @@ def run_job(
                               progress.step_seconds)
     return RunSummary(run_id=run_id, success=result.success and not failures, seconds=seconds,
                       tables=tables, failures=failures, checks=checks)
+
+
+def release_abandoned_runs(instance: dg.DagsterInstance, echo: Callable[[str], None]) -> int:
+    """Fail the CLI runs on this host whose process is gone, and free their pool slots.
+
+    A run killed mid-step (kill -9, a closed laptop) keeps its slot in the `warehouse` pool, limit
+    1, and every later run would wait for it for ever. The daemon frees slots only of runs that
+    have finished, and nothing else would ever finish this one.
+    """
+    released = 0
+    records = instance.get_run_records(dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+        tags={LAUNCHER_TAG: "etl-assets", HOST_TAG: socket.gethostname()}))
+    for record in records:
+        run = record.dagster_run
+        if _process_alive(int(run.tags.get(PID_TAG, "0"))):
+            continue
+        instance.report_run_failed(run, "its etl-assets process ended without finishing")
+        slots = instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        echo(f"released run {run.run_id[:8]}, abandoned by process {run.tags.get(PID_TAG)}: "
+             f"marked failed, {slots or 0} pool slot(s) freed")
+        released += 1
+    return released
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def latest_check_outcomes(definitions: dg.Definitions,

@@ -1,6 +1,8 @@
 """`etl-assets` as a user runs it: a separate process, its own landing zone and instance."""
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +83,27 @@ def test_the_partition_range_follows_etl_last_day(tmp_path):
     assert short.returncode == 2 and "outside the partitions 2013-01-01..2013-01-31" in short.stderr
     bad = etl_assets("run", cwd=tmp_path, ETL_LAST_DAY="someday")
     assert bad.returncode == 2 and "ETL_LAST_DAY must be a date (YYYY-MM-DD) or 'open'" in bad.stderr
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_step_does_not_block_the_next_one(tmp_path):
+    """A killed run keeps its slot in the warehouse pool (limit 1); the next run releases it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    assert etl_assets("land", "--start", "2013-01-01", "--end", "2013-01-01",
+                      cwd=tmp_path).returncode == 0
+    first = subprocess.Popen(
+        [sys.executable, "-m", "etl_assets.cli", "run", "--start", "2013-01-01", "--end",
+         "2013-01-01"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env={**os.environ, "DAGSTER_HOME": str(home)})
+    for line in first.stdout:  # kill it inside a step that holds the pool's one slot
+        if line.strip().startswith("▶ raw__flights"):
+            break
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+
+    second = etl_assets("run", "--start", "2013-01-01", "--end", "2013-01-01", cwd=tmp_path)
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"abandoned by process {first.pid}: marked failed" in second.stdout
