@@ -87,6 +87,9 @@ class _ContractTypeHandler(DuckDBPandasTypeHandler):
         # the table's size (the stock handler reports it as if it were).
         total = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         metadata = {"dagster/row_count": dg.MetadataValue.int(int(total))}
+        if isinstance(schema, dg.TableSchema):
+            # On each materialization too, so Dagster's schema-change checks can compare them.
+            metadata["dagster/column_schema"] = dg.MetadataValue.table_schema(schema)
         if context.has_partition_key:
             metadata["dagster/partition_row_count"] = dg.MetadataValue.int(int(obj.shape[0]))
         return metadata

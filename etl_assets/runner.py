@@ -84,9 +84,13 @@ def render_checks(outcomes: list[CheckOutcome], *, with_when: bool = False) -> l
     header = ("table", "check", "outcome", *(("when",) if with_when else ()), "detail")
     body = [(o.table, o.check, o.outcome, *((o.when,) if with_when else ()), o.detail)
             for o in rows]
+    return [f"{len(outcomes)} checks: {_tally(outcomes)}", *table_text(header, body, width=110)]
+
+
+def _tally(outcomes: list[CheckOutcome]) -> str:
+    """'3 WARN, 82 passed': how many checks had each outcome, worst first."""
     counts = {k: sum(o.outcome == k for o in outcomes) for k in _ORDER}
-    totals = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
-    return [f"{len(outcomes)} checks: {totals}", *table_text(header, body, width=110)]
+    return ", ".join(f"{n} {k}" for k, n in counts.items() if n)
 
 
 @dataclass
@@ -98,8 +102,7 @@ class TableSummary:
     seconds: float | None = None
 
     def checks_text(self) -> str:
-        counts = {k: sum(c.outcome == k for c in self.checks) for k in _ORDER}
-        return ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "-"
+        return _tally(self.checks) or "-"
 
 
 @dataclass

@@ -77,14 +77,12 @@ def build_clean_asset(contract: TableContract, partitions: dg.DailyPartitionsDef
                                 f"quarantined: {result.rule_counts}")
         yield dg.Output(result.clean, output_name="clean", metadata={
             **table_metadata(result.clean, contract),
-            "dagster/column_schema": clean_schema,
             "quarantined_rows": dg.MetadataValue.int(quarantined),
             "quarantined_share": dg.MetadataValue.float(round(share, 6)),
             "dagster/column_lineage": column_lineage(contract, "raw"),
         })
         yield dg.Output(result.quarantine, output_name="quarantine", metadata={
             **table_metadata(result.quarantine),
-            "dagster/column_schema": quarantine_schema,
             "rows_by_rule": dg.MetadataValue.json(result.rule_counts),
         })
         # The outputs above are in the warehouse now: check what was written, not the frames.

@@ -8,13 +8,17 @@ from etl_assets import checks
 from etl_assets.assets.metadata import column_lineage, column_schema, table_metadata
 from etl_assets.partitions import partition_dates, single_run
 from etl_assets.pipeline import marts
-from etl_assets.pipeline.contract import TableContract
+from etl_assets.pipeline.contract import REFERENCE_FEEDS, TableContract
 from etl_assets.resources import STEP_RETRY, WAREHOUSE_POOL, QualityPolicy
 
 OWNERS = ["team:analytics"]
 
-_REFERENCE = dg.AssetSelection.assets(
-    *(dg.AssetKey(["clean", name]) for name in ("airlines", "airports", "planes")))
+
+def _clean(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["clean", name])
+
+
+_REFERENCE = dg.AssetSelection.assets(*(_clean(c.name) for c in REFERENCE_FEEDS))
 
 # A mart day follows its clean day: when the landing-zone sensor loads a day (any day, not only
 # the latest, as eager() alone would), that day's marts are rebuilt with no job of their own. A
@@ -26,10 +30,6 @@ FOLLOW_CLEAN_DAYS = (
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("eager, every day")
-
-
-def _clean(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["clean", name])
 
 
 def build_mart_asset(contract: TableContract, sql: str, deps: list[dg.AssetKey],
@@ -62,7 +62,6 @@ def build_mart_asset(contract: TableContract, sql: str, deps: list[dg.AssetKey],
             frame: pd.DataFrame = conn.execute(sql, {"start": start, "end": end}).fetchdf()
         yield dg.Output(frame, metadata={
             **table_metadata(frame, contract),
-            "dagster/column_schema": schema,
             "dagster/column_lineage": column_lineage(contract, "clean"),
         })
         with warehouse.get_connection() as conn:  # the rows are in the warehouse now

@@ -66,7 +66,6 @@ def build_raw_asset(contract: TableContract, partitions: dg.DailyPartitionsDefin
                              metadata={"landing_dir": str(landing.root)}) from None
         context.log.info(f"read {len(frame):,} {contract.name} rows from {files} file(s)")
         yield dg.Output(frame, metadata={**table_metadata(frame),
-                                         "dagster/column_schema": _raw_schema(contract),
                                          "files": dg.MetadataValue.int(files)})
         with warehouse.get_connection() as conn:  # the rows are in the warehouse now
             yield from checks.evaluate(key, table_checks, checks.Scope(conn, start, end, quality))
