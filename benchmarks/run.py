@@ -1,0 +1,233 @@
+"""`make bench`: the platform against the plain script it replaces, on the same landed files.
+
+Each case runs as a whole process, `--repeats` times (median reported), with its peak resident
+memory read from the kernel (wait4). The cases that build a warehouse must agree: row counts of
+every table and a checksum of each mart's content. Results go to `<root>/results.json` and
+`<root>/results.md`, and the markdown table is printed.
+
+    python -m benchmarks.run [--repeats 3] [--only a c d] [--root data/bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from etl_assets.pipeline import quality
+from etl_assets.pipeline.contract import ALL_FEEDS
+from etl_assets.pipeline.landing import land
+from etl_assets.pipeline.marts import MARTS
+
+PROJECT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+TABLES = [f"{layer}.{c.name}" for layer in ("raw", "clean", "quarantine") for c in ALL_FEEDS]
+TABLES += [f"marts.{name}" for name in MARTS]
+CHECKSUMMED = [f"marts.{name}" for name in MARTS]
+
+
+@dataclass
+class Case:
+    key: str
+    title: str
+    command: Callable[[Path], tuple[list[str], dict[str, str]]]  # workdir -> argv, extra env
+    builds_warehouse: bool = False  # a warehouse.duckdb in its workdir, compared with the others
+    metric: str | None = None  # a figure the process reports itself (BENCH line), else wall time
+
+
+@dataclass
+class Sample:
+    wall_seconds: float
+    peak_rss_mb: float
+    metric_seconds: float | None = None
+    outputs: dict | None = None
+
+
+@dataclass
+class Result:
+    case: Case
+    samples: list[Sample] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        values = [s.metric_seconds if self.case.metric else s.wall_seconds for s in self.samples]
+        return statistics.median(values)
+
+
+def measure(argv: list[str], env: dict[str, str], log: Path) -> tuple[Sample, str]:
+    """Run argv to its end; wall time, the peak RSS of the process (and its waited children)."""
+    with log.open("w") as out:
+        began = time.perf_counter()
+        process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=out,
+                                   stderr=subprocess.STDOUT, cwd=PROJECT)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - began
+    process.returncode = os.waitstatus_to_exitcode(status)
+    text = log.read_text()
+    if process.returncode != 0:
+        tail = "\n".join(text.splitlines()[-15:])
+        raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}:\n{tail}")
+    metric = None
+    for line in text.splitlines():
+        if line.startswith("BENCH "):
+            metric = json.loads(line[6:])["seconds"]
+    return Sample(wall_seconds=wall, peak_rss_mb=usage.ru_maxrss / 1024, metric_seconds=metric), text
+
+
+def outputs(warehouse: Path) -> dict:
+    """Row counts of every table and a checksum of each mart: what the cases must agree on."""
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = {t: quality.row_count(conn, t, None) for t in TABLES}
+        checksums = {}
+        for table in CHECKSUMMED:
+            rows[table], checksums[table] = quality.table_checksum(conn, table)
+        return {"rows": rows, "checksums": checksums}
+    finally:
+        conn.close()
+
+
+def cases(landing: Path, root: Path) -> list[Case]:
+    python = str(BIN / "python")
+    home_config = PROJECT / ".dagster_home" / "dagster.yaml"
+
+    def dagster_sqlite(work: Path):
+        home = work / "dagster_home"
+        home.mkdir(parents=True)
+        shutil.copy(home_config, home / "dagster.yaml")
+        return [str(BIN / "etl-assets"), "run"], {
+            "DAGSTER_HOME": str(home), "ETL_WAREHOUSE_PATH": str(work / "warehouse.duckdb"),
+            "ETL_LANDING_DIR": str(landing), "ETL_ALERT_LOG": str(work / "alerts.jsonl")}
+
+    def script(module: str):
+        def command(work: Path):
+            return [python, "-m", module, "--landing", str(landing),
+                    "--warehouse", str(work / "warehouse.duckdb")], {}
+        return command
+
+    return [
+        Case("a", "full year, every layer and check: `etl-assets run` on the embedded SQLite "
+                  "instance", dagster_sqlite, builds_warehouse=True),
+        Case("c", "full year: plain pandas script, same extract / clean / quarantine / marts",
+             script("benchmarks.pandas_script"), builds_warehouse=True),
+        Case("f", "landing-sensor tick over 10,000 files (in-process, worst of two ticks)",
+             lambda work: ([python, "-m", "benchmarks.probes", "sensor-tick", "--files", "10000",
+                            "--root", str(root / "sensor")], {}), metric="tick"),
+        Case("g", "code location load: import + definitions + jobs (in-process)",
+             lambda work: ([python, "-m", "benchmarks.probes", "code-location"], {}),
+             metric="load"),
+    ]
+
+
+def compare(results: list[Result]) -> list[str]:
+    """What differs between the warehouses the cases built (empty when all agree)."""
+    built = [(r.case.key, s.outputs) for r in results for s in r.samples if s.outputs]
+    if not built:
+        return []
+    reference_key, reference = built[0]
+    problems = []
+    for key, found in built[1:]:
+        for what in ("rows", "checksums"):
+            for table, value in reference[what].items():
+                if found[what].get(table) != value:
+                    problems.append(f"{what} of {table}: ({reference_key}) {value} vs ({key}) "
+                                    f"{found[what].get(table)}")
+    return sorted(set(problems))
+
+
+def render(results: list[Result], problems: list[str], meta: dict) -> str:
+    by_key = {r.case.key: r for r in results if r.samples}
+    baselines = {k: by_key[k].seconds for k in ("c", "d") if k in by_key}
+    lines = [f"Benchmark of {meta['date']} on {meta['machine']}; medians of {meta['repeats']} "
+             f"whole-process runs.", "",
+             "| case | what | median s | range s | × pandas (c) | × DuckDB (d) | peak RSS MB |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        if not r.samples:
+            lines.append(f"| {r.case.key} | {r.case.title} | {r.error or 'not run'} | | | | |")
+            continue
+        values = [s.metric_seconds if r.case.metric else s.wall_seconds for s in r.samples]
+        ratios = [f"{r.seconds / baselines[k]:.2f}" if k in baselines and not r.case.metric
+                  else "" for k in ("c", "d")]
+        rss = max(s.peak_rss_mb for s in r.samples)
+        lines.append(f"| {r.case.key} | {r.case.title} | {r.seconds:.2f} | "
+                     f"{min(values):.2f}–{max(values):.2f} | {ratios[0]} | {ratios[1]} | "
+                     f"{rss:.0f} |")
+    lines.append("")
+    if problems:
+        lines += ["**Outputs differ:**", *[f"- {p}" for p in problems]]
+    else:
+        compared = sorted({r.case.key for r in results if r.case.builds_warehouse and r.samples})
+        lines.append(f"Outputs agree across ({', '.join(compared)}): row counts of all "
+                     f"{len(TABLES)} tables and checksums of the {len(CHECKSUMMED)} marts.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=int(os.environ.get("BENCH_REPEATS", 3)))
+    parser.add_argument("--only", nargs="*", help="case letters to run (default: all)")
+    parser.add_argument("--root", type=Path, default=PROJECT / "data" / "bench")
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    landing = root / "landing"
+    print(f"landing the bundled year into {landing} (kept between benchmark runs)", flush=True)
+    land(landing, dt.date(2013, 1, 1), dt.date(2013, 12, 31))
+
+    chosen = [c for c in cases(landing, root) if not args.only or c.key in args.only]
+    results = [Result(c) for c in chosen]
+    for repeat in range(1, args.repeats + 1):
+        for result in results:
+            if result.error:
+                continue
+            work = root / "runs" / f"{result.case.key}-{repeat}"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            argv, env = result.case.command(work)
+            print(f"[{repeat}/{args.repeats}] ({result.case.key}) {result.case.title} …",
+                  flush=True)
+            try:
+                sample, _ = measure(argv, env, work / "output.log")
+            except RuntimeError as error:
+                result.error = "failed"
+                print(f"  FAILED: {error}", flush=True)
+                continue
+            if result.case.builds_warehouse:
+                sample.outputs = outputs(work / "warehouse.duckdb")
+                (work / "warehouse.duckdb").unlink()  # a year's warehouse is ~100 MB
+            result.samples.append(sample)
+            shown = sample.metric_seconds if result.case.metric else sample.wall_seconds
+            print(f"  {shown:.2f} s, peak RSS {sample.peak_rss_mb:.0f} MB", flush=True)
+
+    problems = compare(results)
+    meta = {"date": dt.date.today().isoformat(), "repeats": args.repeats,
+            "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python "
+                       f"{platform.python_version()}, DuckDB {duckdb.__version__}"}
+    table = render(results, problems, meta)
+    (root / "results.md").write_text(table + "\n")
+    (root / "results.json").write_text(json.dumps({
+        **meta, "problems": problems,
+        "cases": [{"case": r.case.key, "title": r.case.title, "error": r.error,
+                   "median_seconds": r.seconds if r.samples else None,
+                   "samples": [{k: v for k, v in vars(s).items()} for s in r.samples]}
+                  for r in results]}, indent=2, default=str) + "\n")
+    print("\n" + table)
+    print(f"\nwritten: {root / 'results.md'}, {root / 'results.json'}")
+    return 1 if problems or any(r.error for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
