@@ -11,7 +11,6 @@ checks beyond the contract's rules, and no run history.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from benchmarks import script_args
 from etl_assets.pipeline.contract import (
     ALL_FEEDS, FLIGHTS, QUARANTINE_REASON, WEATHER, TableContract, quarantine_columns, raw_columns)
 from etl_assets.pipeline.landing import daily_file, days, reference_file
@@ -38,7 +38,9 @@ def read_feed(landing: Path, contract: TableContract, wanted: list[dt.date]) -> 
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
         frame = frame[list(contract.source_columns)]
         frame["delivery_date"] = pd.Timestamp(day) if day else pd.NaT
-        frame["_source_file"] = str(path.relative_to(landing))
+        relative, stat = path.relative_to(landing).as_posix(), path.stat()
+        frame["_source_file"] = relative
+        frame["_source_identity"] = f"{relative}:{stat.st_size}:{stat.st_mtime_ns}"
         frames.append(frame)
     raw = pd.concat(frames, ignore_index=True)
     raw["_loaded_at"] = pd.Timestamp.now(tz="UTC")
@@ -216,12 +218,7 @@ def store(conn, schema: str, name: str, frame: pd.DataFrame, columns) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--landing", type=Path, required=True)
-    parser.add_argument("--warehouse", required=True)
-    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2013, 1, 1))
-    parser.add_argument("--end", type=dt.date.fromisoformat, default=dt.date(2013, 12, 31))
-    args = parser.parse_args(argv)
+    args = script_args.parse(__doc__.splitlines()[0], argv)
     wanted = days(args.start, args.end)
     conn = duckdb.connect(args.warehouse)
     cleaned = {}

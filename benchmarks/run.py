@@ -123,6 +123,8 @@ def cases(landing: Path, root: Path) -> list[Case]:
                   "instance", dagster_sqlite, builds_warehouse=True),
         Case("c", "full year: plain pandas script, same extract / clean / quarantine / marts",
              script("benchmarks.pandas_script"), builds_warehouse=True),
+        Case("d", "full year: the pipeline's DuckDB path alone (its plain functions, no Dagster)",
+             script("benchmarks.duckdb_script"), builds_warehouse=True),
         Case("f", "landing-sensor tick over 10,000 files (in-process, worst of two ticks)",
              lambda work: ([python, "-m", "benchmarks.probes", "sensor-tick", "--files", "10000",
                             "--root", str(root / "sensor")], {}), metric="tick"),

@@ -63,7 +63,7 @@ TABLES = [f"{layer}.{name}" for layer in ("raw", "clean", "quarantine") for name
 def test_on_the_real_days_only_the_known_defects_warn(conn):
     outcomes = {(table, name): evaluate(conn, table, name)
                 for table in TABLES for name in suite(table)}
-    assert len(outcomes) == 64  # every table check; 21 more come from Dagster factories
+    assert len(outcomes) == 82  # every table check; 3 freshness checks come from a factory
     failing = {key for key, result in outcomes.items() if not result.passed}
     assert failing == REAL_WARNINGS
     assert all(outcomes[key].severity == WARN for key in failing)
@@ -237,3 +237,17 @@ def test_volume_check_does_not_judge_a_day_without_history(volume_conn):
                       end=day + dt.timedelta(days=1))
     assert result.passed
     assert result.metadata["days_without_history"].value == 1
+
+
+def test_a_schema_change_since_the_previous_materialization_warns(conn):
+    check = suite("clean.airlines")["column_schema_change"]
+    key = dg.AssetKey(["clean", "airlines"])
+    declared = [(c.name, c.dtype) for c in CONTRACTS["airlines"].columns]
+    same = check.result(key, checks.Scope(conn, None, None, previous_schema=declared))
+    first = check.result(key, checks.Scope(conn, None, None, previous_schema=None))
+    changed = check.result(key, checks.Scope(conn, None, None, previous_schema=[
+        ("carrier", "BIGINT"), ("alias", "VARCHAR")]))
+    assert same.passed and first.passed
+    assert not changed.passed and changed.severity == WARN
+    assert changed.description == "added name; removed alias; carrier BIGINT → VARCHAR"
+    assert changed.metadata["retyped_columns"].value == 1

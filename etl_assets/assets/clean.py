@@ -1,8 +1,9 @@
 """Clean layer: typed, validated, deduplicated tables; rows that break the contract go to quarantine.
 
-Each clean table is written together with its quarantine table in one step, then checked in the
-warehouse (`etl_assets.checks`): the clean checks block, so a failure stops the marts downstream
-in the same run, while the rows that broke the contract wait in quarantine with their reasons.
+Each clean table is written with its quarantine table in one step and one transaction (SQL
+generated from the contract, `pipeline/transform.py`), then checked in the warehouse
+(`etl_assets.checks`): the clean checks block, so a failure stops the marts downstream in the
+same run, while the rows that broke the contract wait in quarantine with their reasons.
 """
 
 from collections.abc import Iterator
@@ -11,9 +12,15 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from etl_assets import checks
-from etl_assets.assets.metadata import column_lineage, column_schema, table_metadata
+from etl_assets.assets.metadata import (
+    column_lineage,
+    column_schema,
+    recorded_schema,
+    report,
+    table_figures,
+)
 from etl_assets.partitions import partition_dates, single_run
-from etl_assets.pipeline import transform
+from etl_assets.pipeline import transform, warehouse as tables
 from etl_assets.pipeline.contract import ALL_FEEDS, TableContract, quarantine_columns
 from etl_assets.resources import STEP_RETRY, WAREHOUSE_POOL, QualityPolicy
 
@@ -25,6 +32,7 @@ def build_clean_asset(contract: TableContract, partitions: dg.DailyPartitionsDef
     daily = contract.delivered_daily
     clean_key = dg.AssetKey(["clean", contract.name])
     quarantine_key = dg.AssetKey(["quarantine", contract.name])
+    raw_key = dg.AssetKey(["raw", contract.name])
     clean_checks = checks.clean_checks(contract)
     quarantine_checks = checks.quarantine_checks(contract)
     clean_schema = column_schema(contract)
@@ -35,26 +43,27 @@ def build_clean_asset(contract: TableContract, partitions: dg.DailyPartitionsDef
 
     @dg.multi_asset(
         name=f"clean_{contract.name}",
-        outs={
-            "clean": dg.AssetOut(
-                key=clean_key,
+        specs=[
+            dg.AssetSpec(
+                clean_key,
                 description=contract.description,
-                group_name="clean", kinds={"duckdb", "pandas"}, owners=OWNERS,
-                tags={"layer": "clean"},
+                group_name="clean", kinds={"duckdb", "sql"}, owners=OWNERS,
+                tags={"layer": "clean"}, deps=[raw_key],
                 metadata={**partition_meta(contract.partition_column),
-                          "dagster/column_schema": clean_schema},
+                          "dagster/column_schema": clean_schema,
+                          "dagster/table_name": tables.table("clean", contract.name)},
             ),
-            "quarantine": dg.AssetOut(
-                key=quarantine_key,
+            dg.AssetSpec(
+                quarantine_key,
                 description=f"{contract.name.capitalize()} rows that break the data contract, "
                             "each with its reasons.",
-                group_name="clean", kinds={"duckdb", "pandas"}, owners=OWNERS,
-                tags={"layer": "quarantine"},
+                group_name="clean", kinds={"duckdb", "sql"}, owners=OWNERS,
+                tags={"layer": "quarantine"}, deps=[raw_key],
                 metadata={**partition_meta("delivery_date"),
-                          "dagster/column_schema": quarantine_schema},
+                          "dagster/column_schema": quarantine_schema,
+                          "dagster/table_name": tables.table("quarantine", contract.name)},
             ),
-        },
-        deps=[dg.AssetKey(["raw", contract.name])],
+        ],
         partitions_def=partitions if daily else None,
         backfill_policy=single_run if daily else None,
         check_specs=[*(c.spec(clean_key) for c in clean_checks),
@@ -66,30 +75,46 @@ def build_clean_asset(contract: TableContract, partitions: dg.DailyPartitionsDef
     def _clean(context: dg.AssetExecutionContext, warehouse: DuckDBResource,
                quality: QualityPolicy) -> Iterator:
         start, end = partition_dates(context) if daily else (None, None)
-        sql = transform.typed_select_sql(contract, f"raw.{contract.name}", by_delivery_date=daily)
+        previous = {k: recorded_schema(context, k) for k in (clean_key, quarantine_key)}
         with warehouse.get_connection() as conn:
-            typed = conn.execute(sql, {"start": start, "end": end} if daily else {}).fetchdf()
-        result = transform.clean(typed, contract)
-        quarantined = len(result.quarantine)
-        share = quarantined / len(typed) if len(typed) else 0.0
-        if quarantined:
-            context.log.warning(f"{quarantined:,} of {len(typed):,} {contract.name} rows "
-                                f"quarantined: {result.rule_counts}")
-        yield dg.Output(result.clean, output_name="clean", metadata={
-            **table_metadata(result.clean, contract),
-            "quarantined_rows": dg.MetadataValue.int(quarantined),
-            "quarantined_share": dg.MetadataValue.float(round(share, 6)),
+            counts = transform.load_clean(conn, contract, start, end)
+        raw_rows = counts.clean_rows + counts.quarantined_rows
+        if counts.quarantined_rows:
+            context.log.warning(f"{counts.quarantined_rows:,} of {raw_rows:,} {contract.name} "
+                                f"rows quarantined: {counts.rule_counts}")
+        date_column = contract.partition_column
+        with warehouse.get_connection() as conn:  # the rows are in the warehouse now
+            clean_totals = table_figures(conn, "clean", contract.name, date_column, start, end,
+                                         contract)
+            quarantine_totals = table_figures(conn, "quarantine", contract.name,
+                                              "delivery_date" if daily else None, start, end)
+            results = [
+                *checks.evaluate(clean_key, clean_checks, checks.Scope(
+                    conn, start, end, quality, previous_schema=previous[clean_key])),
+                *checks.evaluate(quarantine_key, quarantine_checks, checks.Scope(
+                    conn, start, end, quality, previous_schema=previous[quarantine_key])),
+            ]
+        yield report(context, clean_key, {
+            day: {"dagster/partition_row_count": dg.MetadataValue.int(kept),
+                  "quarantined_rows": dg.MetadataValue.int(bad),
+                  "quarantined_share": dg.MetadataValue.float(
+                      round(bad / (kept + bad), 6) if kept + bad else 0.0)}
+            for day, (kept, bad) in counts.by_day.items()}, {
+            **clean_totals,
+            "dagster/column_schema": clean_schema,
             "dagster/column_lineage": column_lineage(contract, "raw"),
+            "run_quarantined_rows": dg.MetadataValue.int(counts.quarantined_rows),
+        }, empty_day={"dagster/partition_row_count": dg.MetadataValue.int(0),
+                      "quarantined_rows": dg.MetadataValue.int(0),
+                      "quarantined_share": dg.MetadataValue.float(0.0)})
+        yield report(context, quarantine_key, {
+            day: {"dagster/partition_row_count": dg.MetadataValue.int(bad)}
+            for day, (_kept, bad) in counts.by_day.items()}, {
+            **quarantine_totals,
+            "dagster/column_schema": quarantine_schema,
+            "run_rows_by_rule": dg.MetadataValue.json(counts.rule_counts),
         })
-        yield dg.Output(result.quarantine, output_name="quarantine", metadata={
-            **table_metadata(result.quarantine),
-            "rows_by_rule": dg.MetadataValue.json(result.rule_counts),
-        })
-        # The outputs above are in the warehouse now: check what was written, not the frames.
-        with warehouse.get_connection() as conn:
-            scope = checks.Scope(conn, start, end, quality)
-            yield from checks.evaluate(clean_key, clean_checks, scope)
-            yield from checks.evaluate(quarantine_key, quarantine_checks, scope)
+        yield from results
 
     return _clean
 

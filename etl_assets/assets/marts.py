@@ -1,13 +1,18 @@
 """Marts: the tables analysts query, built by SQL in the warehouse over the clean layer."""
 
 import dagster as dg
-import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from etl_assets import checks
-from etl_assets.assets.metadata import column_lineage, column_schema, table_metadata
+from etl_assets.assets.metadata import (
+    column_lineage,
+    column_schema,
+    recorded_schema,
+    report,
+    table_figures,
+)
 from etl_assets.partitions import partition_dates, single_run
-from etl_assets.pipeline import marts
+from etl_assets.pipeline import marts, warehouse as tables
 from etl_assets.pipeline.contract import REFERENCE_FEEDS, TableContract
 from etl_assets.resources import STEP_RETRY, WAREHOUSE_POOL, QualityPolicy
 
@@ -32,7 +37,7 @@ FOLLOW_CLEAN_DAYS = (
 ).with_label("eager, every day")
 
 
-def build_mart_asset(contract: TableContract, sql: str, deps: list[dg.AssetKey],
+def build_mart_asset(contract: TableContract, deps: list[dg.AssetKey],
                      partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     key = dg.AssetKey(["marts", contract.name])
     table_checks = checks.mart_checks(contract.name)
@@ -53,19 +58,30 @@ def build_mart_asset(contract: TableContract, sql: str, deps: list[dg.AssetKey],
         automation_condition=FOLLOW_CLEAN_DAYS,
         pool=WAREHOUSE_POOL,
         retry_policy=STEP_RETRY,
-        metadata={"partition_expr": contract.partition_column, "dagster/column_schema": schema},
+        metadata={"partition_expr": contract.partition_column, "dagster/column_schema": schema,
+                  "dagster/table_name": tables.table("marts", contract.name)},
     )
     def _mart(context: dg.AssetExecutionContext, warehouse: DuckDBResource,
               quality: QualityPolicy):
         start, end = partition_dates(context)
+        previous_schema = recorded_schema(context, key)
         with warehouse.get_connection() as conn:
-            frame: pd.DataFrame = conn.execute(sql, {"start": start, "end": end}).fetchdf()
-        yield dg.Output(frame, metadata={
-            **table_metadata(frame, contract),
+            marts.load_mart(conn, contract.name, start, end)
+            per_day = marts.daily_figures(conn, contract.name, start, end)
+            totals = table_figures(conn, "marts", contract.name, contract.partition_column,
+                                   start, end, contract)
+            results = list(checks.evaluate(key, table_checks, checks.Scope(
+                conn, start, end, quality, previous_schema=previous_schema)))
+        yield report(context, key, {
+            day: {name: dg.MetadataValue.int(v) if isinstance(v, int) else
+                  dg.MetadataValue.float(round(float(v), 6)) for name, v in figures.items()
+                  if v is not None}
+            for day, figures in per_day.items()}, {
+            **totals,
+            "dagster/column_schema": schema,
             "dagster/column_lineage": column_lineage(contract, "clean"),
         })
-        with warehouse.get_connection() as conn:  # the rows are in the warehouse now
-            yield from checks.evaluate(key, table_checks, checks.Scope(conn, start, end, quality))
+        yield from results
 
     return _mart
 
@@ -76,12 +92,11 @@ FCT_FLIGHTS_KEY = dg.AssetKey(["marts", "fct_flights"])
 def build_mart_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
     return [
         build_mart_asset(
-            marts.FCT_FLIGHTS, marts.FCT_FLIGHTS_SQL, partitions=partitions,
+            marts.FCT_FLIGHTS, partitions=partitions,
             deps=[_clean(n) for n in ("flights", "weather", "airlines", "airports", "planes")]),
         build_mart_asset(
-            marts.CARRIER_DAILY_PERFORMANCE, marts.CARRIER_DAILY_PERFORMANCE_SQL,
-            deps=[FCT_FLIGHTS_KEY], partitions=partitions),
+            marts.CARRIER_DAILY_PERFORMANCE, deps=[FCT_FLIGHTS_KEY], partitions=partitions),
         build_mart_asset(
-            marts.ORIGIN_DAILY_WEATHER, marts.ORIGIN_DAILY_WEATHER_SQL,
-            deps=[FCT_FLIGHTS_KEY, _clean("weather")], partitions=partitions),
+            marts.ORIGIN_DAILY_WEATHER, deps=[FCT_FLIGHTS_KEY, _clean("weather")],
+            partitions=partitions),
     ]

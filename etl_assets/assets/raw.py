@@ -3,21 +3,25 @@
 import datetime as dt
 
 import dagster as dg
-import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from etl_assets import checks
-from etl_assets.assets.metadata import column_schema, table_metadata
+from etl_assets.assets.metadata import (
+    column_schema,
+    recorded_schema,
+    report,
+    table_figures,
+)
 from etl_assets.partitions import partition_dates, single_run
-from etl_assets.pipeline import extract
-from etl_assets.pipeline.landing import days as days_from_to
+from etl_assets.pipeline import extract, warehouse as tables
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract, raw_columns
+from etl_assets.pipeline.landing import days as days_from_to
 from etl_assets.resources import STEP_RETRY, WAREHOUSE_POOL, LandingZone, QualityPolicy
 
 OWNERS = ["team:data-platform"]
 
 
-def _raw_schema(contract: TableContract) -> dg.TableSchema:
+def raw_schema(contract: TableContract) -> dg.TableSchema:
     return column_schema(
         TableContract(name=contract.name, description=contract.description, source_columns=(),
                       columns=raw_columns(contract), key=()))
@@ -29,20 +33,21 @@ def build_raw_asset(contract: TableContract, partitions: dg.DailyPartitionsDefin
     what = "daily files" if daily else "reference file"
     key = dg.AssetKey(["raw", contract.name])
     table_checks = checks.raw_checks(contract)
+    schema = raw_schema(contract)
 
     @dg.asset(
-        name=contract.name,
-        key_prefix="raw",
+        key=key,
         group_name="raw",
         description=f"{contract.name.capitalize()} as delivered to the landing zone ({what}).",
-        kinds={"duckdb", "pandas", "csv"},
+        kinds={"duckdb", "sql", "csv"},
         owners=OWNERS,
         tags={"layer": "raw", "feed": "daily" if daily else "reference"},
         partitions_def=partitions if daily else None,
         backfill_policy=single_run if daily else None,
         metadata={
             **({"partition_expr": "delivery_date"} if daily else {}),
-            "dagster/column_schema": _raw_schema(contract),
+            "dagster/column_schema": schema,
+            "dagster/table_name": tables.table("raw", contract.name),
         },
         check_specs=[c.spec(key) for c in table_checks],
         pool=WAREHOUSE_POOL,
@@ -51,24 +56,33 @@ def build_raw_asset(contract: TableContract, partitions: dg.DailyPartitionsDefin
     def _raw(context: dg.AssetExecutionContext, landing: LandingZone, warehouse: DuckDBResource,
              quality: QualityPolicy):
         start = end = None
-        loaded_at = pd.Timestamp.now(tz="UTC")
+        loaded_at = dt.datetime.now(dt.timezone.utc)
+        previous_schema = recorded_schema(context, key)
         try:
             if daily:
                 start, end = partition_dates(context)
-                days = days_from_to(start, end - dt.timedelta(days=1))
-                frame = extract.extract_daily(landing.root, contract, days, loaded_at)
-                files = len(days)
+                files = extract.daily_deliveries(
+                    landing.root, contract, days_from_to(start, end - dt.timedelta(days=1)))
             else:
-                frame = extract.extract_reference(landing.root, contract, loaded_at)
-                files = 1
+                files = [extract.reference_delivery(landing.root, contract)]
+            with warehouse.get_connection() as conn:
+                by_day = extract.load_raw(conn, contract, files, loaded_at, start, end)
         except extract.DeliveryError as error:
             raise dg.Failure(description=str(error), allow_retries=False,
                              metadata={"landing_dir": str(landing.root)}) from None
-        context.log.info(f"read {len(frame):,} {contract.name} rows from {files} file(s)")
-        yield dg.Output(frame, metadata={**table_metadata(frame),
-                                         "files": dg.MetadataValue.int(files)})
-        with warehouse.get_connection() as conn:  # the rows are in the warehouse now
-            yield from checks.evaluate(key, table_checks, checks.Scope(conn, start, end, quality))
+        rows = sum(by_day.values())
+        context.log.info(f"read {rows:,} {contract.name} rows from {len(files)} file(s)")
+        with warehouse.get_connection() as conn:
+            totals = table_figures(conn, "raw", contract.name, "delivery_date" if daily else None,
+                                   start, end)
+            scope = checks.Scope(conn, start, end, quality, previous_schema=previous_schema)
+            results = list(checks.evaluate(key, table_checks, scope))
+        yield report(context, key, {
+            day: {"dagster/partition_row_count": dg.MetadataValue.int(n),
+                  "files": dg.MetadataValue.int(1)} for day, n in by_day.items()},
+            {**totals, "dagster/column_schema": schema,
+             "run_files": dg.MetadataValue.int(len(files))})
+        yield from results
 
     return _raw
 

@@ -265,6 +265,8 @@ def raw_columns(contract: TableContract) -> tuple[Column, ...]:
                "reference file."),
         Column("_source_file", "VARCHAR", "Delivered file, relative to the landing directory.",
                nullable=False),
+        Column("_source_identity", "VARCHAR", "The delivered file's path:size:modified-time "
+               "(ns), as the landing sensor names a delivery.", nullable=False),
         Column("_loaded_at", "TIMESTAMPTZ", "When the run loaded the file (UTC).",
                nullable=False),
     )

@@ -1,18 +1,23 @@
-"""Extract: read delivered files from the landing zone into raw frames, every value as text.
+"""Extract: delivered files → raw tables, read by DuckDB itself, every value as text.
 
-Raw keeps each delivered row and column as delivered (strings, 'NA' included) plus lineage
-columns, so nothing a later rule rejects is lost before it can be quarantined with a reason.
+Raw keeps each delivered row and column as delivered (text, 'NA' included; an empty field is
+NULL) plus where it came from: the file, its identity (path, size, modified time: what the
+landing sensor keys runs on) and when it was loaded. Nothing a later rule rejects is lost before
+it can be quarantined with a reason. Each file is checked first (there, UTF-8, the feed's header,
+in any order), so a bad delivery fails with its name rather than midway through the read.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
-from etl_assets.pipeline.contract import TableContract
+from etl_assets.pipeline import warehouse
+from etl_assets.pipeline.contract import TableContract, raw_columns
 from etl_assets.pipeline.landing import daily_file, missing_daily_files, reference_file
 
 
@@ -20,42 +25,50 @@ class DeliveryError(ValueError):
     """A delivery that cannot be read as the feed it claims to be: missing, empty or misshapen."""
 
 
-def read_delivery(
-    path: Path,
-    contract: TableContract,
-    *,
-    landing_dir: Path,
-    delivery_date: dt.date | None,
-    loaded_at: pd.Timestamp,
-) -> pd.DataFrame:
-    """One delivered file as text, with its header checked against the feed's contract."""
+@dataclass(frozen=True)
+class DeliveredFile:
+    path: Path
+    relative: str  # to the landing directory, '/'-separated
+    identity: str  # path:size:mtime_ns, as the landing sensor names a delivery
+    delivery_date: dt.date | None
+
+
+def check_delivery(path: Path, contract: TableContract) -> tuple[str, ...]:
+    """The file's header; a file that is empty, not UTF-8, or not the feed's columns is refused."""
+    data = path.read_bytes()
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    except pd.errors.EmptyDataError:
-        raise DeliveryError(f"{path}: file is empty (not even a header)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
         raise DeliveryError(f"{path}: not a readable UTF-8 CSV file: {error}") from None
-    header = list(frame.columns)
+    if not text.strip():
+        raise DeliveryError(f"{path}: file is empty (not even a header)")
+    try:
+        header = next(csv.reader(io.StringIO(text[:text.find("\n") + 1 or None])))
+    except (csv.Error, StopIteration) as error:
+        raise DeliveryError(f"{path}: not a readable UTF-8 CSV file: {error}") from None
+    header = [h.strip() for h in header]
     missing = [c for c in contract.source_columns if c not in header]
     extra = [c for c in header if c not in contract.source_columns]
-    if missing or extra:
+    if missing or extra or len(set(header)) != len(header):
         raise DeliveryError(
             f"{path}: header does not match the {contract.name} feed"
             + (f"; missing columns {missing}" if missing else "")
             + (f"; unexpected columns {extra}" if extra else "")
+            + ("; a column appears twice" if not (missing or extra) else "")
         )
-    frame = frame[list(contract.source_columns)]
-    frame["delivery_date"] = pd.Timestamp(delivery_date) if delivery_date else pd.NaT
-    frame["delivery_date"] = frame["delivery_date"].astype("datetime64[us]")
-    frame["_source_file"] = str(Path(path).relative_to(landing_dir))
-    frame["_loaded_at"] = loaded_at
-    return frame
+    return tuple(header)
 
 
-def extract_daily(
-    landing_dir: Path, contract: TableContract, wanted: Sequence[dt.date], loaded_at: pd.Timestamp
-) -> pd.DataFrame:
-    """All delivered rows of a daily feed for the given days; every file must be there."""
+def delivered(landing_dir: Path, path: Path, day: dt.date | None) -> DeliveredFile:
+    stat = path.stat()
+    relative = path.relative_to(landing_dir).as_posix()
+    return DeliveredFile(path=path, relative=relative, delivery_date=day,
+                         identity=f"{relative}:{stat.st_size}:{stat.st_mtime_ns}")
+
+
+def daily_deliveries(landing_dir: Path, contract: TableContract,
+                     wanted: Sequence[dt.date]) -> list[DeliveredFile]:
+    """The files of a daily feed for the given days; every one must be there."""
     landing_dir = Path(landing_dir)
     missing = missing_daily_files(landing_dir, [contract.name], wanted)
     if missing:
@@ -66,19 +79,11 @@ def extract_daily(
             f"Land them first, e.g. `etl-assets land --start {missing[0][1]} "
             f"--end {missing[-1][1]}`."
         )
-    frames = [
-        read_delivery(daily_file(landing_dir, contract.name, day), contract,
-                      landing_dir=landing_dir, delivery_date=day, loaded_at=loaded_at)
-        for day in wanted
-    ]
-    if not frames:
-        return empty_raw(contract)
-    return pd.concat(frames, ignore_index=True)
+    return [delivered(landing_dir, daily_file(landing_dir, contract.name, day), day)
+            for day in wanted]
 
 
-def extract_reference(
-    landing_dir: Path, contract: TableContract, loaded_at: pd.Timestamp
-) -> pd.DataFrame:
+def reference_delivery(landing_dir: Path, contract: TableContract) -> DeliveredFile:
     landing_dir = Path(landing_dir)
     path = reference_file(landing_dir, contract.name)
     if not path.exists():
@@ -86,13 +91,68 @@ def extract_reference(
             f"{contract.name} reference file missing from the landing zone: {path}. "
             "Land it first, e.g. `etl-assets land --start 2013-01-01 --end 2013-01-01`."
         )
-    return read_delivery(path, contract, landing_dir=landing_dir, delivery_date=None,
-                         loaded_at=loaded_at)
+    return delivered(landing_dir, path, None)
 
 
-def empty_raw(contract: TableContract) -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in contract.source_columns})
-    frame["delivery_date"] = pd.Series(dtype="datetime64[us]")
-    frame["_source_file"] = pd.Series(dtype=object)
-    frame["_loaded_at"] = pd.Series(dtype="datetime64[us, UTC]")
-    return frame
+def read_sql(contract: TableContract, header: tuple[str, ...], group: int) -> str:
+    """The files of one header order as raw rows: delivered columns by name, then lineage.
+
+    The header was checked, so the reader is told the columns instead of sniffing every file.
+    $paths<group>, $relative<group>, $identities<group> and $dates<group> are parallel lists,
+    one entry per file.
+    """
+    delivered_columns = ", ".join(f"r.{c}" for c in contract.source_columns)
+    types = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in header) + "}"
+    return f"""
+    SELECT {delivered_columns}, f.delivery_date, f.source_file AS _source_file,
+           f.identity AS _source_identity, $loaded_at AS _loaded_at
+    FROM read_csv($paths{group}, header = true, auto_detect = false, columns = {types},
+                  filename = true, delim = ',', quote = '"', escape = '"',
+                  null_padding = true, encoding = 'utf-8') AS r
+    JOIN (SELECT unnest($paths{group}) AS filename, unnest($relative{group}) AS source_file,
+                 unnest($identities{group}) AS identity,
+                 unnest($dates{group})::DATE AS delivery_date) AS f
+      USING (filename)"""
+
+
+def load_raw(conn, contract: TableContract, files: Sequence[DeliveredFile],
+             loaded_at: dt.datetime, start: dt.date | None = None,
+             end: dt.date | None = None) -> dict[dt.date | None, int]:
+    """Replace the range's raw rows (the whole table for a reference feed) with the files' rows.
+
+    Returns the rows loaded per delivery date. One transaction: a file that fails to read leaves
+    the table as it was.
+    """
+    by_header: dict[tuple[str, ...], list[DeliveredFile]] = {}
+    for file in files:
+        by_header.setdefault(check_delivery(file.path, contract), []).append(file)
+    columns = raw_columns(contract)
+    target = warehouse.table("raw", contract.name)
+    date_column = "delivery_date" if contract.delivered_daily else None
+    params: dict[str, object] = {"loaded_at": loaded_at}
+    for group, group_files in enumerate(by_header.values()):
+        params |= {f"paths{group}": [str(f.path) for f in group_files],
+                   f"relative{group}": [f.relative for f in group_files],
+                   f"identities{group}": [f.identity for f in group_files],
+                   f"dates{group}": [f.delivery_date for f in group_files]}
+    read = " UNION ALL ".join(read_sql(contract, header, group)
+                              for group, header in enumerate(by_header))
+    with warehouse.transaction(conn):
+        warehouse.ensure_table(conn, "raw", contract.name, columns)
+        if files:
+            try:
+                warehouse.replace_rows(conn, target, columns, date_column, start, end,
+                                       read, params)
+            except Exception as error:  # DuckDB's reader: a line it cannot parse
+                if type(error).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
+                    raise
+                names = ", ".join(f.relative for f in files[:3])
+                raise DeliveryError(f"cannot read {names}{' …' if len(files) > 3 else ''}: "
+                                    f"{str(error).splitlines()[0]}") from None
+        else:
+            conn.execute(f"DELETE FROM {target}{warehouse.range_filter(date_column)}",
+                         warehouse.range_params(date_column, start, end))
+        counts = conn.execute(
+            f"SELECT delivery_date, count(*) FROM {target}{warehouse.range_filter(date_column)} "
+            f"GROUP BY 1 ORDER BY 1", warehouse.range_params(date_column, start, end)).fetchall()
+    return {day: int(rows) for day, rows in counts}

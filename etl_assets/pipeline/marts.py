@@ -6,6 +6,9 @@ the partitions it writes; the columns each mart delivers are declared here as it
 
 from __future__ import annotations
 
+import datetime as dt
+
+from etl_assets.pipeline import warehouse
 from etl_assets.pipeline.contract import Column, TableContract
 
 
@@ -179,3 +182,50 @@ MARTS = {
     CARRIER_DAILY_PERFORMANCE.name: (CARRIER_DAILY_PERFORMANCE, CARRIER_DAILY_PERFORMANCE_SQL),
     ORIGIN_DAILY_WEATHER.name: (ORIGIN_DAILY_WEATHER, ORIGIN_DAILY_WEATHER_SQL),
 }
+
+
+def load_mart(conn, name: str, start: dt.date, end: dt.date) -> dict[dt.date, int]:
+    """Replace a mart's days start..end (end exclusive) with its query's rows, atomically.
+
+    Returns the rows written per day.
+    """
+    contract, sql = MARTS[name]
+    target = warehouse.table("marts", name)
+    date = contract.partition_column
+    with warehouse.transaction(conn):
+        warehouse.ensure_table(conn, "marts", name, contract.columns)
+        warehouse.replace_rows(conn, target, contract.columns, date, start, end, sql,
+                               {"start": start, "end": end})
+        counts = conn.execute(f"SELECT {date}, count(*) FROM {target}"
+                              f"{warehouse.range_filter(date)} GROUP BY 1 ORDER BY 1",
+                              {"start": start, "end": end}).fetchall()
+    return {day: int(rows) for day, rows in counts}
+
+
+# Each mart's own figures for one day, the daily series its partitions show in the UI.
+_DAILY_FIGURES = {
+    FCT_FLIGHTS.name: """
+        count(*) AS flights, count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+        avg(CASE WHEN arr_delay <= 15 THEN 1.0 ELSE 0.0 END) FILTER (WHERE status = 'arrived')
+            AS on_time_rate, avg(dep_delay) AS mean_dep_delay""",
+    CARRIER_DAILY_PERFORMANCE.name: """
+        count(*) AS carriers, sum(flights)::BIGINT AS flights,
+        sum(on_time_rate * (flights - cancelled - diverted))
+            / nullif(sum(flights - cancelled - diverted), 0) AS on_time_rate""",
+    ORIGIN_DAILY_WEATHER.name: """
+        count(*) AS airports, sum(flights)::BIGINT AS flights,
+        max(max_wind_speed) AS max_wind_speed, sum(total_precip) AS total_precip""",
+}
+
+
+def daily_figures(conn, name: str, start: dt.date, end: dt.date
+                  ) -> dict[dt.date, dict[str, int | float | None]]:
+    """Per day in start..end (end exclusive): the mart's rows and its own headline figures."""
+    contract, _sql = MARTS[name]
+    date = contract.partition_column
+    cursor = conn.execute(
+        f"SELECT {date}, count(*) AS \"dagster/partition_row_count\", {_DAILY_FIGURES[name]} "
+        f"FROM {warehouse.table('marts', name)}{warehouse.range_filter(date)} "
+        f"GROUP BY 1 ORDER BY 1", {"start": start, "end": end})
+    names = [d[0] for d in cursor.description][1:]
+    return {row[0]: dict(zip(names, row[1:])) for row in cursor.fetchall()}

@@ -10,6 +10,7 @@ import datetime as dt
 
 import pandas as pd
 
+from etl_assets.pipeline import rules
 from etl_assets.pipeline.contract import TableContract
 
 
@@ -99,46 +100,26 @@ def null_keys(conn, table: str, contract: TableContract,
     return int(total), frame[frame["null_rows"] > 0].reset_index(drop=True)
 
 
-def rule_conditions(contract: TableContract) -> list[tuple[str, str, str]]:
-    """(column, rule in words, SQL condition that is true where a row breaks it) for every rule."""
-    rules = []
-    for col in contract.columns:
-        name = col.name
-        if not col.nullable:
-            rules.append((name, "required", f"{name} IS NULL"))
-        if col.min is not None:
-            rules.append((name, f">= {col.min:g}", f"{name} < {col.min!r}"))
-        if col.max is not None:
-            rules.append((name, f"<= {col.max:g}", f"{name} > {col.max!r}"))
-        if col.allowed is not None:
-            values = ", ".join("'" + v.replace("'", "''") + "'" for v in col.allowed)
-            rules.append((name, "one of " + "/".join(col.allowed), f"{name} NOT IN ({values})"))
-        if col.pattern is not None:
-            pattern = col.pattern.replace("'", "''")
-            rules.append((name, f"matches {col.pattern}",
-                          f"NOT regexp_full_match({name}::VARCHAR, '{pattern}')"))
-    return rules
-
-
 def contract_violations(conn, table: str, contract: TableContract,
                         start: dt.date | None = None, end: dt.date | None = None,
                         sample_size: int = 5) -> tuple[int, pd.DataFrame]:
     """Rows checked, and each declared rule the stored rows break: how many rows, which values.
 
-    One scan counts every rule; only a broken rule costs a second query, for its sample values.
+    The rules are the ones cleaning applies (`rules.column_rules`), as the same SQL. One scan
+    counts every rule; only a broken rule costs a second query, for its sample values.
     """
-    rules = rule_conditions(contract)
+    checked = rules.column_rules(contract.columns, typed=False)
     where, params = _range(contract.partition_column), _params(contract.partition_column, start, end)
-    counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, _, cond in rules)
+    counts = ", ".join(f"count(*) FILTER (WHERE {r.broken})" for r in checked)
     total, *broken = conn.execute(f"SELECT count(*), {counts} FROM {table}{where}", params).fetchone()
     rows = []
-    for (column, rule, cond), failing in zip(rules, broken):
+    for rule, failing in zip(checked, broken):
         if failing:
-            clause = f"{where} AND ({cond})" if where else f" WHERE {cond}"
-            values = conn.execute(f"SELECT DISTINCT {column} FROM {table}{clause} "
+            clause = f"{where} AND {rule.broken}" if where else f" WHERE {rule.broken}"
+            values = conn.execute(f"SELECT DISTINCT {rule.column} FROM {table}{clause} "
                                   f"ORDER BY 1 NULLS FIRST LIMIT {int(sample_size)}", params)
             shown = ", ".join("NULL" if v is None else str(v) for (v,) in values.fetchall())
-            rows.append((column, rule, int(failing), shown))
+            rows.append((rule.column, rule.name, int(failing), shown))
     return int(total), pd.DataFrame(rows, columns=["column", "rule", "rows", "sample_values"])
 
 

@@ -83,7 +83,7 @@ def test_a_blocking_check_stops_the_marts_when_cleaning_lets_a_duplicate_through
         deployment, monkeypatch):
     edit_flights(deployment, JAN2, lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True))
     # Simulate a bug in the cleaning code: duplicates are no longer caught.
-    monkeypatch.setattr(transform, "mark_duplicates", lambda *args, **kwargs: None)
+    monkeypatch.setattr(transform, "duplicate_sql", lambda contract: "false")
 
     summary = deployment.run(JAN1, JAN3)
 

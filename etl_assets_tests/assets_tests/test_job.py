@@ -122,21 +122,48 @@ def test_rerunning_a_day_replaces_it_without_duplicates(loaded):
     assert query(deployment, "SELECT count(*) AS n FROM raw.flights")["n"][0] == raw_before
 
 
-def test_materializations_carry_schema_lineage_and_numbers(loaded):
-    deployment, _ = loaded
-    event = deployment.instance.get_latest_materialization_event(dg.AssetKey(["clean", "flights"]))
-    metadata = event.asset_materialization.metadata
-    clean_rows = query(deployment, "SELECT count(*) AS n FROM clean.flights")["n"][0]
-    assert metadata["dagster/row_count"].value == clean_rows  # the table, whatever the run wrote
-    assert 0 < metadata["rows_written"].value <= clean_rows
-    assert metadata["quarantined_rows"].value == 0
-    assert 0 < metadata["null_rate/dep_delay"].value < 0.05
-    lineage = metadata["dagster/column_lineage"].value
-    assert lineage.deps_by_column["flight_date"][0].asset_key == dg.AssetKey(["raw", "flights"])
-    assert "| flight_date" in metadata["preview"].value
+def partition_metadata(deployment, key: list[str], day: dt.date) -> dict:
+    records = deployment.instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey(key), asset_partitions=[day.isoformat()]), limit=1).records
+    return records[0].asset_materialization.metadata
 
-    fct = deployment.instance.get_latest_materialization_event(
-        dg.AssetKey(["marts", "fct_flights"])).asset_materialization.metadata
+
+def test_each_partition_shows_its_own_days_figures(loaded):
+    deployment, _ = loaded
+    per_day = query(deployment, "SELECT flight_date, count(*) AS n, "
+                                "count(*) FILTER (WHERE status = 'cancelled') AS cancelled "
+                                "FROM marts.fct_flights GROUP BY 1 ORDER BY 1")
+    assert per_day["n"].nunique() == 3  # three different days, so copies would show
+    for day, rows, cancelled in per_day.itertuples(index=False):
+        fct = partition_metadata(deployment, ["marts", "fct_flights"], day.date())
+        assert fct["dagster/partition_row_count"].value == fct["flights"].value == rows
+        assert fct["cancelled"].value == cancelled
+        clean = partition_metadata(deployment, ["clean", "flights"], day.date())
+        assert clean["dagster/partition_row_count"].value == rows
+        assert clean["quarantined_rows"].value == 0
+    carriers = query(deployment, "SELECT count(*) AS n FROM marts.carrier_daily_performance "
+                                 "WHERE flight_date = DATE '2013-01-02'")["n"][0]
+    assert partition_metadata(deployment, ["marts", "carrier_daily_performance"], START + dt.timedelta(
+        days=1))["carriers"].value == carriers
+
+
+def test_the_newest_partition_carries_schema_lineage_and_the_runs_totals(loaded):
+    deployment, _ = loaded
+    newest = partition_metadata(deployment, ["clean", "flights"], END)
+    older = partition_metadata(deployment, ["clean", "flights"], START)
+    clean_rows = query(deployment, "SELECT count(*) AS n FROM clean.flights")["n"][0]
+    assert newest["dagster/row_count"].value == newest["run_rows"].value == clean_rows
+    assert newest["run_range"].value == f"{START}..{END}"
+    assert 0 < newest["run_null_rate/dep_delay"].value < 0.05
+    lineage = newest["dagster/column_lineage"].value
+    assert lineage.deps_by_column["flight_date"][0].asset_key == dg.AssetKey(["raw", "flights"])
+    assert "| flight_date" in newest["preview"].value
+    assert "dagster/column_schema" in newest
+    # The run's totals and the large definitions are not copied onto every day.
+    assert not {"dagster/row_count", "dagster/column_lineage", "dagster/column_schema",
+                "preview"} & set(older)
+
+    fct = partition_metadata(deployment, ["marts", "fct_flights"], END)
     dep = fct["dagster/column_lineage"].value.deps_by_column["carrier_name"][0]
     assert (dep.asset_key, dep.column_name) == (dg.AssetKey(["clean", "airlines"]), "name")
 
@@ -144,3 +171,14 @@ def test_materializations_carry_schema_lineage_and_numbers(loaded):
     schema = specs[dg.AssetKey(["clean", "flights"])].metadata["dagster/column_schema"]
     assert {c.name: c.type for c in schema.columns}["actual_departure"] == "TIMESTAMP"
     assert specs[dg.AssetKey(["marts", "fct_flights"])].group_name == "marts"
+
+
+def test_an_analyst_loads_a_marts_day_into_pandas(loaded):
+    deployment, _ = loaded
+    frame = deployment.definitions.load_asset_value(
+        dg.AssetKey(["marts", "carrier_daily_performance"]), partition_key="2013-01-02",
+        instance=deployment.instance)
+    expected = query(deployment, "SELECT * FROM marts.carrier_daily_performance "
+                                 "WHERE flight_date = DATE '2013-01-02'")
+    assert len(frame) == len(expected) > 0
+    assert set(frame["flight_date"]) == {pd.Timestamp("2013-01-02")}

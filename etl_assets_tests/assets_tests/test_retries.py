@@ -24,7 +24,7 @@ def step_events(deployment, run_id, event_type) -> list[str]:
 
 
 def test_a_transient_read_error_is_retried_and_the_run_succeeds(deployment, monkeypatch):
-    real, calls = extract.extract_reference, []
+    real, calls = extract.load_raw, []
 
     def flaky(*args, **kwargs):
         calls.append(args[1].name)
@@ -32,7 +32,7 @@ def test_a_transient_read_error_is_retried_and_the_run_succeeds(deployment, monk
             raise OSError("Resource temporarily unavailable: reference/planes.csv")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(extract, "extract_reference", flaky)
+    monkeypatch.setattr(extract, "load_raw", flaky)
     summary = deployment.run(JAN1, JAN1)
 
     assert summary.success, summary.render()

@@ -1,11 +1,12 @@
-"""Build raw tables by hand and type them the way the clean assets do, in an in-memory DuckDB."""
+"""Build raw tables by hand and clean them the way the clean assets do, in an in-memory DuckDB."""
 
 import datetime as dt
+from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
 
-from etl_assets.pipeline import transform
+from etl_assets.pipeline import transform, warehouse
 from etl_assets.pipeline.contract import TableContract, raw_columns
 
 FLIGHT = {  # one real row of the feed (2013-01-01, UA 1545), as delivered text
@@ -28,22 +29,37 @@ def raw_frame(contract: TableContract, rows: list[dict], delivery_date: dt.date 
     frame["delivery_date"] = pd.Timestamp(delivery_date) if delivery_date else pd.NaT
     frame["delivery_date"] = frame["delivery_date"].astype("datetime64[us]")
     frame["_source_file"] = "test.csv"
+    frame["_source_identity"] = "test.csv:1:1"
     frame["_loaded_at"] = pd.Timestamp("2026-01-01", tz="UTC")
     return frame
 
 
-def typed(contract: TableContract, rows: list[dict], delivery_date=dt.date(2013, 1, 1)):
-    """The rows as the clean asset reads them: raw text typed by the warehouse."""
-    raw = raw_frame(contract, rows, delivery_date if contract.delivered_daily else None)
-    conn = duckdb.connect()
-    conn.execute("CREATE SCHEMA raw")
-    columns = ", ".join(f"{c.name} {c.dtype}" for c in raw_columns(contract))
-    conn.execute(f"CREATE TABLE raw.{contract.name} ({columns})")  # as the raw asset declares it
+@dataclass
+class Split:
+    clean: pd.DataFrame
+    quarantine: pd.DataFrame
+    rule_counts: dict[str, int]
+
+
+def load(conn, contract: TableContract, rows: list[dict], delivery_date=dt.date(2013, 1, 1)
+         ) -> transform.CleanCounts:
+    """Put rows in the contract's raw table as delivered text, then clean them the real way."""
+    day = delivery_date if contract.delivered_daily else None
+    raw = raw_frame(contract, rows, day)
+    warehouse.ensure_table(conn, "raw", contract.name, raw_columns(contract))
     conn.execute(f"INSERT INTO raw.{contract.name} BY NAME SELECT * FROM raw")
-    sql = transform.typed_select_sql(contract, f"raw.{contract.name}",
-                                     by_delivery_date=contract.delivered_daily)
-    params = {"start": dt.date(2000, 1, 1), "end": dt.date(2100, 1, 1)}
-    return conn.execute(sql, params if contract.delivered_daily else {}).fetchdf()
+    if not contract.delivered_daily:
+        return transform.load_clean(conn, contract)
+    return transform.load_clean(conn, contract, day, day + dt.timedelta(days=1))
+
+
+def clean(contract: TableContract, rows: list[dict], delivery_date=dt.date(2013, 1, 1)) -> Split:
+    """The clean and quarantined rows of one delivery, as the warehouse stores them."""
+    conn = duckdb.connect()
+    counts = load(conn, contract, rows, delivery_date)
+    fetch = lambda schema: conn.execute(  # noqa: E731
+        f"SELECT * FROM {schema}.{contract.name} ORDER BY rowid").fetchdf()
+    return Split(fetch("clean"), fetch("quarantine"), counts.rule_counts)
 
 
 def flight(**changes) -> dict:

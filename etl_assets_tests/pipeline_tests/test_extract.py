@@ -1,47 +1,79 @@
 import datetime as dt
 
+import duckdb
 import pandas as pd
 import pytest
 
 from etl_assets.pipeline import extract
-from etl_assets.pipeline.contract import AIRLINES, FLIGHTS
+from etl_assets.pipeline.contract import AIRLINES, FLIGHTS, raw_columns
 from etl_assets.pipeline.landing import daily_file, reference_file
 
-LOADED_AT = pd.Timestamp("2026-11-23 12:00", tz="UTC")
+LOADED_AT = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
 DAYS = [dt.date(2013, 1, 1), dt.date(2013, 1, 2)]
+JAN1, JAN3 = dt.date(2013, 1, 1), dt.date(2013, 1, 3)
+
+
+def load_daily(landing, days=DAYS, conn=None):
+    conn = conn or duckdb.connect()
+    files = extract.daily_deliveries(landing, FLIGHTS, days)
+    counts = extract.load_raw(conn, FLIGHTS, files, LOADED_AT, days[0],
+                              days[-1] + dt.timedelta(days=1))
+    return conn, counts
+
+
+def load_reference(landing):
+    conn = duckdb.connect()
+    extract.load_raw(conn, AIRLINES, [extract.reference_delivery(landing, AIRLINES)], LOADED_AT)
+    return conn.execute("SELECT * FROM raw.airlines").fetchdf()
 
 
 def test_daily_files_are_read_as_text_with_lineage(landed_days):
-    frame = extract.extract_daily(landed_days, FLIGHTS, DAYS, LOADED_AT)
+    conn, counts = load_daily(landed_days)
+    frame = conn.execute("SELECT * FROM raw.flights").fetchdf()
 
-    assert list(frame.columns) == [*FLIGHTS.source_columns, "delivery_date", "_source_file",
-                                   "_loaded_at"]
-    assert len(frame) == 842 + 943  # the source's flights on Jan 1 and Jan 2
-    assert frame["dep_time"].map(type).eq(str).all()  # as delivered: text, 'NA' included
-    assert (frame["dep_time"] == "NA").sum() > 0
+    assert list(frame.columns) == [c.name for c in raw_columns(FLIGHTS)]
+    assert counts == {DAYS[0]: 842, DAYS[1]: 943}  # the source's flights on Jan 1 and Jan 2
+    assert frame["dep_time"].dropna().map(type).eq(str).all()  # as delivered: text
+    assert (frame["dep_time"] == "NA").sum() > 0  # 'NA' kept as delivered
     by_file = frame.groupby("_source_file")["delivery_date"].first()
     assert by_file.to_dict() == {"flights/2013-01-01.csv": pd.Timestamp("2013-01-01"),
                                  "flights/2013-01-02.csv": pd.Timestamp("2013-01-02")}
-    assert (frame["_loaded_at"] == LOADED_AT).all()
+    path = daily_file(landed_days, "flights", DAYS[0])
+    stat = path.stat()
+    identities = set(frame.loc[frame["_source_file"] == "flights/2013-01-01.csv",
+                               "_source_identity"])
+    assert identities == {f"flights/2013-01-01.csv:{stat.st_size}:{stat.st_mtime_ns}"}
+    assert (frame["_loaded_at"] == pd.Timestamp(LOADED_AT)).all()
+
+
+def test_reloading_a_day_replaces_only_that_day(landed_days):
+    conn, _ = load_daily(landed_days, [JAN1, dt.date(2013, 1, 2), JAN3])
+    _, counts = load_daily(landed_days, [JAN1], conn)
+    assert counts == {JAN1: 842}
+    per_day = dict(conn.execute("SELECT delivery_date, count(*) FROM raw.flights GROUP BY 1"
+                                ).fetchall())
+    assert per_day[JAN1] == 842 and per_day[JAN3] > 0 and len(per_day) == 3
 
 
 def test_missing_daily_files_are_named_with_the_command_to_land_them(landed_days):
     wanted = [dt.date(2013, 1, 3), dt.date(2013, 1, 4), dt.date(2013, 1, 5)]
     with pytest.raises(extract.DeliveryError) as error:
-        extract.extract_daily(landed_days, FLIGHTS, wanted, LOADED_AT)
+        extract.daily_deliveries(landed_days, FLIGHTS, wanted)
     message = str(error.value)
     assert "2 flights file(s) missing" in message
     assert "flights/2013-01-04.csv" in message and "flights/2013-01-05.csv" in message
     assert "etl-assets land --start 2013-01-04 --end 2013-01-05" in message
 
 
-def test_a_file_with_another_header_is_refused(tmp_path):
-    path = daily_file(tmp_path, "flights", DAYS[0])
+def test_a_file_with_another_header_is_refused_and_the_table_kept(tmp_path, landed_days):
+    conn, _ = load_daily(landed_days, [JAN1])
+    path = daily_file(tmp_path, "flights", JAN1)
     path.parent.mkdir(parents=True)
     path.write_text("year,month,day,carrier,surprise\n2013,1,1,UA,x\n")
     with pytest.raises(extract.DeliveryError, match=r"missing columns \['dep_time'.*"
                                                     r"unexpected columns \['surprise'\]"):
-        extract.extract_daily(tmp_path, FLIGHTS, DAYS[:1], LOADED_AT)
+        load_daily(tmp_path, [JAN1], conn)
+    assert conn.execute("SELECT count(*) FROM raw.flights").fetchone()[0] == 842
 
 
 def test_an_empty_file_is_refused(tmp_path):
@@ -49,15 +81,15 @@ def test_an_empty_file_is_refused(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text("")
     with pytest.raises(extract.DeliveryError, match="file is empty"):
-        extract.extract_reference(tmp_path, AIRLINES, LOADED_AT)
+        load_reference(tmp_path)
 
 
-def test_columns_in_another_order_are_put_back_in_contract_order(tmp_path):
+def test_columns_in_another_order_are_read_by_name(tmp_path):
     path = reference_file(tmp_path, "airlines")
     path.parent.mkdir(parents=True)
-    path.write_text("name,carrier\nUnited Air Lines Inc.,UA\n")
-    frame = extract.extract_reference(tmp_path, AIRLINES, LOADED_AT)
-    assert frame[["carrier", "name"]].values.tolist() == [["UA", "United Air Lines Inc."]]
+    path.write_text('name,carrier\n"United Air Lines, Inc.",UA\n')
+    frame = load_reference(tmp_path)
+    assert frame[["carrier", "name"]].values.tolist() == [["UA", "United Air Lines, Inc."]]
     assert pd.isna(frame.loc[0, "delivery_date"])
 
 
@@ -66,4 +98,12 @@ def test_a_file_that_is_not_utf8_is_refused_naming_it(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_bytes("carrier,name\nUA,Caf\xe9 Air\n".encode("latin-1"))
     with pytest.raises(extract.DeliveryError, match=r"airlines\.csv: not a readable UTF-8 CSV"):
-        extract.extract_reference(tmp_path, AIRLINES, LOADED_AT)
+        load_reference(tmp_path)
+
+
+def test_a_line_with_too_many_fields_is_refused_naming_the_file(tmp_path):
+    path = reference_file(tmp_path, "airlines")
+    path.parent.mkdir(parents=True)
+    path.write_text("carrier,name\nUA,United,extra\n")
+    with pytest.raises(extract.DeliveryError, match=r"reference/airlines\.csv"):
+        load_reference(tmp_path)

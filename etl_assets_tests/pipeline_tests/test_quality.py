@@ -96,8 +96,8 @@ def test_contract_violations_name_the_rule_and_the_values(conn):
     checked, broken = quality.contract_violations(conn, "clean.airlines", AIRLINES)
     assert checked == 3
     assert broken[["column", "rule", "rows", "sample_values"]].values.tolist() == [
-        ["carrier", "required", 1, "NULL"],
-        ["carrier", "matches [A-Z0-9]{2}", 1, "u1"],
+        ["carrier", "carrier is missing", 1, "NULL"],
+        ["carrier", "carrier does not match [A-Z0-9]{2}", 1, "u1"],
     ]
 
 
