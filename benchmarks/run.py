@@ -11,6 +11,7 @@ every table and a checksum of each mart's content. Results go to `<root>/results
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -30,6 +31,7 @@ from etl_assets.pipeline import quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.landing import land
 from etl_assets.pipeline.marts import MARTS
+from etl_assets_tests.servers import postgres_server
 
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -42,8 +44,10 @@ CHECKSUMMED = [f"marts.{name}" for name in MARTS]
 class Case:
     key: str
     title: str
-    command: Callable[[Path], tuple[list[str], dict[str, str]]]  # workdir -> argv, extra env
+    # (workdir, the environment of its servers) -> argv, the environment to add
+    command: Callable[[Path, dict[str, str]], tuple[list[str], dict[str, str]]]
     builds_warehouse: bool = False  # a warehouse.duckdb in its workdir, compared with the others
+    needs_postgres: bool = False  # runs against a fresh PostgreSQL server of its own
     metric: str | None = None  # a figure the process reports itself (BENCH line), else wall time
 
 
@@ -103,33 +107,39 @@ def outputs(warehouse: Path) -> dict:
 def cases(landing: Path, root: Path) -> list[Case]:
     python = str(BIN / "python")
     home_config = PROJECT / ".dagster_home" / "dagster.yaml"
+    postgres_config = PROJECT / "deploy" / "postgres" / "dagster.yaml"
 
-    def dagster_sqlite(work: Path):
+    def etl_assets_run(config: Path, work: Path, extra: dict[str, str]):
         home = work / "dagster_home"
         home.mkdir(parents=True)
-        shutil.copy(home_config, home / "dagster.yaml")
+        shutil.copy(config, home / "dagster.yaml")
         return [str(BIN / "etl-assets"), "run"], {
             "DAGSTER_HOME": str(home), "ETL_WAREHOUSE_PATH": str(work / "warehouse.duckdb"),
-            "ETL_LANDING_DIR": str(landing), "ETL_ALERT_LOG": str(work / "alerts.jsonl")}
+            "ETL_LANDING_DIR": str(landing), "ETL_ALERT_LOG": str(work / "alerts.jsonl"),
+            **extra}
 
     def script(module: str):
-        def command(work: Path):
+        def command(work: Path, env: dict[str, str]):
             return [python, "-m", module, "--landing", str(landing),
                     "--warehouse", str(work / "warehouse.duckdb")], {}
         return command
 
     return [
         Case("a", "full year, every layer and check: `etl-assets run` on the embedded SQLite "
-                  "instance", dagster_sqlite, builds_warehouse=True),
+                  "instance", lambda work, env: etl_assets_run(home_config, work, env),
+             builds_warehouse=True),
+        Case("b", "the same on the PostgreSQL instance (deploy/postgres), batched event writes",
+             lambda work, env: etl_assets_run(postgres_config, work, env),
+             builds_warehouse=True, needs_postgres=True),
         Case("c", "full year: plain pandas script, same extract / clean / quarantine / marts",
              script("benchmarks.pandas_script"), builds_warehouse=True),
         Case("d", "full year: the pipeline's DuckDB path alone (its plain functions, no Dagster)",
              script("benchmarks.duckdb_script"), builds_warehouse=True),
         Case("f", "landing-sensor tick over 10,000 files (in-process, worst of two ticks)",
-             lambda work: ([python, "-m", "benchmarks.probes", "sensor-tick", "--files", "10000",
+             lambda work, env: ([python, "-m", "benchmarks.probes", "sensor-tick", "--files", "10000",
                             "--root", str(root / "sensor")], {}), metric="tick"),
         Case("g", "code location load: import + definitions + jobs (in-process)",
-             lambda work: ([python, "-m", "benchmarks.probes", "code-location"], {}),
+             lambda work, env: ([python, "-m", "benchmarks.probes", "code-location"], {}),
              metric="load"),
     ]
 
@@ -198,12 +208,16 @@ def main(argv: list[str] | None = None) -> int:
             work = root / "runs" / f"{result.case.key}-{repeat}"
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
-            argv, env = result.case.command(work)
             print(f"[{repeat}/{args.repeats}] ({result.case.key}) {result.case.title} …",
                   flush=True)
             try:
-                sample, _ = measure(argv, env, work / "output.log")
-            except RuntimeError as error:
+                with contextlib.ExitStack() as servers:
+                    server_env = {}
+                    if result.case.needs_postgres:
+                        server_env = servers.enter_context(postgres_server()).env
+                    argv, env = result.case.command(work, server_env)
+                    sample, _ = measure(argv, env, work / "output.log")
+            except (RuntimeError, FileNotFoundError) as error:
                 result.error = "failed"
                 print(f"  FAILED: {error}", flush=True)
                 continue

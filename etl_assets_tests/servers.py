@@ -1,0 +1,115 @@
+"""A real PostgreSQL server for tests and benchmarks: initdb into a temporary folder, loopback only.
+
+Debian's `postgresql` package provides the binaries; initdb and postgres refuse to run as root, so
+as root they run as the `postgres` user the package creates, on a folder it owns. `.ci/run`
+installs the package when it is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def postgres_bin() -> Path | None:
+    """The folder of Debian's PostgreSQL server binaries, the newest version, if installed."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(Path(p).parent.parent.name))
+    return Path(found[-1]).parent if found else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Postgres:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables deploy/postgres/dagster.yaml reads."""
+        return {"ETL_PG_HOST": self.host, "ETL_PG_PORT": str(self.port),
+                "ETL_PG_USER": self.user, "ETL_PG_PASSWORD": self.password,
+                "ETL_PG_DB": self.database}
+
+
+def _as_postgres(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    if os.geteuid() == 0:
+        argv = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(_quote(a) for a in argv)]
+    return subprocess.run(argv, capture_output=True, text=True, **kwargs)
+
+
+def _quote(arg: str) -> str:
+    return "'" + arg.replace("'", "'\\''") + "'"
+
+
+@contextlib.contextmanager
+def postgres_server(timeout: float = 60.0) -> Iterator[Postgres]:
+    """Start a PostgreSQL server in a temporary folder, yield how to reach it, then remove it all.
+
+    The folder is directly under the system's temporary directory, where the `postgres` user can
+    reach it (a pytest tmp_path sits below folders only root may enter).
+    """
+    binaries = postgres_bin()
+    if binaries is None:
+        raise FileNotFoundError("PostgreSQL server binaries not found under /usr/lib/postgresql "
+                                "(apt-get install -y postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="etl-postgres-"))
+    data, sockets = root / "data", root / "sockets"
+    sockets.mkdir(exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(sockets, "postgres")
+        root.chmod(0o755)
+    password = "etl-test"
+    pwfile = root / "pwfile"
+    pwfile.write_text(password + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(pwfile, "postgres")
+    init = _as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "etl", "-A",
+                         "scram-sha-256", f"--pwfile={pwfile}", "--no-sync"], timeout=timeout)
+    if init.returncode != 0:
+        raise RuntimeError(f"initdb failed: {init.stderr or init.stdout}")
+    port = free_port()
+    log = root / "postgres.log"
+    start = _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
+                          "-t", str(int(timeout)), "-o",
+                          f"-h 127.0.0.1 -p {port} -k {sockets} -c fsync=off "
+                          f"-c max_connections=200", "start"], timeout=timeout + 10)
+    if start.returncode != 0:
+        raise RuntimeError(f"postgres did not start: {start.stderr or start.stdout}\n"
+                           f"{log.read_text() if log.exists() else ''}")
+    try:
+        server = Postgres("127.0.0.1", port, "etl", password, "dagster")
+        env = {**os.environ, "PGPASSWORD": password}
+        deadline = time.monotonic() + timeout
+        while True:
+            created = subprocess.run(
+                [str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "etl",
+                 server.database], capture_output=True, text=True, env=env)
+            if created.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"createdb failed: {created.stderr}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                     timeout=timeout)
+        shutil.rmtree(root, ignore_errors=True)
