@@ -9,11 +9,12 @@ The plain functions the assets call (`extract.load_raw`, `transform.load_clean`,
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import duckdb
 
 from benchmarks import script_args
-from etl_assets.pipeline import extract, marts, transform
+from etl_assets.pipeline import extract, marts, transform, warehouse
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.landing import days
 
@@ -22,7 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     args = script_args.parse(__doc__.splitlines()[0], argv)
     start, end = args.start, args.end + dt.timedelta(days=1)
     loaded_at = dt.datetime.now(dt.timezone.utc)
-    conn = duckdb.connect(args.warehouse)
+    conn = duckdb.connect(args.warehouse, config=warehouse.connection_config(
+        os.environ.get("ETL_DUCKDB_MEMORY_LIMIT")))
     for contract in ALL_FEEDS:
         if contract.delivered_daily:
             files = extract.daily_deliveries(args.landing, contract, days(args.start, args.end))

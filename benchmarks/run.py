@@ -1,7 +1,8 @@
 """`make bench`: the platform against the plain script it replaces, on the same landed files.
 
 Each case runs as a whole process, `--repeats` times (median reported), with its peak resident
-memory read from the kernel (wait4). The cases that build a warehouse must agree: row counts of
+memory read from the kernel (wait4). The harness itself imports neither pandas nor DuckDB and
+does its own work in child processes: the kernel counts a child's peak from its parent's size. The cases that build a warehouse must agree: row counts of
 every table and a checksum of each mart's content. Results go to `<root>/results.json` and
 `<root>/results.md`, and the markdown table is printed.
 
@@ -25,19 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
-from etl_assets.pipeline import quality
-from etl_assets.pipeline.contract import ALL_FEEDS
-from etl_assets.pipeline.landing import land
-from etl_assets.pipeline.marts import MARTS
 from etl_assets_tests.servers import postgres_server
 
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-TABLES = [f"{layer}.{c.name}" for layer in ("raw", "clean", "quarantine") for c in ALL_FEEDS]
-TABLES += [f"marts.{name}" for name in MARTS]
-CHECKSUMMED = [f"marts.{name}" for name in MARTS]
+TABLES, CHECKSUMMED = 18, 3  # what benchmarks.outputs compares
 
 
 @dataclass
@@ -49,6 +42,7 @@ class Case:
     builds_warehouse: bool = False  # a warehouse.duckdb in its workdir, compared with the others
     needs_postgres: bool = False  # runs against a fresh PostgreSQL server of its own
     metric: str | None = None  # a figure the process reports itself (BENCH line), else wall time
+    repeats: int | None = None  # fewer runs than --repeats, for a case of minutes
 
 
 @dataclass
@@ -92,16 +86,10 @@ def measure(argv: list[str], env: dict[str, str], log: Path) -> tuple[Sample, st
 
 
 def outputs(warehouse: Path) -> dict:
-    """Row counts of every table and a checksum of each mart: what the cases must agree on."""
-    conn = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        rows = {t: quality.row_count(conn, t, None) for t in TABLES}
-        checksums = {}
-        for table in CHECKSUMMED:
-            rows[table], checksums[table] = quality.table_checksum(conn, table)
-        return {"rows": rows, "checksums": checksums}
-    finally:
-        conn.close()
+    """Row counts of every table and a checksum of each mart (benchmarks.outputs)."""
+    done = subprocess.run([str(BIN / "python"), "-m", "benchmarks.outputs", str(warehouse)],
+                          capture_output=True, text=True, check=True, cwd=PROJECT)
+    return json.loads(done.stdout)
 
 
 def cases(landing: Path, root: Path) -> list[Case]:
@@ -124,6 +112,22 @@ def cases(landing: Path, root: Path) -> list[Case]:
                     "--warehouse", str(work / "warehouse.duckdb")], {}
         return command
 
+    def one_day(years: int):
+        def command(work: Path, env: dict[str, str]):
+            history_landing, history_warehouse = history(root, years)
+            day = f"{2013 + years - 1}-{ONE_DAY}"
+            shutil.copy(history_warehouse, work / "warehouse.duckdb")
+            argv, run_env = etl_assets_run(home_config, work, env)
+            run_env["ETL_LANDING_DIR"] = str(history_landing)
+            run_env["ETL_LAST_DAY"] = f"{2013 + years - 1}-12-31"
+            return argv + ["--start", day, "--end", day], run_env
+        return command
+
+    def ten_years(work: Path, env: dict[str, str]):
+        history_landing, _ = history(root, HISTORY_YEARS)
+        return [python, "-m", "benchmarks.duckdb_script", "--landing", str(history_landing),
+                "--warehouse", str(work / "warehouse-10y.duckdb"), "--end", "2022-12-31"], {}
+
     return [
         Case("a", "full year, every layer and check: `etl-assets run` on the embedded SQLite "
                   "instance", lambda work, env: etl_assets_run(home_config, work, env),
@@ -135,6 +139,12 @@ def cases(landing: Path, root: Path) -> list[Case]:
              script("benchmarks.pandas_script"), builds_warehouse=True),
         Case("d", "full year: the pipeline's DuckDB path alone (its plain functions, no Dagster)",
              script("benchmarks.duckdb_script"), builds_warehouse=True),
+        Case("e1", f"one partition ({ONE_DAY} of the last year) end to end, 1 year of history",
+             one_day(1)),
+        Case("e10", f"the same with {HISTORY_YEARS} years of history in the warehouse",
+             one_day(HISTORY_YEARS)),
+        Case("h10", f"{HISTORY_YEARS} years through the DuckDB path in one go (memory bound)",
+             ten_years, repeats=1),
         Case("f", "landing-sensor tick over 10,000 files (in-process, worst of two ticks)",
              lambda work, env: ([python, "-m", "benchmarks.probes", "sensor-tick", "--files", "10000",
                             "--root", str(root / "sensor")], {}), metric="tick"),
@@ -142,6 +152,33 @@ def cases(landing: Path, root: Path) -> list[Case]:
              lambda work, env: ([python, "-m", "benchmarks.probes", "code-location"], {}),
              metric="load"),
     ]
+
+
+HISTORY_YEARS = 10
+ONE_DAY = "12-30"  # the partition (e) runs: in the last year of the history
+
+
+def history(root: Path, years: int) -> tuple[Path, Path]:
+    """A landing zone of `years` years and a warehouse holding them all, built once and kept.
+
+    The warehouse is built by the DuckDB path (benchmarks.duckdb_script): history, not a
+    measurement of Dagster. The landing zone comes from benchmarks.generate.
+    """
+    landing = root / "landing" if years == 1 else root / f"landing-{years}y"
+    warehouse = root / f"history-{years}y.duckdb"
+    last = dt.date(2013 + years - 1, 12, 31)
+    if not warehouse.exists():
+        print(f"preparing {years} year(s) of history in {warehouse} (kept between runs)",
+              flush=True)
+        subprocess.run([str(BIN / "python"), "-m", "benchmarks.generate", "--landing",
+                        str(landing), "--years", str(years)], check=True, cwd=PROJECT)
+        building = warehouse.with_suffix(".building")
+        building.unlink(missing_ok=True)
+        subprocess.run([str(BIN / "python"), "-m", "benchmarks.duckdb_script", "--landing",
+                        str(landing), "--warehouse", str(building), "--end", last.isoformat()],
+                       check=True, cwd=PROJECT)
+        building.rename(warehouse)
+    return landing, warehouse
 
 
 def compare(results: list[Result]) -> list[str]:
@@ -172,20 +209,29 @@ def render(results: list[Result], problems: list[str], meta: dict) -> str:
             lines.append(f"| {r.case.key} | {r.case.title} | {r.error or 'not run'} | | | | |")
             continue
         values = [s.metric_seconds if r.case.metric else s.wall_seconds for s in r.samples]
-        ratios = [f"{r.seconds / baselines[k]:.2f}" if k in baselines and not r.case.metric
-                  else "" for k in ("c", "d")]
+        ratios = [f"{r.seconds / baselines[k]:.2f}" if k in baselines and
+                  r.case.builds_warehouse else "" for k in ("c", "d")]
         rss = max(s.peak_rss_mb for s in r.samples)
         lines.append(f"| {r.case.key} | {r.case.title} | {r.seconds:.2f} | "
                      f"{min(values):.2f}–{max(values):.2f} | {ratios[0]} | {ratios[1]} | "
                      f"{rss:.0f} |")
     lines.append("")
+    if "e1" in by_key and "e10" in by_key:
+        lines += [f"One partition at {HISTORY_YEARS} years of history takes "
+                  f"{by_key['e10'].seconds / by_key['e1'].seconds:.2f}× the same partition at "
+                  f"one year.", ""]
     if problems:
         lines += ["**Outputs differ:**", *[f"- {p}" for p in problems]]
-    else:
-        compared = sorted({r.case.key for r in results if r.case.builds_warehouse and r.samples})
+    elif compared := sorted({r.case.key for r in results if r.case.builds_warehouse and r.samples}):
         lines.append(f"Outputs agree across ({', '.join(compared)}): row counts of all "
-                     f"{len(TABLES)} tables and checksums of the {len(CHECKSUMMED)} marts.")
+                     f"{TABLES} tables and checksums of the {CHECKSUMMED} marts.")
     return "\n".join(lines)
+
+
+def duckdb_version() -> str:
+    from importlib.metadata import version
+
+    return version("duckdb")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,13 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root.resolve()
     landing = root / "landing"
     print(f"landing the bundled year into {landing} (kept between benchmark runs)", flush=True)
-    land(landing, dt.date(2013, 1, 1), dt.date(2013, 12, 31))
+    subprocess.run([str(BIN / "etl-assets"), "land"], check=True, cwd=PROJECT,
+                   env={**os.environ, "ETL_LANDING_DIR": str(landing)}, stdout=subprocess.DEVNULL)
 
     chosen = [c for c in cases(landing, root) if not args.only or c.key in args.only]
     results = [Result(c) for c in chosen]
     for repeat in range(1, args.repeats + 1):
         for result in results:
-            if result.error:
+            if result.error or repeat > (result.case.repeats or args.repeats):
                 continue
             work = root / "runs" / f"{result.case.key}-{repeat}"
             shutil.rmtree(work, ignore_errors=True)
@@ -223,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if result.case.builds_warehouse:
                 sample.outputs = outputs(work / "warehouse.duckdb")
-                (work / "warehouse.duckdb").unlink()  # a year's warehouse is ~100 MB
+            for built in work.glob("*.duckdb"):
+                built.unlink()  # a year's warehouse is ~100 MB
             result.samples.append(sample)
             shown = sample.metric_seconds if result.case.metric else sample.wall_seconds
             print(f"  {shown:.2f} s, peak RSS {sample.peak_rss_mb:.0f} MB", flush=True)
@@ -231,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = compare(results)
     meta = {"date": dt.date.today().isoformat(), "repeats": args.repeats,
             "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python "
-                       f"{platform.python_version()}, DuckDB {duckdb.__version__}"}
+                       f"{platform.python_version()}, DuckDB {duckdb_version()}"}
     table = render(results, problems, meta)
     (root / "results.md").write_text(table + "\n")
     (root / "results.json").write_text(json.dumps({

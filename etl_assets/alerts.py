@@ -25,16 +25,17 @@ from pathlib import Path
 
 import dagster as dg
 
+from etl_assets.dagster_adapter import (
+    BLOCKING_CHECK_ERROR,
+    PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    WILL_RETRY_TAG,
+)
+
 DEFAULT_ALERT_LOG = "data/alerts.jsonl"
 DEFAULT_UI_BASE_URL = "http://127.0.0.1:3000"
 
-# Run tags and an error class Dagster sets (dagster/_core/storage/tags.py and
-# dagster/_core/execution/plan/execute_step.py), which have no public constant.
-PARTITION_TAG = "dagster/partition"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-WILL_RETRY_TAG = "dagster/will_retry"
-BLOCKING_CHECK_ERROR = "DagsterAssetCheckFailedError"
 
 ERROR_LIMIT = 1500  # characters of an error kept in an alert
 FINISHED_RUN_EVENTS = (

@@ -15,6 +15,7 @@ from dagster_duckdb import DuckDBResource
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from etl_assets.alerts import DEFAULT_ALERT_LOG, DEFAULT_UI_BASE_URL, AlertSink
+from etl_assets.pipeline import warehouse as tables
 
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 DEFAULT_LANDING = "data/landing"
@@ -87,7 +88,9 @@ def build_resources() -> dict[str, object]:
     warehouse = setting("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE)
     return {
         "io_manager": DuckDBPandasIOManager(database=warehouse),
-        "warehouse": WarehouseResource(database=warehouse),
+        "warehouse": WarehouseResource(
+            database=warehouse,
+            connection_config=tables.connection_config(os.environ.get("ETL_DUCKDB_MEMORY_LIMIT"))),
         "landing": LandingZone(path=setting("ETL_LANDING_DIR", DEFAULT_LANDING)),
         "alerts": build_alert_sink(),
         "quality": QualityPolicy(

@@ -24,8 +24,6 @@ from etl_assets.pipeline import quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.marts import MARTS
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 # Who runs a CLI run, so that a later run can tell one whose process died.
 LAUNCHER_TAG, HOST_TAG, PID_TAG = "etl/launched_by", "etl/host", "etl/pid"
 _PROGRESS_EVENTS = {
@@ -201,7 +199,8 @@ def run_job(
             instance=instance,
             run_id=run_id,
             raise_on_error=False,
-            tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat(),
+            tags={dagster_adapter.RANGE_START_TAG: start.isoformat(),
+                  dagster_adapter.RANGE_END_TAG: end.isoformat(),
                   LAUNCHER_TAG: "etl-assets", HOST_TAG: socket.gethostname(),
                   PID_TAG: str(os.getpid())},
             # Progress lines and the summary replace the console log; the full event log, stack

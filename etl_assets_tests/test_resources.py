@@ -21,8 +21,12 @@ def test_the_warehouse_folder_is_created_on_first_use(tmp_path):
 def test_resources_name_the_environment_variables_they_read(monkeypatch, tmp_path):
     monkeypatch.setenv("ETL_WAREHOUSE_PATH", str(tmp_path / "w.duckdb"))
     monkeypatch.delenv("ETL_LANDING_DIR", raising=False)
+    monkeypatch.delenv("ETL_DUCKDB_MEMORY_LIMIT", raising=False)
     resources = build_resources()
     assert isinstance(resources["warehouse"].database, dg.EnvVar)
     assert resources["warehouse"].database.env_var_name == "ETL_WAREHOUSE_PATH"
     assert resources["io_manager"].database == resources["warehouse"].database
     assert resources["landing"].path == "data/landing"  # the default when the variable is unset
+    assert resources["warehouse"].connection_config == {"memory_limit": "400MB"}
+    monkeypatch.setenv("ETL_DUCKDB_MEMORY_LIMIT", "1GB")
+    assert build_resources()["warehouse"].connection_config == {"memory_limit": "1GB"}

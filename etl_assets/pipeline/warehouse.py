@@ -14,6 +14,17 @@ from contextlib import contextmanager
 from etl_assets.pipeline.contract import Column
 
 
+# DuckDB's buffer limit for the pipeline's connections (ETL_DUCKDB_MEMORY_LIMIT): past it DuckDB
+# spills to disk, so a ten-year backfill runs in the memory of one year. Much lower fails a load
+# of a year with DuckDB's "Out of Memory Error" (200MB did).
+MEMORY_LIMIT = "400MB"
+
+
+def connection_config(memory_limit: str | None = None) -> dict[str, str]:
+    """The settings every pipeline connection to the warehouse opens with."""
+    return {"memory_limit": memory_limit or MEMORY_LIMIT}
+
+
 def table(schema: str, name: str) -> str:
     """The qualified name of a warehouse table (schema and name are contract identifiers)."""
     return f"{schema}.{name}"

@@ -2,10 +2,12 @@
 
 import datetime as dt
 
+import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
 
+from etl_assets.dagster_adapter import BLOCKING_CHECK_ERROR
 from etl_assets.pipeline import transform
 from etl_assets.pipeline.landing import daily_file
 from etl_assets.runner import latest_check_outcomes
@@ -95,6 +97,11 @@ def test_a_blocking_check_stops_the_marts_when_cleaning_lets_a_duplicate_through
     assert checks[("marts.fct_flights", "every_clean_flight_present")] == "not run"
     marts = {t.table: t.rows for t in summary.tables if t.table.startswith("marts.")}
     assert marts["marts.fct_flights"] is None  # never written: the check blocked it
+    # The alert sensor tells a blocked step by its error class (dagster_adapter pins the name).
+    failures = deployment.instance.all_logs(summary.run_id,
+                                            of_type=dg.DagsterEventType.STEP_FAILURE)
+    assert [f.dagster_event.event_specific_data.error.cls_name for f in failures] == [
+        BLOCKING_CHECK_ERROR]
 
 
 def fct_day(deployment, day) -> pd.DataFrame:

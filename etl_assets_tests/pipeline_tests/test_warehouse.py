@@ -55,3 +55,4 @@ def test_an_empty_first_write_still_creates_the_declared_table():
     types = conn.execute("SELECT column_name, data_type FROM information_schema.columns "
                          "WHERE table_schema = 'q' ORDER BY ordinal_position").fetchall()
     assert types == [("day", "DATE"), ("n", "BIGINT")]
+
