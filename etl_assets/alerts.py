@@ -36,7 +36,6 @@ from etl_assets.dagster_adapter import (
 DEFAULT_ALERT_LOG = "data/alerts.jsonl"
 DEFAULT_UI_BASE_URL = "http://127.0.0.1:3000"
 
-
 ERROR_LIMIT = 1500  # characters of an error kept in an alert
 FINISHED_RUN_EVENTS = (
     dg.DagsterEventType.RUN_SUCCESS,
