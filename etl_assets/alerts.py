@@ -25,6 +25,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from etl_assets import dagster_adapter
 from etl_assets.dagster_adapter import (
     BLOCKING_CHECK_ERROR,
     PARTITION_TAG,
@@ -165,11 +166,11 @@ def error_text(error) -> str:
 
 
 def _assets_by_step(instance: dg.DagsterInstance, run_id: str) -> dict[str, set[str]]:
-    planned = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED).records
+    planned, _ = dagster_adapter.run_events(
+        instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
     steps: dict[str, set[str]] = {}
-    for record in planned:
-        event = record.event_log_entry.dagster_event
+    for entry in planned:
+        event = entry.dagster_event
         if event.step_key and event.asset_key:
             steps.setdefault(event.step_key, set()).add(event.asset_key.to_user_string())
     return steps
@@ -239,10 +240,9 @@ def _finished_runs_after(instance: dg.DagsterInstance, storage_id: int):
 
 
 def _check_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun):
-    evaluations = instance.get_records_for_run(
-        run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
-    for record in evaluations:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
+    entries, _ = dagster_adapter.run_events(
+        instance, run.run_id, dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    for evaluation in dagster_adapter.check_evaluations(e.dagster_event for e in entries):
         if evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
             continue
         asset = evaluation.asset_key.to_user_string()

@@ -1,12 +1,17 @@
-"""What the pipeline needs of Dagster 1.13 that has no public name: environment flags, run tags.
+"""Everything the project needs of Dagster 1.13 that has no public name, in one place.
 
-Kept in this one module, with tests that pin their effect (etl_assets_tests/test_dagster_adapter.py
-and the alert tests), so an upgrade that changes them fails there first.
+Environment flags, run tags, reading a run's events, a check's latest outcome, the checks of a job,
+failing an abandoned run and freeing its pool slots, and one fix to how a range run plans its
+checks. Each is pinned by etl_assets_tests/test_dagster_adapter.py, so an upgrade that changes one
+fails there first; the rest of the package uses only `import dagster as dg`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+
+import dagster as dg
 
 # One "planned" event per asset and run instead of one per asset and day (read by the event log).
 PLANNED_EVENTS_FLAG = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
@@ -17,9 +22,11 @@ EVENT_BATCH_SIZE = 1000
 
 
 def use_fast_event_writes() -> None:
-    """Turn both on for this process and the runs it executes, unless the environment says."""
+    """Both flags on for this process and the runs it executes (unless the environment says),
+    and each unpartitioned check planned once per run (plan_checks_once)."""
     os.environ.setdefault(PLANNED_EVENTS_FLAG, "1")
     os.environ.setdefault(EVENT_BATCH_FLAG, str(EVENT_BATCH_SIZE))
+    plan_checks_once()
 
 
 # Run tags Dagster sets (dagster/_core/storage/tags.py) and the error class of a step stopped by a
@@ -29,3 +36,78 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 WILL_RETRY_TAG = "dagster/will_retry"
 BLOCKING_CHECK_ERROR = "DagsterAssetCheckFailedError"
+
+
+# --- planning ------------------------------------------------------------------------------
+
+_planned_subset = dg.DagsterRun.get_resolved_partitions_subset_for_events
+
+
+def _planned_subset_of_own_partitions(run: dg.DagsterRun, partitions_def):
+    # Dagster 1.13 gives a range run's partitions to whatever it plans, partitioned or not
+    # (DagsterRun.get_resolved_partitions_subset_for_events). An unpartitioned check then gets one
+    # PLANNED row per day of the run, which its single result never resolves: 85 checks over a
+    # year are 31,025 rows that stay "planned" for ever. An unpartitioned node has no partitions.
+    return None if partitions_def is None else _planned_subset(run, partitions_def)
+
+
+def plan_checks_once() -> None:
+    """Plan each unpartitioned check (and unpartitioned asset) of a range run once, not per day.
+
+    Applies to runs created in this process (`etl-assets run`); runs the daemon creates are
+    planned by Dagster as it is.
+    """
+    dg.DagsterRun.get_resolved_partitions_subset_for_events = _planned_subset_of_own_partitions
+
+
+# --- reading what a run did ----------------------------------------------------------------
+
+def run_events(instance: dg.DagsterInstance, run_id: str,
+               of_type: dg.DagsterEventType | set[dg.DagsterEventType],
+               cursor: str | None = None) -> tuple[list[dg.EventLogEntry], str | None]:
+    """The run's events of these types after the cursor, oldest first, and the next cursor."""
+    connection = instance.get_records_for_run(run_id, cursor=cursor, of_type=of_type)
+    return [r.event_log_entry for r in connection.records], connection.cursor
+
+
+def latest_check_evaluation(instance: dg.DagsterInstance, key: dg.AssetCheckKey
+                            ) -> tuple[dg.AssetCheckEvaluation | None, dg.EventLogEntry | None, str]:
+    """A check's latest evaluation, the event that carried it, and its record status (or "never")."""
+    record = instance.get_latest_asset_check_evaluation_record(key)
+    if record is None:
+        return None, None, "never"
+    event = record.event and record.event.dagster_event
+    if event is not None and event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+        return event.event_specific_data, record.event, record.status.value.lower()
+    return None, None, record.status.value.lower()
+
+
+def check_evaluations(events: Iterable[dg.DagsterEvent]) -> list[dg.AssetCheckEvaluation]:
+    """The check evaluations among a run's events (an in-process result's `all_events`)."""
+    return [e.event_specific_data for e in events
+            if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+
+
+def check_keys(definitions: dg.Definitions, job_name: str | None = None
+               ) -> list[dg.AssetCheckKey]:
+    """Every check of the definitions, or of one of their jobs, in a stable order."""
+    graph = (definitions.resolve_job_def(job_name).asset_layer.asset_graph if job_name
+             else definitions.resolve_asset_graph())
+    return sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
+
+
+# --- abandoned runs ------------------------------------------------------------------------
+
+def fail_run(instance: dg.DagsterInstance, run: dg.DagsterRun, message: str) -> None:
+    """Record a run whose process is gone as failed, so nothing waits on it."""
+    instance.report_run_failed(run, message)
+
+
+def free_pool_slots(instance: dg.DagsterInstance, run_id: str) -> int:
+    """Free every pool slot the run holds; how many it held."""
+    storage = instance.event_log_storage
+    held = sum(slot.run_id == run_id
+               for key in storage.get_concurrency_keys()
+               for slot in storage.get_concurrency_info(key).claimed_slots)
+    storage.free_concurrency_slots_for_run(run_id)
+    return held

@@ -141,7 +141,7 @@ class _Progress(threading.Thread):
         self.done = threading.Event()
         self.step_seconds: dict[str, float] = {}
         self._step_began: dict[str, float] = {}
-        self._seen = 0
+        self._cursor: str | None = None
 
     def run(self) -> None:
         while not self.done.wait(0.5):
@@ -149,11 +149,13 @@ class _Progress(threading.Thread):
         self.poll()
 
     def poll(self) -> None:
-        try:
-            entries = self.instance.all_logs(self.run_id, of_type=_PROGRESS_EVENTS)
+        try:  # only the events after the last poll's
+            entries, cursor = dagster_adapter.run_events(self.instance, self.run_id,
+                                                         _PROGRESS_EVENTS, self._cursor)
         except Exception:  # the run may not be stored yet
             return
-        for entry in entries[self._seen:]:
+        self._cursor = cursor or self._cursor
+        for entry in entries:
             event = entry.dagster_event
             step = event.step_key or ""
             kind = event.event_type
@@ -170,7 +172,6 @@ class _Progress(threading.Thread):
             else:
                 outcome = CheckOutcome.of(event.event_specific_data)
                 self.echo(f"    check {outcome.table}:{outcome.check} {outcome.outcome}")
-        self._seen = len(entries)
 
 
 def run_job(
@@ -217,11 +218,11 @@ def run_job(
         if e.event_type == dg.DagsterEventType.STEP_FAILURE
     ]
     evaluated = {(e.asset_key, e.check_name): CheckOutcome.of(e)
-                 for e in result.get_asset_check_evaluations()}
+                 for e in dagster_adapter.check_evaluations(result.all_events)}
     checks = [evaluated.get((key.asset_key, key.name)) or CheckOutcome(
                   key.asset_key.to_user_string().replace("/", "."), key.name, NOT_RUN,
                   "an upstream step or blocking check failed")
-              for key in job.asset_layer.asset_graph.asset_check_keys]
+              for key in dagster_adapter.check_keys(definitions, job.name)]
     failures += [f"check {c.table}:{c.check} failed: {c.detail}" for c in checks
                  if c.outcome == "FAILED"]
     tables = _table_summaries(warehouse_path, start, end + dt.timedelta(days=1), checks,
@@ -245,10 +246,10 @@ def release_abandoned_runs(instance: dg.DagsterInstance, echo: Callable[[str], N
         run = record.dagster_run
         if _process_alive(int(run.tags.get(PID_TAG, "0"))):
             continue
-        instance.report_run_failed(run, "its etl-assets process ended without finishing")
-        slots = instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        dagster_adapter.fail_run(instance, run, "its etl-assets process ended without finishing")
+        slots = dagster_adapter.free_pool_slots(instance, run.run_id)
         echo(f"released run {run.run_id[:8]}, abandoned by process {run.tags.get(PID_TAG)}: "
-             f"marked failed, {slots or 0} pool slot(s) freed")
+             f"marked failed, {slots} pool slot(s) freed")
         released += 1
     return released
 
@@ -269,16 +270,13 @@ def latest_check_outcomes(definitions: dg.Definitions,
                           instance: dg.DagsterInstance) -> list[CheckOutcome]:
     """Every check of the definitions with its latest recorded outcome in the instance."""
     outcomes = []
-    for key in definitions.resolve_asset_graph().asset_check_keys:
+    for key in dagster_adapter.check_keys(definitions):
         table = key.asset_key.to_user_string().replace("/", ".")
-        record = instance.get_latest_asset_check_evaluation_record(key)
-        evaluation = record and record.event and record.event.dagster_event
-        if evaluation and evaluation.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            when = dt.datetime.fromtimestamp(record.event.timestamp).strftime("%Y-%m-%d %H:%M")
-            outcomes.append(CheckOutcome.of(evaluation.event_specific_data,
-                                            f"{when} {record.run_id[:8]}"))
+        evaluation, event, status = dagster_adapter.latest_check_evaluation(instance, key)
+        if evaluation is not None:
+            when = dt.datetime.fromtimestamp(event.timestamp).strftime("%Y-%m-%d %H:%M")
+            outcomes.append(CheckOutcome.of(evaluation, f"{when} {event.run_id[:8]}"))
         else:
-            status = record.status.value.lower() if record else "never"
             outcomes.append(CheckOutcome(table, key.name, NOT_RUN, f"latest record: {status}"))
     return outcomes
 

@@ -12,6 +12,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from etl_assets import dagster_adapter
 from etl_assets.pipeline.landing import land, read_source
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,8 +26,9 @@ WAREHOUSE_STEP_PREFIXES = ("raw__", "clean_", "marts__")  # the assets in the wa
 def warehouse_steps(instance, run_id) -> list[tuple[float, float, str]]:
     """(start, end, step) of each step of the run that writes the warehouse."""
     began, spans = {}, []
-    for entry in instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_START,
-                                                    dg.DagsterEventType.STEP_SUCCESS}):
+    entries, _ = dagster_adapter.run_events(
+        instance, run_id, {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS})
+    for entry in entries:
         step = entry.dagster_event.step_key
         if not step.startswith(WAREHOUSE_STEP_PREFIXES):
             continue
@@ -65,8 +67,8 @@ def test_four_runs_at_once_all_succeed_without_a_lock_error(tmp_path):
     with dg.DagsterInstance.from_config(str(home)) as instance:
         finished = instance.get_runs()
         assert [r.status for r in finished] == [dg.DagsterRunStatus.SUCCESS] * len(DAYS)
-        retried = [e for r in finished for e in instance.all_logs(
-            r.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY)]
+        retried = [e for r in finished for e in dagster_adapter.run_events(
+            instance, r.run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY)[0]]
         assert retried == []  # no step ever met a locked warehouse, even once
         writes = sorted(iv for r in finished for iv in warehouse_steps(instance, r.run_id))
     assert len(writes) == 13 * len(DAYS)  # every asset step of every run ran

@@ -7,6 +7,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from etl_assets import dagster_adapter
 from etl_assets.dagster_adapter import BLOCKING_CHECK_ERROR
 from etl_assets.pipeline import transform
 from etl_assets.pipeline.landing import daily_file
@@ -98,8 +99,8 @@ def test_a_blocking_check_stops_the_marts_when_cleaning_lets_a_duplicate_through
     marts = {t.table: t.rows for t in summary.tables if t.table.startswith("marts.")}
     assert marts["marts.fct_flights"] is None  # never written: the check blocked it
     # The alert sensor tells a blocked step by its error class (dagster_adapter pins the name).
-    failures = deployment.instance.all_logs(summary.run_id,
-                                            of_type=dg.DagsterEventType.STEP_FAILURE)
+    failures, _ = dagster_adapter.run_events(deployment.instance, summary.run_id,
+                                             dg.DagsterEventType.STEP_FAILURE)
     assert [f.dagster_event.event_specific_data.error.cls_name for f in failures] == [
         BLOCKING_CHECK_ERROR]
 

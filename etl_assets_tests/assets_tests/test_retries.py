@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 import pytest
 
+from etl_assets import dagster_adapter
 from etl_assets.pipeline import extract
 from etl_assets.pipeline.landing import daily_file
 from etl_assets_tests.conftest import Deployment
@@ -20,7 +21,7 @@ def deployment(tmp_path, landed_days, monkeypatch):
 
 def step_events(deployment, run_id, event_type) -> list[str]:
     return [e.dagster_event.step_key
-            for e in deployment.instance.all_logs(run_id, of_type=event_type)]
+            for e in dagster_adapter.run_events(deployment.instance, run_id, event_type)[0]]
 
 
 def test_a_transient_read_error_is_retried_and_the_run_succeeds(deployment, monkeypatch):
