@@ -1,7 +1,9 @@
-"""Pins what the adapter's environment flags do in the pinned Dagster, so an upgrade shows it."""
+"""Pins what the adapter takes from Dagster beyond its public API, so an upgrade shows it."""
 
+import ast
 import datetime as dt
 import os
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -118,3 +120,32 @@ def test_free_pool_slots_frees_the_runs_slots_and_counts_them(tmp_path):
         claimed = storage.get_concurrency_info("warehouse").claimed_slots
         assert [(s.run_id, s.step_key) for s in claimed] == [("alive", "c")]
         assert dagster_adapter.free_pool_slots(instance, "dead") == 0
+
+
+# What the package needs of Dagster beyond its public API; only the adapter may touch these.
+NON_PUBLIC = {"all_logs", "get_records_for_run", "get_latest_asset_check_evaluation_record",
+              "report_run_failed", "event_log_storage", "free_concurrency_slots_for_run",
+              "asset_layer", "resolve_asset_graph", "get_asset_check_evaluations",
+              "get_resolved_partitions_subset_for_events"}
+
+
+def reaches(path: Path) -> set[str]:
+    """Private Dagster modules imported and non-public names used in one source file."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and node.attr in NON_PUBLIC:
+            found.add(node.attr)
+        modules = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                   [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        found |= {m for m in modules if m.startswith("dagster") and "._" in m}
+    return found
+
+
+def test_only_the_adapter_reaches_past_dagsters_public_api():
+    package = Path(dagster_adapter.__file__).parent
+    offenders = {str(p.relative_to(package)): reaches(p) for p in sorted(package.rglob("*.py"))
+                 if p.name != "dagster_adapter.py" and reaches(p)}
+    assert offenders == {}
+    # ...and the list above is what the adapter really uses, so it cannot go stale unnoticed.
+    assert reaches(Path(dagster_adapter.__file__)) == NON_PUBLIC - {"all_logs",
+                                                                    "get_asset_check_evaluations"}
