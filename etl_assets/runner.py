@@ -144,7 +144,7 @@ class _Progress(threading.Thread):
         self._cursor: str | None = None
 
     def run(self) -> None:
-        while not self.done.wait(0.5):
+        while not self.done.wait(1.0):
             self.poll()
         self.poll()
 

@@ -20,9 +20,13 @@ from etl_assets.pipeline.contract import Column
 MEMORY_LIMIT = "400MB"
 
 
-def connection_config(memory_limit: str | None = None) -> dict[str, str]:
-    """The settings every pipeline connection to the warehouse opens with."""
-    return {"memory_limit": memory_limit or MEMORY_LIMIT}
+def connection_config(memory_limit: str | None = None) -> dict[str, object]:
+    """The settings every pipeline connection to the warehouse opens with.
+
+    Rows are set-based here (every reader orders or aggregates), so DuckDB need not keep their
+    insertion order, which lets it stream inserts in parallel with less memory.
+    """
+    return {"memory_limit": memory_limit or MEMORY_LIMIT, "preserve_insertion_order": False}
 
 
 def table(schema: str, name: str) -> str:
