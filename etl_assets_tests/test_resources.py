@@ -27,6 +27,7 @@ def test_resources_name_the_environment_variables_they_read(monkeypatch, tmp_pat
     assert resources["warehouse"].database.env_var_name == "ETL_WAREHOUSE_PATH"
     assert resources["io_manager"].database == resources["warehouse"].database
     assert resources["landing"].path == "data/landing"  # the default when the variable is unset
-    assert resources["warehouse"].connection_config == {"memory_limit": "400MB"}
+    assert resources["warehouse"].connection_config == {"memory_limit": "400MB",
+                                                        "preserve_insertion_order": False}
     monkeypatch.setenv("ETL_DUCKDB_MEMORY_LIMIT", "1GB")
-    assert build_resources()["warehouse"].connection_config == {"memory_limit": "1GB"}
+    assert build_resources()["warehouse"].connection_config["memory_limit"] == "1GB"
