@@ -8,12 +8,13 @@ import datetime as dt
 import warnings
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from etl_assets.alerts import Alert, AlertSink
 from etl_assets.checks import MART_KEYS, freshness_checks
 from etl_assets.jobs import daily_ingest_job, feed_assets, reference_job
 from etl_assets.partitions import daily_partitions
-from etl_assets.pipeline import deliveries
+from etl_assets.pipeline import deliveries, extract
 from etl_assets.resources import LandingZone
 
 TICK_SECONDS = 15
@@ -30,9 +31,18 @@ TICK_SECONDS = 15
                 f"map to no partition are logged, alerted once and passed over.",
 )
 def landing_zone_sensor(context: dg.SensorEvaluationContext, landing: LandingZone,
-                        alerts: AlertSink):
+                        alerts: AlertSink, warehouse: DuckDBResource):
     found = deliveries.scan(landing.root, deliveries.Cursor.load(context.cursor),
                             partition_days(context))
+    # What the warehouse already holds is not loaded again, whatever this instance remembers: a
+    # new cursor, a throwaway instance or a deleted DAGSTER_HOME sees every file as new.
+    candidates = [f.file.identity for files in found.daily.values() for f in files]
+    candidates += [f.file.identity for f in found.reference]
+    try:
+        held = extract.loaded_identities(warehouse.database, candidates)
+    except extract.WarehouseBusy as busy:  # the cursor stays: the same files are seen next tick
+        return dg.SkipReason(f"{len(candidates)} changed file(s) wait: the warehouse is being "
+                             f"written ({busy})")
     for bad in found.unmappable:
         context.log.warning(f"not loaded: {bad.path} ({bad.reason})")
         alerts.send(Alert(
@@ -48,13 +58,13 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing: LandingZon
     # landing in one tick make one run, and a feed whose file has not landed yet is not read.
     requests = []
     for day, files in found.daily.items():
-        files = [f for f in files if not _loaded_since(context.instance, f, day.isoformat())]
+        files = [f for f in files if f.file.identity not in held]
         if files:
             requests.append(dg.RunRequest(
                 job_name=daily_ingest_job.name, partition_key=day.isoformat(),
                 run_key=deliveries.run_key(files),
                 asset_selection=feed_assets(sorted({f.feed for f in files}))))
-    reference = [f for f in found.reference if not _loaded_since(context.instance, f, None)]
+    reference = [f for f in found.reference if f.file.identity not in held]
     if reference:
         requests.append(dg.RunRequest(
             job_name=reference_job.name, run_key=deliveries.run_key(reference),
@@ -63,33 +73,10 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing: LandingZon
     if not requests:
         skip = (f"landing zone {landing.root} does not exist" if not landing.root.is_dir()
                 else "no new or changed deliveries"
+                + (f"; {len(held)} changed file(s) already in the warehouse" if held else "")
                 + (f"; {len(found.unmappable)} file(s) not loaded, see the log"
                    if found.unmappable else ""))
     return dg.SensorResult(run_requests=requests, cursor=found.cursor.dump(), skip_reason=skip)
-
-
-def _loaded_since(instance: dg.DagsterInstance, delivery: deliveries.Delivery,
-                  partition: str | None) -> bool:
-    """Whether a run that started after the file arrived has loaded its raw table partition.
-
-    A sensor whose cursor is new (just switched on, or on an instance that `etl-assets run`
-    already loaded) would otherwise run every file in the landing zone again. The run's start,
-    not its materialization, is compared: a file rewritten while a run was reading the old one
-    arrived after that run started, so it is loaded again.
-    """
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(["raw", delivery.feed]),
-                              asset_partitions=[partition] if partition else None),
-        limit=1).records
-    if not records:
-        return False
-    record = records[0]
-    began = record.timestamp  # a materialization reported without a run
-    runs = instance.get_run_records(dg.RunsFilter(run_ids=[record.run_id]), limit=1) \
-        if record.run_id else []
-    if runs:
-        began = runs[0].start_time or runs[0].create_timestamp.timestamp()
-    return began > delivery.file.changed_ns / 1e9
 
 
 def partition_days(context: dg.SensorEvaluationContext) -> deliveries.Days:

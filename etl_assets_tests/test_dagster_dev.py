@@ -207,3 +207,79 @@ def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
     with duckdb.connect(str(deployment.warehouse), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM marts.fct_flights WHERE flight_date = $d",
                             {"d": DAY}).fetchone()[0] == expected
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    assert "errors" not in answer, answer
+    return answer["data"]
+
+
+SENSOR_TICKS = """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {
+  ... on Sensor { sensorState { ticks(limit: 20) { status skipReason runIds } } } } }"""
+RUNS = "{ runsOrError { ... on Runs { results { runId jobName status } } } }"
+
+
+def test_plain_dagster_dev_on_a_throwaway_instance_reloads_nothing(tmp_path):
+    """`make run` on three days, then `dagster dev` as Dagster users type it: no DAGSTER_HOME."""
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    env |= {"ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+            "ETL_LANDING_DIR": str(tmp_path / "landing"),
+            "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl")}
+    cli = str(Path(sys.executable).parent / "etl-assets")
+    home = tmp_path / "home"  # the instance `make run` recorded in, which dagster dev never sees
+    home.mkdir()
+    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    for command in (["land"], ["run"]):
+        done = subprocess.run([cli, *command, "--start", "2013-01-01", "--end", "2013-01-03"],
+                              env={**env, "DAGSTER_HOME": str(home)}, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+    project = tmp_path / "project"  # the project's workspace, and no .env: plain `dagster dev`
+    project.mkdir()
+    shutil.copy(REPO / "workspace.yaml", project / "workspace.yaml")
+    port = free_port()
+    log_path = tmp_path / "dagster_dev.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
+             "-h", "127.0.0.1", "-p", str(port)],
+            cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            def ticks():
+                try:
+                    data = graphql(port, SENSOR_TICKS, {"s": {
+                        "repositoryLocationName": "etl_assets",
+                        "repositoryName": "__repository__", "sensorName": "landing_zone_sensor"}})
+                except OSError:
+                    assert process.poll() is None, log_path.read_text()[-3000:]
+                    return None
+                state = data["sensorOrError"].get("sensorState")
+                done = [t for t in (state or {}).get("ticks", []) if t["status"] != "STARTED"]
+                return done if len(done) >= 2 else None
+
+            finished = wait_for("two landing-sensor ticks", ticks, timeout=300)
+            runs = graphql(port, RUNS)["runsOrError"]["results"]
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    assert "tmp_dagster_home" in log_path.read_text()  # Dagster's throwaway instance, as typed
+    assert [r for r in runs if r["jobName"] in ("daily_ingest_job", "reference_job")] == []
+    assert all(t["status"] == "SKIPPED" and t["runIds"] == [] for t in finished), finished
+    # The first tick of a new cursor saw all nine files, and the warehouse already held them.
+    assert any("9 changed file(s) already in the warehouse" in (t["skipReason"] or "")
+               for t in finished), finished

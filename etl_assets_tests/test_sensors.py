@@ -3,22 +3,30 @@
 import datetime as dt
 import json
 import os
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
+from dagster_duckdb import DuckDBResource
 
 from etl_assets.assets.clean import build_clean_assets
 from etl_assets.assets.raw import build_raw_assets
 from etl_assets.jobs import daily_ingest_job, feed_assets, reference_job
 from etl_assets.partitions import build_daily_partitions, daily_partitions
-from etl_assets.pipeline import deliveries
+from etl_assets.pipeline import deliveries, extract
+from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.deliveries import MAX_FILES_PER_TICK
 from etl_assets.alerts import AlertSink
 from etl_assets.resources import LandingZone, build_resources
 from etl_assets.sensors import landing_zone_sensor
 
 _clock = [1_700_000_000]
+FEEDS = {c.name: c for c in ALL_FEEDS}
 
 
 def deliver(landing, path, rows=1):
@@ -39,13 +47,30 @@ def definitions(last_day: str) -> dg.Definitions:
                           resources=build_resources())
 
 
-def tick(landing, cursor=None, defs=None, instance=None) -> dg.SensorResult:
+def tick(landing, cursor=None, defs=None, instance=None):
+    """One evaluation on a fresh instance, as a new or throwaway one would run it."""
     with dg.build_sensor_context(
             cursor=cursor, definitions=defs, instance=instance or dg.DagsterInstance.ephemeral(),
             resources={"landing": LandingZone(path=str(landing)),
-                       "alerts": AlertSink(log_path=str(landing.parent / "alerts.jsonl"))},
+                       "alerts": AlertSink(log_path=str(landing.parent / "alerts.jsonl")),
+                       "warehouse": DuckDBResource(database=str(warehouse_of(landing)))},
     ) as context:
         return landing_zone_sensor(context)
+
+
+def warehouse_of(landing) -> Path:
+    return landing.parent / "warehouse.duckdb"
+
+
+def load_into_warehouse(landing, days, feeds=("flights", "weather")):
+    """Load real files into raw, as any earlier run (of any instance) would have."""
+    conn = duckdb.connect(str(warehouse_of(landing)))
+    for feed in feeds:
+        contract = FEEDS[feed]
+        files = extract.daily_deliveries(landing, contract, days)
+        extract.load_raw(conn, contract, files, dt.datetime.now(dt.timezone.utc), days[0],
+                         days[-1] + dt.timedelta(days=1))
+    conn.close()
 
 
 @pytest.fixture(autouse=True)
@@ -124,22 +149,41 @@ def test_files_that_map_to_no_partition_are_reported_and_passed_over(landing, ca
                for a in alerts)
 
 
-def test_files_already_loaded_after_they_arrived_are_not_run_again(landing):
-    deliver(landing, "flights/2013-01-09.csv")
-    deliver(landing, "weather/2013-01-09.csv")
-    deliver(landing, "reference/planes.csv")
-    instance = dg.DagsterInstance.ephemeral()
-    for key, partition in ((["raw", "flights"], "2013-01-09"), (["raw", "weather"], "2013-01-09"),
-                           (["raw", "planes"], None)):  # as `etl-assets run` would have
-        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
+def test_files_the_warehouse_already_holds_are_not_run_again_on_any_instance(
+        landing, landed_days):
+    shutil.copytree(landed_days, landing)
+    days = [dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 3)]
+    load_into_warehouse(landing, days)  # flights and weather; the reference files are new
 
-    first = tick(landing, instance=instance)  # a new cursor: every file looks new
-    assert first.run_requests == []
+    first = tick(landing)  # a new instance and cursor: every file looks new to Dagster
+    [reference] = first.run_requests
+    assert reference.job_name == "reference_job"
 
-    deliver(landing, "weather/2013-01-09.csv", rows=2)  # re-delivered after that load
-    [again] = tick(landing, first.cursor, instance=instance).run_requests
-    assert again.partition_key == "2013-01-09"
-    assert again.asset_selection == feed_assets(["weather"])
+    deliver_again = landing / "weather" / "2013-01-02.csv"
+    os.utime(deliver_again, ns=(_clock[0] * 10**9 + 5, _clock[0] * 10**9 + 5))  # a new identity
+    [again] = tick(landing, first.cursor).run_requests  # the next tick, on another new instance
+    assert (again.partition_key, again.asset_selection) == ("2013-01-02", feed_assets(["weather"]))
+
+    everything = tick(landing)  # yet another instance, after the reload was never run
+    assert [r.partition_key for r in everything.run_requests] == ["2013-01-02", None]
+
+
+def test_while_the_warehouse_is_written_the_files_wait_for_the_next_tick(landing, landed_days):
+    shutil.copytree(landed_days, landing)
+    load_into_warehouse(landing, [dt.date(2013, 1, 1)], feeds=("flights",))
+    writer = subprocess.Popen(  # another process holds DuckDB's write lock on the file
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+         "print('locked', flush=True); sys.stdin.read()", str(warehouse_of(landing))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "locked"
+        busy = tick(landing)
+        assert isinstance(busy, dg.SkipReason) and "the warehouse is being written" in (
+            busy.skip_message)
+    finally:
+        writer.communicate("", timeout=30)
+    jan1 = [r for r in tick(landing).run_requests if r.partition_key == "2013-01-01"]
+    assert [r.asset_selection for r in jan1] == [feed_assets(["weather"])]  # flights is held
 
 
 def test_the_partitions_come_from_the_definitions_the_sensor_runs_in(landing):
@@ -184,19 +228,10 @@ def test_the_sensor_runs_by_default_and_targets_both_jobs():
     assert {job.name for job in landing_zone_sensor.jobs} == {"daily_ingest_job", "reference_job"}
 
 
-def test_a_file_rewritten_while_a_run_reads_it_is_loaded_again(landing, tmp_path):
-    instance = dg.DagsterInstance.ephemeral()
-    old = deliver(landing, "flights/2013-01-10.csv")
-    before = tick(landing, instance=instance)
-    [request] = before.run_requests
-
-    @dg.asset(key=["raw", "flights"], partitions_def=daily_partitions)
-    def raw_flights():  # the run that reads the file: upstream rewrites it meanwhile
-        time.sleep(0.05)
-        old.write_text("a,b\n1,2\n3,4\n5,6\n")
-
-    assert dg.materialize([raw_flights], instance=instance, partition_key="2013-01-10").success
-    [again] = tick(landing, before.cursor, instance=instance).run_requests
-    assert again.partition_key == "2013-01-10" and again.run_key != request.run_key
-    assert tick(landing, tick(landing, before.cursor, instance=instance).cursor,
-                instance=instance).run_requests == []
+def test_a_file_rewritten_after_it_was_loaded_is_loaded_again(landing, landed_days):
+    shutil.copytree(landed_days, landing)
+    load_into_warehouse(landing, [dt.date(2013, 1, 3)])
+    rewritten = landing / "flights" / "2013-01-03.csv"
+    rewritten.write_text(rewritten.read_text())  # upstream writes it again: a new modified time
+    jan3 = [r for r in tick(landing).run_requests if r.partition_key == "2013-01-03"]
+    assert [r.asset_selection for r in jan3] == [feed_assets(["flights"])]  # weather is held

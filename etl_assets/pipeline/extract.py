@@ -16,13 +16,35 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from etl_assets.pipeline import warehouse
-from etl_assets.pipeline.contract import TableContract, raw_columns
+from etl_assets.pipeline.contract import Column, TableContract, raw_columns
 from etl_assets.pipeline.landing import daily_file, missing_daily_files, reference_file
 
 
 class DeliveryError(ValueError):
     """A delivery that cannot be read as the feed it claims to be: missing, empty or misshapen."""
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process is writing the warehouse file, so it cannot be read just now."""
+
+
+# The warehouse's own record of what it holds: one row per delivered file that raw holds now,
+# written in the transaction that loads the file, so any instance (or none) can tell a file that
+# is already loaded from a new one, an empty file included.
+LEDGER = ("raw", "delivered_files")
+LEDGER_COLUMNS = (
+    Column("feed", "VARCHAR", "The feed the file was delivered for.", nullable=False),
+    Column("delivery_date", "DATE", "The day of a daily feed's file; empty for a reference file."),
+    Column("source_file", "VARCHAR", "The file, relative to the landing directory.",
+           nullable=False),
+    Column("identity", "VARCHAR", "path:size:modified-time (ns), as the landing sensor names a "
+           "delivery.", nullable=False),
+    Column("rows", "BIGINT", "Rows of the file in raw.", nullable=False),
+    Column("loaded_at", "TIMESTAMPTZ", "When the run loaded the file (UTC).", nullable=False),
+)
 
 
 @dataclass(frozen=True)
@@ -139,6 +161,7 @@ def load_raw(conn, contract: TableContract, files: Sequence[DeliveredFile],
                               for group, header in enumerate(by_header))
     with warehouse.transaction(conn):
         warehouse.ensure_table(conn, "raw", contract.name, columns)
+        warehouse.ensure_table(conn, *LEDGER, LEDGER_COLUMNS)
         if files:
             try:
                 warehouse.replace_rows(conn, target, columns, date_column, start, end,
@@ -152,7 +175,59 @@ def load_raw(conn, contract: TableContract, files: Sequence[DeliveredFile],
         else:
             conn.execute(f"DELETE FROM {target}{warehouse.range_filter(date_column)}",
                          warehouse.range_params(date_column, start, end))
+        _record_deliveries(conn, contract, files, loaded_at, start, end)
         counts = conn.execute(
             f"SELECT delivery_date, count(*) FROM {target}{warehouse.range_filter(date_column)} "
             f"GROUP BY 1 ORDER BY 1", warehouse.range_params(date_column, start, end)).fetchall()
     return {day: int(rows) for day, rows in counts}
+
+
+def _record_deliveries(conn, contract: TableContract, files: Sequence[DeliveredFile],
+                       loaded_at: dt.datetime, start: dt.date | None, end: dt.date | None) -> None:
+    """Replace the ledger's rows of the feed's range with the files just loaded into raw."""
+    date_column = "delivery_date" if contract.delivered_daily else None
+    where = warehouse.range_filter(date_column)
+    range_params = warehouse.range_params(date_column, start, end)
+    ledger = warehouse.table(*LEDGER)
+    conn.execute(f"DELETE FROM {ledger} WHERE feed = $feed"
+                 + where.replace(" WHERE ", " AND "), {"feed": contract.name, **range_params})
+    if not files:
+        return
+    conn.execute(f"""
+        INSERT INTO {ledger} BY NAME
+        SELECT $feed AS feed, f.delivery_date, f.source_file, f.identity,
+               coalesce(n.rows, 0) AS rows, $loaded_at AS loaded_at
+        FROM (SELECT unnest($dates)::DATE AS delivery_date, unnest($relative) AS source_file,
+                     unnest($identities) AS identity) AS f
+        LEFT JOIN (SELECT _source_identity, count(*) AS rows
+                   FROM {warehouse.table("raw", contract.name)}{where} GROUP BY 1) AS n
+          ON n._source_identity = f.identity""",
+                 {"feed": contract.name, "loaded_at": loaded_at, **range_params,
+                  "dates": [f.delivery_date for f in files],
+                  "relative": [f.relative for f in files],
+                  "identities": [f.identity for f in files]})
+
+
+def loaded_identities(warehouse_path: str | Path, identities: Sequence[str]) -> set[str]:
+    """Which of these file identities the warehouse holds now (its ledger of delivered files).
+
+    None before the first load. Raises WarehouseBusy while another process writes the file.
+    """
+    if not identities or not Path(warehouse_path).exists():
+        return set()
+    try:
+        conn = duckdb.connect(str(warehouse_path), read_only=True)
+    except duckdb.IOException as error:  # DuckDB's lock: one writing process, or readers only
+        raise WarehouseBusy(f"{warehouse_path}: {str(error).splitlines()[0]}") from None
+    try:
+        held = conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = $s AND table_name = $t",
+            {"s": LEDGER[0], "t": LEDGER[1]}).fetchall()
+        if not held:
+            return set()
+        rows = conn.execute(f"SELECT identity FROM {warehouse.table(*LEDGER)} "
+                            "WHERE identity IN (SELECT unnest($ids))",
+                            {"ids": list(identities)}).fetchall()
+        return {identity for (identity,) in rows}
+    finally:
+        conn.close()

@@ -107,3 +107,56 @@ def test_a_line_with_too_many_fields_is_refused_naming_the_file(tmp_path):
     path.write_text("carrier,name\nUA,United,extra\n")
     with pytest.raises(extract.DeliveryError, match=r"reference/airlines\.csv"):
         load_reference(tmp_path)
+
+
+def ledger(conn) -> list[tuple]:
+    return conn.execute("SELECT feed, delivery_date, source_file, rows FROM raw.delivered_files "
+                        "ORDER BY feed, delivery_date").fetchall()
+
+
+def test_the_ledger_holds_each_loaded_file_once_with_its_rows(landed_days):
+    conn, _ = load_daily(landed_days, [JAN1, dt.date(2013, 1, 2), JAN3])
+    _, counts = load_daily(landed_days, [JAN1], conn)  # a day again: replaced, not added
+    extract.load_raw(conn, AIRLINES, [extract.reference_delivery(landed_days, AIRLINES)], LOADED_AT)
+    raw = dict(conn.execute("SELECT _source_file, count(*) FROM raw.flights GROUP BY 1").fetchall())
+    assert ledger(conn) == [
+        ("airlines", None, "reference/airlines.csv", 16),
+        ("flights", JAN1, "flights/2013-01-01.csv", raw["flights/2013-01-01.csv"]),
+        ("flights", dt.date(2013, 1, 2), "flights/2013-01-02.csv", raw["flights/2013-01-02.csv"]),
+        ("flights", JAN3, "flights/2013-01-03.csv", raw["flights/2013-01-03.csv"])]
+    assert counts == {JAN1: raw["flights/2013-01-01.csv"]}
+
+
+def test_a_file_with_a_header_and_no_rows_is_in_the_ledger_with_zero_rows(tmp_path):
+    path = daily_file(tmp_path, "flights", JAN1)
+    path.parent.mkdir(parents=True)
+    path.write_text(",".join(FLIGHTS.source_columns) + "\n")
+    conn, counts = load_daily(tmp_path, [JAN1])
+    assert counts == {} and ledger(conn) == [("flights", JAN1, "flights/2013-01-01.csv", 0)]
+
+
+def test_a_refused_file_leaves_the_ledger_as_it_was(tmp_path, landed_days):
+    conn, _ = load_daily(landed_days, [JAN1])
+    before = ledger(conn)
+    broken = tmp_path / "landing"
+    path = daily_file(broken, "flights", JAN1)
+    path.parent.mkdir(parents=True)
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(extract.DeliveryError):
+        load_daily(broken, [JAN1], conn)
+    assert ledger(conn) == before
+
+
+def test_loaded_identities_are_the_ones_the_warehouse_holds(tmp_path, landed_days):
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert extract.loaded_identities(warehouse, ["x"]) == set()  # no warehouse yet
+    conn = duckdb.connect(str(warehouse))
+    conn.execute("CREATE SCHEMA raw")
+    conn.close()
+    assert extract.loaded_identities(warehouse, ["x"]) == set()  # no ledger yet
+    conn = duckdb.connect(str(warehouse))
+    [loaded] = extract.daily_deliveries(landed_days, FLIGHTS, [JAN1])
+    extract.load_raw(conn, FLIGHTS, [loaded], LOADED_AT, JAN1, JAN1 + dt.timedelta(days=1))
+    conn.close()
+    other = "flights/2013-01-01.csv:1:2"  # the same file as another delivery
+    assert extract.loaded_identities(warehouse, [loaded.identity, other]) == {loaded.identity}
