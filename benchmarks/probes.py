@@ -33,7 +33,8 @@ def code_location() -> None:
 
 
 def sensor_tick(files: int, root: Path) -> None:
-    """The landing-zone sensor's first tick over `files` daily files (header-only, real layout)."""
+    """The landing-zone sensor's first ticks over `files` daily files (header-only, real layout),
+    with the warehouse holding half of them."""
     landing = root / "landing"
     day_count = files // 2  # a flights and a weather file a day
     first = dt.date(2013, 1, 1)
@@ -47,6 +48,22 @@ def sensor_tick(files: int, root: Path) -> None:
                 path.write_text(text)
     os.environ["ETL_LANDING_DIR"] = str(landing)
     os.environ["ETL_LAST_DAY"] = last.isoformat()  # every file maps to a partition
+    # A warehouse whose ledger already holds every weather file: the sensor asks it each tick.
+    warehouse_path = root / "warehouse.duckdb"
+    warehouse_path.unlink(missing_ok=True)
+    os.environ["ETL_WAREHOUSE_PATH"] = str(warehouse_path)
+    import duckdb
+
+    from etl_assets.pipeline import extract, warehouse
+
+    conn = duckdb.connect(str(warehouse_path))
+    warehouse.ensure_table(conn, *extract.LEDGER, extract.LEDGER_COLUMNS)
+    held = [(f"weather/{p.name}", p.stat()) for p in (landing / "weather").iterdir()]
+    conn.execute(f"INSERT INTO {warehouse.table(*extract.LEDGER)} SELECT 'weather', NULL, "
+                 "unnest($files), unnest($ids), 0, now()",
+                 {"files": [f for f, _ in held],
+                  "ids": [f"{f}:{st.st_size}:{st.st_mtime_ns}" for f, st in held]})
+    conn.close()
 
     import dagster as dg
 
@@ -67,7 +84,8 @@ def sensor_tick(files: int, root: Path) -> None:
         context = dg.build_sensor_context(
             cursor=cursor, instance=instance, repository_def=definitions.get_repository_def(),
             resources={"landing": LandingZone(path=str(landing)),
-                       "alerts": definitions.resources["alerts"]})
+                       "alerts": definitions.resources["alerts"],
+                       "warehouse": definitions.resources["warehouse"]})
         began = time.perf_counter()
         result = landing_zone_sensor(context)
         ticks.append(time.perf_counter() - began)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 import pandas as pd
 
+from etl_assets.assets.keys import table_key
 from etl_assets.assets.metadata import markdown
 from etl_assets.pipeline import quality, rules
 from etl_assets.pipeline.contract import (
@@ -89,10 +90,6 @@ def evaluate(asset: dg.AssetKey, checks: list[TableCheck], scope: Scope
              ) -> Iterator[dg.AssetCheckResult]:
     for check in checks:
         yield check.result(asset, scope)
-
-
-def _key(schema: str, name: str) -> dg.AssetKey:
-    return dg.AssetKey([schema, name])
 
 
 def _share(part: int, whole: int) -> float:
@@ -238,7 +235,7 @@ def raw_equals_clean_plus_quarantine(contract: TableContract) -> TableCheck:
         "raw_equals_clean_plus_quarantine", ERROR, True,
         "for every delivery date, raw rows = clean rows + quarantined rows: no row is lost or "
         "duplicated on the way.", run,
-        additional_deps=(_key("raw", contract.name), _key("quarantine", contract.name)))
+        additional_deps=(table_key("raw", contract.name), table_key("quarantine", contract.name)))
 
 
 def quarantined_share_within_limit(contract: TableContract) -> TableCheck:
@@ -264,7 +261,7 @@ def quarantined_share_within_limit(contract: TableContract) -> TableCheck:
         "quarantined_share_within_limit", ERROR, True,
         "no delivery date has more than ETL_QUARANTINE_LIMIT_PERCENT (default 5%) of its rows "
         "quarantined; a mostly bad file fails loudly instead of loading a mostly empty day.", run,
-        additional_deps=(_key("raw", contract.name), _key("quarantine", contract.name)))
+        additional_deps=(table_key("raw", contract.name), table_key("quarantine", contract.name)))
 
 
 def no_rows_quarantined(contract: TableContract) -> TableCheck:
@@ -363,7 +360,7 @@ def every_clean_flight_present() -> TableCheck:
     return TableCheck(
         "every_clean_flight_present", ERROR, True,
         "the fact table holds exactly as many flights per range as clean.flights; a join that "
-        "drops or fans out rows fails here.", run, additional_deps=(_key("clean", "flights"),))
+        "drops or fans out rows fails here.", run, additional_deps=(table_key("clean", "flights"),))
 
 
 def flights_have_known(what: str, column: str, reference: str, reference_column: str
@@ -385,7 +382,7 @@ def flights_have_known(what: str, column: str, reference: str, reference_column:
         f"every flight's {column} is in clean.{reference}.{reference_column}; the source's "
         f"reference tables are known to be incomplete, so an unknown value only warns and the "
         f"fact table shows its name as empty.", run,
-        additional_deps=(_key("clean", "flights"), _key("clean", reference)))
+        additional_deps=(table_key("clean", "flights"), table_key("clean", reference)))
 
 
 def adds_up_to_fct_flights(mart: str, group_column: str) -> TableCheck:
@@ -401,7 +398,7 @@ def adds_up_to_fct_flights(mart: str, group_column: str) -> TableCheck:
         "adds_up_to_fct_flights", ERROR, False,
         f"per day, the sums of flights and cancellations over {mart} equal the counts in "
         "marts.fct_flights; an aggregate that drops or double-counts rows fails here.", run,
-        additional_deps=(_key("marts", "fct_flights"),))
+        additional_deps=(table_key("marts", "fct_flights"),))
 
 
 # --- the suite, per table ------------------------------------------------------------------
@@ -463,7 +460,7 @@ def mart_checks(name: str) -> list[TableCheck]:
 
 # --- checks built by Dagster from materialization history ----------------------------------
 
-MART_KEYS = [_key("marts", name) for name in MARTS]
+MART_KEYS = [table_key("marts", name) for name in MARTS]
 
 # WARN: the marts were last updated more than 26 hours ago (a day plus slack for a late feed).
 # The marts also carry a FreshnessPolicy with the same window, which the UI shows as their

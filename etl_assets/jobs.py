@@ -2,6 +2,7 @@ from collections.abc import Iterable
 
 import dagster as dg
 
+from etl_assets.assets.keys import table_key
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
 
 LAYERS = ("raw", "clean", "quarantine")  # one feed's tables: clean and quarantine share a step
@@ -9,7 +10,7 @@ LAYERS = ("raw", "clean", "quarantine")  # one feed's tables: clean and quaranti
 
 def feed_assets(feeds: Iterable[str]) -> list[dg.AssetKey]:
     """The tables one feed's files load: raw, clean and quarantine."""
-    return [dg.AssetKey([layer, feed]) for feed in feeds for layer in LAYERS]
+    return [table_key(layer, feed) for feed in feeds for layer in LAYERS]
 
 
 # In-process: one Python process for the whole graph. DuckDB takes one writer at a time, and

@@ -20,6 +20,7 @@ import dagster as dg
 import duckdb
 
 from etl_assets import dagster_adapter
+from etl_assets.assets.keys import key_table
 from etl_assets.pipeline import quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.marts import MARTS
@@ -59,7 +60,7 @@ class CheckOutcome:
             outcome = "passed"
         else:
             outcome = "WARN" if evaluation.severity == dg.AssetCheckSeverity.WARN else "FAILED"
-        return cls(evaluation.asset_key.to_user_string().replace("/", "."),
+        return cls(key_table(evaluation.asset_key),
                    evaluation.check_name, outcome, evaluation.description or "", when)
 
 
@@ -220,7 +221,7 @@ def run_job(
     evaluated = {(e.asset_key, e.check_name): CheckOutcome.of(e)
                  for e in dagster_adapter.check_evaluations(result.all_events)}
     checks = [evaluated.get((key.asset_key, key.name)) or CheckOutcome(
-                  key.asset_key.to_user_string().replace("/", "."), key.name, NOT_RUN,
+                  key_table(key.asset_key), key.name, NOT_RUN,
                   "an upstream step or blocking check failed")
               for key in dagster_adapter.check_keys(definitions, job.name)]
     failures += [f"check {c.table}:{c.check} failed: {c.detail}" for c in checks
@@ -271,7 +272,7 @@ def latest_check_outcomes(definitions: dg.Definitions,
     """Every check of the definitions with its latest recorded outcome in the instance."""
     outcomes = []
     for key in dagster_adapter.check_keys(definitions):
-        table = key.asset_key.to_user_string().replace("/", ".")
+        table = key_table(key.asset_key)
         evaluation, event, status = dagster_adapter.latest_check_evaluation(instance, key)
         if evaluation is not None:
             when = dt.datetime.fromtimestamp(event.timestamp).strftime("%Y-%m-%d %H:%M")

@@ -10,14 +10,26 @@ def selected(job_name: str) -> set[str]:
 def test_the_daily_ingest_job_loads_one_days_files_and_leaves_marts_to_automation():
     assert selected("daily_ingest_job") == {
         "raw/flights", "raw/weather", "clean/flights", "clean/weather",
-        "quarantine/flights", "quarantine/weather"}
+        "quarantine/quarantined_flights", "quarantine/quarantined_weather"}
     assert defs().resolve_job_def("daily_ingest_job").partitions_def is not None
 
 
 def test_the_reference_job_loads_the_reference_tables():
     assert selected("reference_job") == {
-        f"{layer}/{name}" for layer in ("raw", "clean", "quarantine")
+        f"{layer}/{prefix}{name}" for layer, prefix in (("raw", ""), ("clean", ""),
+                                                        ("quarantine", "quarantined_"))
         for name in ("airlines", "airports", "planes")}
+
+
+def test_no_two_assets_of_a_group_share_the_name_the_ui_shows():
+    """The lineage graph and the sidebar show a key's last part: within a group it must differ."""
+    specs = defs().resolve_all_asset_specs()
+    shown = {}
+    for spec in specs:
+        shown.setdefault((spec.group_name, spec.key.path[-1]), []).append(spec.key)
+    assert {k: v for k, v in shown.items() if len(v) > 1} == {}
+    names = {spec.key.path[-1] for spec in specs if spec.group_name == "clean"}
+    assert {"flights", "quarantined_flights"} <= names
 
 
 def test_the_etl_job_is_the_whole_graph():

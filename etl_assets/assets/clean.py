@@ -12,6 +12,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from etl_assets import checks
+from etl_assets.assets.keys import table_key
 from etl_assets.assets.metadata import (
     column_lineage,
     column_schema,
@@ -30,9 +31,9 @@ OWNERS = ["team:data-platform"]
 def build_clean_asset(contract: TableContract, partitions: dg.DailyPartitionsDefinition
                       ) -> dg.AssetsDefinition:
     daily = contract.delivered_daily
-    clean_key = dg.AssetKey(["clean", contract.name])
-    quarantine_key = dg.AssetKey(["quarantine", contract.name])
-    raw_key = dg.AssetKey(["raw", contract.name])
+    clean_key = table_key("clean", contract.name)
+    quarantine_key = table_key("quarantine", contract.name)
+    raw_key = table_key("raw", contract.name)
     clean_checks = checks.clean_checks(contract)
     quarantine_checks = checks.quarantine_checks(contract)
     clean_schema = column_schema(contract)

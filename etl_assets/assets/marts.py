@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from etl_assets import checks
+from etl_assets.assets.keys import table_key
 from etl_assets.assets.metadata import (
     column_lineage,
     column_schema,
@@ -20,7 +21,7 @@ OWNERS = ["team:analytics"]
 
 
 def _clean(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["clean", name])
+    return table_key("clean", name)
 
 
 _REFERENCE = dg.AssetSelection.assets(*(_clean(c.name) for c in REFERENCE_FEEDS))
@@ -39,7 +40,7 @@ FOLLOW_CLEAN_DAYS = (
 
 def build_mart_asset(contract: TableContract, deps: list[dg.AssetKey],
                      partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
-    key = dg.AssetKey(["marts", contract.name])
+    key = table_key("marts", contract.name)
     table_checks = checks.mart_checks(contract.name)
     schema = column_schema(contract)
 
@@ -86,7 +87,7 @@ def build_mart_asset(contract: TableContract, deps: list[dg.AssetKey],
     return _mart
 
 
-FCT_FLIGHTS_KEY = dg.AssetKey(["marts", "fct_flights"])
+FCT_FLIGHTS_KEY = table_key("marts", "fct_flights")
 
 
 def build_mart_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:

@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from etl_assets.assets.keys import table_key
 from etl_assets.pipeline import warehouse
 from etl_assets.pipeline.contract import Column, TableContract
 
@@ -59,7 +60,7 @@ def _column_dep(source: str, schema: str, table: str) -> dg.TableColumnDep:
         schema, table, column = parts
     else:
         (column,) = parts
-    return dg.TableColumnDep(asset_key=dg.AssetKey([schema, table]), column_name=column)
+    return dg.TableColumnDep(asset_key=table_key(schema, table), column_name=column)
 
 
 def recorded_schema(context: dg.AssetExecutionContext, key: dg.AssetKey

@@ -6,6 +6,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from etl_assets import checks
+from etl_assets.assets.keys import table_key
 from etl_assets.assets.metadata import (
     column_schema,
     recorded_schema,
@@ -31,7 +32,7 @@ def build_raw_asset(contract: TableContract, partitions: dg.DailyPartitionsDefin
                     ) -> dg.AssetsDefinition:
     daily = contract.delivered_daily
     what = "daily files" if daily else "reference file"
-    key = dg.AssetKey(["raw", contract.name])
+    key = table_key("raw", contract.name)
     table_checks = checks.raw_checks(contract)
     schema = raw_schema(contract)
 
