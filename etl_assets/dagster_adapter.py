@@ -60,6 +60,16 @@ def plan_checks_once() -> None:
     dg.DagsterRun.get_resolved_partitions_subset_for_events = _planned_subset_of_own_partitions
 
 
+def reuse_connections(instance: dg.DagsterInstance) -> None:
+    """Keep the instance's database connections open between event writes.
+
+    dagster-postgres opens a new connection for every write unless told it serves a long-lived
+    process, as the webserver does; a run of the year writes thousands of events. No statement
+    timeout (0): a run's writes are not a webserver's reads. SQLite storage ignores it.
+    """
+    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+
+
 # --- reading what a run did ----------------------------------------------------------------
 
 def run_events(instance: dg.DagsterInstance, run_id: str,

@@ -190,6 +190,7 @@ def run_job(
     # batched event writes where the storage supports them (PostgreSQL). The cost of the first:
     # if the run fails, its days show as missing rather than failed in the UI.
     dagster_adapter.use_fast_event_writes()
+    dagster_adapter.reuse_connections(instance)
     job = definitions.resolve_job_def("etl_job")
     release_abandoned_runs(instance, echo)
     run_id = str(uuid.uuid4())

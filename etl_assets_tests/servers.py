@@ -1,4 +1,4 @@
-"""A real PostgreSQL server for tests and benchmarks: initdb into a temporary folder, loopback only.
+"""Real servers for tests and benchmarks, on loopback: PostgreSQL, and `dagster dev`.
 
 Debian's `postgresql` package provides the binaries; initdb and postgres refuse to run as root, so
 as root they run as the `postgres` user the package creates, on a folder it owns. `.ci/run`
@@ -11,10 +11,13 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,3 +116,63 @@ def postgres_server(timeout: float = 60.0) -> Iterator[Postgres]:
         _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
                      timeout=timeout)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class DagsterDev:
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log.read_text()[-chars:] if self.log.exists() else ""
+
+
+@contextlib.contextmanager
+def dagster_dev(cwd: Path, env: dict[str, str], log: Path, port: int | None = None,
+                timeout: float = 180.0) -> Iterator[DagsterDev]:
+    """`dagster dev -w workspace.yaml` on a free loopback port, up and answering, then gone.
+
+    It runs in a process group of its own, which is ended whole: the webserver, the daemon and the
+    code servers it starts would outlive a kill of the parent alone.
+    """
+    port = port or free_port()
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
+             "-h", "127.0.0.1", "-p", str(port)],
+            cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = DagsterDev(port, process, log)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{server.url}/server_info", timeout=5):
+                    break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(f"dagster dev exited:\n{server.log_tail()}") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"dagster dev did not answer in {timeout:.0f}s:\n"
+                                       f"{server.log_tail()}") from None
+                time.sleep(1)
+        yield server
+    finally:
+        _end_group(process)
+
+
+def _end_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):  # nothing of the group may survive
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=30)

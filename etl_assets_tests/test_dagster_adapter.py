@@ -128,7 +128,7 @@ def test_free_pool_slots_frees_the_runs_slots_and_counts_them(tmp_path):
 NON_PUBLIC = {"all_logs", "get_records_for_run", "get_latest_asset_check_evaluation_record",
               "report_run_failed", "event_log_storage", "free_concurrency_slots_for_run",
               "asset_layer", "resolve_asset_graph", "get_asset_check_evaluations",
-              "get_resolved_partitions_subset_for_events"}
+              "get_resolved_partitions_subset_for_events", "optimize_for_webserver"}
 
 
 def reaches(path: Path) -> set[str]:

@@ -10,8 +10,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,16 +23,11 @@ import duckdb
 import pytest
 
 from etl_assets.pipeline.landing import daily_file, land, read_source
+from etl_assets_tests.servers import dagster_dev, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DAY, BAD_DAY = dt.date(2013, 1, 5), dt.date(2013, 1, 6)
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Webhook:
@@ -86,41 +79,11 @@ def deployment(tmp_path):
         "ETL_UI_BASE_URL": f"http://127.0.0.1:{port}",
         "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
     }
-    log = open(tmp_path / "dagster_dev.log", "w")
-    # Its own process group: dagster dev starts a webserver, a daemon and code servers that
-    # would outlive a kill of the parent alone.
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def webserver_up():
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
-                return True
-        except OSError:
-            return process.poll() is not None and _fail(tmp_path)
-
     try:
-        wait_for("the webserver", webserver_up, timeout=180)
-        yield _Deployment(tmp_path, home, webhook, port)
+        with dagster_dev(REPO, env, tmp_path / "dagster_dev.log", port=port) as server:
+            yield _Deployment(tmp_path, home, webhook, server.port)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-        try:  # nothing of the group may survive
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        log.close()
         webhook.server.shutdown()
-
-
-def _fail(tmp_path):
-    raise AssertionError("dagster dev exited:\n" + (tmp_path / "dagster_dev.log").read_text()[-3000:])
 
 
 class _Deployment:
@@ -243,39 +206,18 @@ def test_plain_dagster_dev_on_a_throwaway_instance_reloads_nothing(tmp_path):
     project = tmp_path / "project"  # the project's workspace, and no .env: plain `dagster dev`
     project.mkdir()
     shutil.copy(REPO / "workspace.yaml", project / "workspace.yaml")
-    port = free_port()
     log_path = tmp_path / "dagster_dev.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            def ticks():
-                try:
-                    data = graphql(port, SENSOR_TICKS, {"s": {
-                        "repositoryLocationName": "etl_assets",
-                        "repositoryName": "__repository__", "sensorName": "landing_zone_sensor"}})
-                except OSError:
-                    assert process.poll() is None, log_path.read_text()[-3000:]
-                    return None
-                state = data["sensorOrError"].get("sensorState")
-                done = [t for t in (state or {}).get("ticks", []) if t["status"] != "STARTED"]
-                return done if len(done) >= 2 else None
+    with dagster_dev(project, env, log_path) as server:
+        def ticks():
+            data = graphql(server.port, SENSOR_TICKS, {"s": {
+                "repositoryLocationName": "etl_assets", "repositoryName": "__repository__",
+                "sensorName": "landing_zone_sensor"}})
+            state = data["sensorOrError"].get("sensorState")
+            done = [t for t in (state or {}).get("ticks", []) if t["status"] != "STARTED"]
+            return done if len(done) >= 2 else None
 
-            finished = wait_for("two landing-sensor ticks", ticks, timeout=300)
-            runs = graphql(port, RUNS)["runsOrError"]["results"]
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        finished = wait_for("two landing-sensor ticks", ticks, timeout=300)
+        runs = graphql(server.port, RUNS)["runsOrError"]["results"]
 
     assert "tmp_dagster_home" in log_path.read_text()  # Dagster's throwaway instance, as typed
     assert [r for r in runs if r["jobName"] in ("daily_ingest_job", "reference_job")] == []

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from etl_assets import dagster_adapter
 from etl_assets.runner import latest_check_outcomes, run_job
 from etl_assets_tests.conftest import Deployment
 from etl_assets_tests.servers import postgres_bin, postgres_server
@@ -55,3 +56,19 @@ def test_a_run_on_the_postgres_instance_keeps_every_partition_and_check(
     assert len(outcomes) == 85
     assert {o.outcome for o in outcomes} == {"passed", "WARN"}
     assert again.get_run_record_by_id(summary.run_id).dagster_run.is_success
+
+
+def test_reuse_connections_keeps_the_event_logs_connections_open(postgres, tmp_path, monkeypatch):
+    """Pins dagster_adapter.reuse_connections: without it, every event write connects anew."""
+    for name, value in postgres.env.items():
+        monkeypatch.setenv(name, value)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(CONFIG, home / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(home))
+    pool = lambda: type(instance.event_log_storage._engine.pool).__name__  # noqa: E731
+    assert pool() == "NullPool"
+    dagster_adapter.reuse_connections(instance)
+    assert pool() == "QueuePool"
+    with instance.event_log_storage._engine.connect() as conn:  # no statement timeout is set
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0"

@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -17,7 +16,7 @@ from dagster_duckdb import DuckDBResource
 from etl_assets.assets.clean import build_clean_assets
 from etl_assets.assets.raw import build_raw_assets
 from etl_assets.jobs import daily_ingest_job, feed_assets, reference_job
-from etl_assets.partitions import build_daily_partitions, daily_partitions
+from etl_assets.partitions import build_daily_partitions
 from etl_assets.pipeline import deliveries, extract
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.deliveries import MAX_FILES_PER_TICK
