@@ -118,6 +118,17 @@ def postgres_server(timeout: float = 60.0) -> Iterator[Postgres]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def wait_for(what: str, condition, timeout: float, every: float = 1.0):
+    """condition()'s first true value, asked every `every` seconds; fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
 @dataclass(frozen=True)
 class DagsterDev:
     port: int

@@ -23,7 +23,7 @@ import duckdb
 import pytest
 
 from etl_assets.pipeline.landing import daily_file, land, read_source
-from etl_assets_tests.servers import dagster_dev, free_port
+from etl_assets_tests.servers import dagster_dev, free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 DAY, BAD_DAY = dt.date(2013, 1, 5), dt.date(2013, 1, 6)
@@ -49,16 +49,6 @@ class Webhook:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-def wait_for(what: str, condition, timeout: float, every: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.fixture

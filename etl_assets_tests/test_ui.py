@@ -16,14 +16,13 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
-from etl_assets_tests.servers import dagster_dev
+from etl_assets_tests.servers import dagster_dev, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "data" / "test-artifacts" / "ui"
@@ -69,16 +68,6 @@ def ui(tmp_path_factory):
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     with dagster_dev(REPO, env, root / "dagster_dev.log") as server:
         yield server, home
-
-
-def wait_for(what: str, condition, timeout: float, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def shot(page, name: str) -> Path:
