@@ -8,7 +8,11 @@ from etl_assets.checks import factory_checks
 from etl_assets.jobs import daily_ingest_job, etl_job, reference_job
 from etl_assets.partitions import build_daily_partitions, last_day_setting
 from etl_assets.resources import build_resources
-from etl_assets.schedules import build_daily_ingest_schedule, weekly_reference_schedule
+from etl_assets.schedules import (
+    build_daily_ingest_schedule,
+    ingest_cron_setting,
+    weekly_reference_schedule,
+)
 from etl_assets.sensors import (
     landing_zone_sensor,
     marts_automation_sensor,
@@ -25,7 +29,8 @@ def defs() -> dg.Definitions:
                 *build_mart_assets(partitions)],
         asset_checks=factory_checks,
         jobs=[etl_job, daily_ingest_job, reference_job],
-        schedules=[build_daily_ingest_schedule(daily_ingest_job, last_day),
+        schedules=[build_daily_ingest_schedule(daily_ingest_job, partitions, last_day,
+                                               ingest_cron_setting()),
                    weekly_reference_schedule],
         sensors=[landing_zone_sensor, marts_automation_sensor, marts_freshness_sensor,
                  run_failure_alert_sensor, check_failure_alert_sensor],

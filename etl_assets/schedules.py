@@ -8,20 +8,48 @@ landing-zone sensor already reloads a reference table when its file changes, and
 landing zone the refresh would fail every week. Turn either on in the UI (Automation).
 """
 
+import datetime as dt
+import os
+from zoneinfo import ZoneInfo
+
 import dagster as dg
 
 from etl_assets.jobs import reference_job
 from etl_assets.partitions import OPEN, TIMEZONE
 
+DEFAULT_INGEST_CRON = "0 6 * * *"  # 06:00 New York time, when the day before has ended
 
-def build_daily_ingest_schedule(job, last_day: str) -> dg.ScheduleDefinition:
-    """Daily at 06:00 New York time: the day that just ended (the partitions' own timezone)."""
-    return dg.build_schedule_from_partitioned_job(
-        job, name="daily_ingest_schedule", hour_of_day=6, minute_of_hour=0,
+
+def ingest_cron_setting() -> str:
+    """ETL_INGEST_CRON: when the daily ingest ticks (a cron string, New York time).
+
+    Read when definitions load, as ETL_LAST_DAY is; Dagster refuses an invalid cron string there.
+    The end-to-end test sets one tick a minute to watch the daemon launch it.
+    """
+    return (os.environ.get("ETL_INGEST_CRON") or DEFAULT_INGEST_CRON).strip()
+
+
+def build_daily_ingest_schedule(job, partitions: dg.DailyPartitionsDefinition, last_day: str,
+                                cron: str = DEFAULT_INGEST_CRON) -> dg.ScheduleDefinition:
+    """Each tick ingests the day that ended before it, in New York (the partitions' timezone);
+    after a fixed range's last day, that last day."""
+
+    @dg.schedule(
+        name="daily_ingest_schedule", job=job, cron_schedule=cron, execution_timezone=TIMEZONE,
         default_status=(dg.DefaultScheduleStatus.RUNNING if last_day == OPEN
                         else dg.DefaultScheduleStatus.STOPPED),
-        description="Ingest the day that just ended, at 06:00 New York time.",
+        description=f"Ingest the day that just ended ({cron}, New York time).",
     )
+    def daily_ingest_schedule(context: dg.ScheduleEvaluationContext):
+        when = context.scheduled_execution_time.astimezone(ZoneInfo(TIMEZONE))
+        day = when.date() - dt.timedelta(days=1)
+        if partitions.end is not None:  # a fixed range: never past its last day
+            day = min(day, partitions.end.date() - dt.timedelta(days=1))
+        if day < partitions.start.date():
+            return dg.SkipReason(f"no day has ended since {partitions.start.date()} yet")
+        return dg.RunRequest(partition_key=day.isoformat())
+
+    return daily_ingest_schedule
 
 
 weekly_reference_schedule = dg.ScheduleDefinition(

@@ -215,3 +215,49 @@ def test_plain_dagster_dev_on_a_throwaway_instance_reloads_nothing(tmp_path):
     # The first tick of a new cursor saw all nine files, and the warehouse already held them.
     assert any("9 changed file(s) already in the warehouse" in (t["skipReason"] or "")
                for t in finished), finished
+
+
+START_SCHEDULE = """mutation($s: ScheduleSelector!) { startSchedule(scheduleSelector: $s) {
+  __typename ... on ScheduleStateResult { scheduleState { status } }
+  ... on PythonError { message } } }"""
+
+
+def test_the_daemon_launches_the_daily_schedule_and_it_materializes_its_day(tmp_path):
+    """A tick a minute (ETL_INGEST_CRON), switched on as a person would in the UI."""
+    day = "2013-01-02"
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_LAST_DAY": day,
+           "ETL_INGEST_CRON": "* * * * *",
+           "ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+           "ETL_LANDING_DIR": str(tmp_path / "landing"),
+           "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl")}
+    cli = str(Path(sys.executable).parent / "etl-assets")
+    for command in (["land"], ["run"]):  # loaded already: the landing sensor launches nothing
+        done = subprocess.run([cli, *command, "--start", "2013-01-01", "--end", day], env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+    with dagster_dev(REPO, env, tmp_path / "dagster_dev.log") as server:
+        started = graphql(server.port, START_SCHEDULE, {"s": {
+            "repositoryLocationName": "etl_assets", "repositoryName": "__repository__",
+            "scheduleName": "daily_ingest_schedule"}})["startSchedule"]
+        assert started["scheduleState"]["status"] == "RUNNING", started
+
+        def scheduled_run():
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                runs = instance.get_runs(filters=dg.RunsFilter(
+                    tags={"dagster/schedule_name": "daily_ingest_schedule"}))
+                assert not [r for r in runs if r.status == dg.DagsterRunStatus.FAILURE], (
+                    server.log_tail())
+                return next((r for r in runs if r.status == dg.DagsterRunStatus.SUCCESS), None)
+
+        run = wait_for("the daemon's scheduled run to succeed", scheduled_run, timeout=300)
+
+    assert run.job_name == "daily_ingest_job" and run.tags["dagster/partition"] == day
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for table in ("flights", "weather"):
+            [record] = instance.fetch_materializations(dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(["raw", table]), asset_partitions=[day]), limit=1).records
+            assert record.run_id == run.run_id  # the newest load of that day is the schedule's

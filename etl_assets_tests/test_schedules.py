@@ -14,7 +14,8 @@ def definitions(monkeypatch, request):
 
 def evaluate(definitions, name, when):
     schedule = definitions.resolve_schedule_def(name)
-    with dg.build_schedule_context(scheduled_execution_time=when) as context:
+    with dg.build_schedule_context(scheduled_execution_time=when,
+                                   repository_def=definitions.get_repository_def()) as context:
         return schedule, list(schedule.evaluate_tick(context).run_requests or [])
 
 
@@ -58,3 +59,24 @@ def test_reference_tables_refresh_weekly(definitions):
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 5 * * 1",
                                                                      "America/New_York")
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+
+
+@pytest.mark.parametrize("definitions", ["2013-12-31"], indirect=True)
+def test_the_ingest_cron_comes_from_the_environment_and_a_bad_one_fails_the_load(
+        definitions, monkeypatch):
+    monkeypatch.setenv("ETL_INGEST_CRON", "*/5 * * * *")
+    schedule, [request] = evaluate(defs(), "daily_ingest_schedule",
+                                   dt.datetime(2013, 3, 5, 0, 5, tzinfo=NY))
+    assert (schedule.cron_schedule, request.partition_key) == ("*/5 * * * *", "2013-03-04")
+    monkeypatch.setenv("ETL_INGEST_CRON", "every morning")
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="every morning"):
+        defs()
+
+
+@pytest.mark.parametrize("definitions", ["2013-12-31"], indirect=True)
+def test_before_the_first_day_has_ended_the_tick_skips(definitions):
+    schedule = definitions.resolve_schedule_def("daily_ingest_schedule")
+    with dg.build_schedule_context(scheduled_execution_time=dt.datetime(2013, 1, 1, 6, tzinfo=NY),
+                                   repository_def=definitions.get_repository_def()) as context:
+        result = schedule.evaluate_tick(context)
+    assert not result.run_requests and "no day has ended since 2013-01-01" in result.skip_message
