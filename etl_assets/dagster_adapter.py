@@ -80,9 +80,11 @@ def run_events(instance: dg.DagsterInstance, run_id: str,
     return [r.event_log_entry for r in connection.records], connection.cursor
 
 
-def latest_check_evaluation(instance: dg.DagsterInstance, key: dg.AssetCheckKey
-                            ) -> tuple[dg.AssetCheckEvaluation | None, dg.EventLogEntry | None, str]:
-    """A check's latest evaluation, the event that carried it, and its record status (or "never")."""
+Evaluation = tuple[dg.AssetCheckEvaluation | None, dg.EventLogEntry | None, str]
+
+
+def latest_check_evaluation(instance: dg.DagsterInstance, key: dg.AssetCheckKey) -> Evaluation:
+    """A check's latest evaluation, the event that carried it, and its record's status."""
     record = instance.get_latest_asset_check_evaluation_record(key)
     if record is None:
         return None, None, "never"

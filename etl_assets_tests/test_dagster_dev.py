@@ -1,7 +1,9 @@
 """End to end: the real `dagster dev` (webserver + daemon) runs the pipeline with nobody launching it.
 
 Files are landed; the landing-zone sensor requests the day, declarative automation builds its
-marts, and a delivery that cannot be read fails its run, which alerts once on a real webhook. Needs nothing but the project's own packages, so it never skips.
+marts, and a delivery that cannot be read fails its run, which alerts once on a real webhook.
+Plain `dagster dev` on a throwaway instance reloads nothing the warehouse holds, and the daemon
+launches the daily schedule. Needs nothing but the project's own packages, so it never skips.
 """
 
 from __future__ import annotations

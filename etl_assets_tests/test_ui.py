@@ -1,9 +1,10 @@
-"""The Dagster UI as a person uses it: headless Chromium, driven by Playwright, on a real `dagster dev`.
+"""The Dagster UI as a person uses it: headless Chromium, driven by Playwright, on `dagster dev`.
 
-Two days are loaded first (`etl-assets land` and `run`, as `make run` does), then the test opens the
-UI, skips the first-visit dialog, reads the lineage, materializes one partition of a mart from its
-page with the Materialize button, waits for the run, and finds the new materialization, its
-metadata, its checks and its daily plot. Screenshots go to data/test-artifacts/ui/.
+Two days are loaded first (`etl-assets land` and `run`, as `make run` does); then the test opens
+the UI, skips the first-visit dialog, reads the lineage, materializes one partition of a mart from
+its page with the Materialize button, waits for the run, and finds the new materialization, its
+metadata (that day's own figures), its checks and its plots. Screenshots go to
+data/test-artifacts/ui/.
 
 Needs Debian's `chromium` (Playwright's own browser download does not work on these machines) and
 the `playwright` package; without them it skips, which `.ci/run` turns into a failure.
