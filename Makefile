@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # One materialization-planned event per asset and run, not per day (see etl_assets/runner.py).
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := 1
 
-.PHONY: setup run land test dev bench clean
+.PHONY: setup run land test dev demo bench clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,12 @@ bench: setup
 
 dev: setup
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# The bundled year as a live feed under dagster dev, into an empty warehouse in data/demo; stops
+# by itself once the pipeline has caught up with the last day (DEMO_EVERY seconds between days).
+DEMO_EVERY ?= 3
+demo: setup
+	$(BIN)/etl-assets demo --every $(DEMO_EVERY)
 
 clean:
 	rm -rf data .dagster_home/storage .dagster_home/history .dagster_home/schedules .dagster_home/logs

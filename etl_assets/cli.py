@@ -62,6 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
         parser.error(str(error))
     _range_args(run, partitions_last, "the partitions")
 
+    demo = commands.add_parser(
+        "demo", help="replay the bundled year as a live feed under dagster dev, then stop",
+        description="Into a fresh folder (--root, default data/demo; emptied first): start "
+                    "dagster dev on 127.0.0.1:--port, deliver the reference files and then one "
+                    "day every --every seconds, wait until the warehouse holds every file and "
+                    "the last day's marts, and stop. Run it from the project's folder.")
+    _range_args(demo, BUNDLED_LAST, "the bundled feed")
+    demo.add_argument("--every", type=float, default=3.0, help="seconds between days (3)")
+    demo.add_argument("--port", type=int, default=3000, help="the UI's port (3000)")
+    demo.add_argument("--root", type=Path, default=Path("data/demo"),
+                      help="the demo's own instance, warehouse and landing zone")
+    demo.add_argument("--timeout", type=float, default=3600.0,
+                      help="seconds to wait for the pipeline after the last day (3600)")
+
     commands.add_parser(
         "status", help="list every asset check with its latest outcome",
         description="Read DAGSTER_HOME (default ./.dagster_home) and print each check's latest "
@@ -79,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "land":
         return _land(args)
+    if args.command == "demo":
+        return _demo(args)
     return _run(args)
 
 
@@ -113,6 +129,34 @@ def _run(args) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _demo(args) -> int:
+    import shutil
+    import warnings
+
+    warnings.filterwarnings("ignore", module="dagster")
+    from etl_assets.demo import run_demo
+
+    project = Path.cwd()
+    config = project / ".dagster_home" / "dagster.yaml"
+    if not (project / "workspace.yaml").exists() or not config.exists():
+        print(f"error: run `etl-assets demo` from the project's folder (no workspace.yaml and "
+              f".dagster_home/dagster.yaml in {project})", file=sys.stderr)
+        return 2
+    root = args.root.resolve()
+    shutil.rmtree(root, ignore_errors=True)  # an empty warehouse and a fresh instance
+    (root / "home").mkdir(parents=True)
+    shutil.copy(config, root / "home" / "dagster.yaml")
+    paths = {"DAGSTER_HOME": root / "home", "ETL_WAREHOUSE_PATH": root / "warehouse.duckdb",
+             "ETL_LANDING_DIR": root / "landing", "ETL_ALERT_LOG": root / "alerts.jsonl"}
+    os.environ.update({name: str(path) for name, path in paths.items()})
+    os.environ["ETL_UI_BASE_URL"] = f"http://127.0.0.1:{args.port}"
+    print(f"demo in {root}: {args.start}..{args.end}, a day every {args.every:g}s", flush=True)
+    return run_demo(args.start, args.end, every=args.every, port=args.port,
+                    home=paths["DAGSTER_HOME"], warehouse=paths["ETL_WAREHOUSE_PATH"],
+                    landing=paths["ETL_LANDING_DIR"], project=project, timeout=args.timeout,
+                    echo=lambda line: print(line, flush=True))
 
 
 def _status() -> int:

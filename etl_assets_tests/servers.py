@@ -11,13 +11,10 @@ import contextlib
 import glob
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,44 +143,10 @@ class DagsterDev:
 @contextlib.contextmanager
 def dagster_dev(cwd: Path, env: dict[str, str], log: Path, port: int | None = None,
                 timeout: float = 180.0) -> Iterator[DagsterDev]:
-    """`dagster dev -w workspace.yaml` on a free loopback port, up and answering, then gone.
+    """`dagster dev -w workspace.yaml` on a free loopback port, answering, then gone whole
+    (etl_assets.demo.dagster_dev, which ends its process group)."""
+    from etl_assets.demo import dagster_dev as start
 
-    It runs in a process group of its own, which is ended whole: the webserver, the daemon and the
-    code servers it starts would outlive a kill of the parent alone.
-    """
     port = port or free_port()
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    server = DagsterDev(port, process, log)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{server.url}/server_info", timeout=5):
-                    break
-            except OSError:
-                if process.poll() is not None:
-                    raise RuntimeError(f"dagster dev exited:\n{server.log_tail()}") from None
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"dagster dev did not answer in {timeout:.0f}s:\n"
-                                       f"{server.log_tail()}") from None
-                time.sleep(1)
-        yield server
-    finally:
-        _end_group(process)
-
-
-def _end_group(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        pass
-    with contextlib.suppress(ProcessLookupError):  # nothing of the group may survive
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=30)
+    with start(cwd, port, log, env=env, timeout=timeout) as process:
+        yield DagsterDev(port, process, log)

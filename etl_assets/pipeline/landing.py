@@ -17,6 +17,7 @@ import importlib.util
 import io
 import os
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -133,6 +134,27 @@ def land(
         progress(f"{contract.name}: {len(todo)} day files written, "
                  f"{len(wanted) - len(todo)} already there")
     return report
+
+
+def replay(landing_dir: Path, start: dt.date, end: dt.date, *, every: float,
+           progress: Callable[[str], None] = lambda _msg: None,
+           wait: Callable[[float], None] = time.sleep) -> int:
+    """Deliver the bundled feed as a live upstream would: the reference files, then each day's
+    files in order, `every` seconds apart, each written anew. Returns the days delivered."""
+    landing_dir = Path(landing_dir)
+    for contract in REFERENCE_FEEDS:
+        write_atomic(reference_file(landing_dir, contract.name),
+                     _checked(read_source(contract.name), contract))
+    feeds = {c.name: _split_by_day(_checked(read_source(c.name), c)) for c in DAILY_FEEDS}
+    wanted = days(start, end)
+    for number, day in enumerate(wanted, 1):
+        for feed, by_day in feeds.items():
+            rows = by_day.get(day)
+            write_atomic(daily_file(landing_dir, feed, day), by_day[None] if rows is None else rows)
+        progress(f"delivered {day} ({number}/{len(wanted)})")
+        if number < len(wanted):
+            wait(every)
+    return len(wanted)
 
 
 def _checked(frame: pd.DataFrame, contract: TableContract) -> pd.DataFrame:

