@@ -55,14 +55,21 @@ def dagster_dev(workspace_dir: Path, port: int, log: Path, env: dict[str, str] |
                 time.sleep(1)
         yield process
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        with contextlib.suppress(ProcessLookupError):  # nothing of the group may outlive it
-            os.killpg(process.pid, signal.SIGKILL)
+        end_group(process)
+
+
+def end_group(process: subprocess.Popen) -> None:
+    """End a process started with start_new_session=True and everything it started."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):  # nothing of the group may outlive it
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=30)
 
 
 def caught_up(warehouse: Path, landing: Path, last: dt.date) -> bool:
