@@ -75,8 +75,7 @@ def end_group(process: subprocess.Popen) -> None:
 def caught_up(warehouse: Path, landing: Path, last: dt.date) -> bool:
     """Every delivered file is in the warehouse, and the last day has its marts."""
     files = [p for p in landing.rglob("*.csv") if not p.name.startswith(".")]
-    identities = [f"{p.relative_to(landing).as_posix()}:{p.stat().st_size}:"
-                  f"{p.stat().st_mtime_ns}" for p in files]
+    identities = [extract.delivered(landing, p, None).identity for p in files]
     try:
         if len(extract.loaded_identities(warehouse, identities)) < len(identities):
             return False

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +115,17 @@ def postgres_server(timeout: float = 60.0) -> Iterator[Postgres]:
         _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
                      timeout=timeout)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    """The data of a query to the Dagster webserver on 127.0.0.1:port (errors fail the test)."""
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    assert "errors" not in answer, answer
+    return answer["data"]
 
 
 def wait_for(what: str, condition, timeout: float, every: float = 1.0):

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import duckdb
 import pytest
 
 from etl_assets.pipeline.landing import daily_file, land, read_source
-from etl_assets_tests.servers import dagster_dev, free_port, wait_for
+from etl_assets_tests.servers import dagster_dev, free_port, graphql, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 DAY, BAD_DAY = dt.date(2013, 1, 5), dt.date(2013, 1, 6)
@@ -162,16 +161,6 @@ def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
     with duckdb.connect(str(deployment.warehouse), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM marts.fct_flights WHERE flight_date = $d",
                             {"d": DAY}).fetchone()[0] == expected
-
-
-def graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        answer = json.loads(response.read())
-    assert "errors" not in answer, answer
-    return answer["data"]
 
 
 SENSOR_TICKS = """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {

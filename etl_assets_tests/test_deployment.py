@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -21,7 +19,13 @@ from etl_assets.demo import end_group
 from etl_assets.definitions import defs
 from etl_assets.pipeline.landing import land
 from etl_assets.runner import latest_check_outcomes
-from etl_assets_tests.servers import free_port, postgres_bin, postgres_server, wait_for
+from etl_assets_tests.servers import (
+    free_port,
+    graphql,
+    postgres_bin,
+    postgres_server,
+    wait_for,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -51,14 +55,6 @@ def service(unit: str, env: dict[str, str], log_dir: Path, port: int = 0):
         yield process
     finally:
         end_group(process)
-
-
-def graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
-                                     data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["data"]
 
 
 DAEMONS = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy } } } }"
