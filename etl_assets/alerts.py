@@ -63,7 +63,7 @@ class Alert:
 class AlertSink(dg.ConfigurableResource):
     """Sends alerts to a JSON-lines log, and to a Slack-compatible webhook when one is set."""
 
-    log_path: str = DEFAULT_ALERT_LOG  # relative to the working directory, like the warehouse
+    log_path: str = DEFAULT_ALERT_LOG  # build_resources makes it absolute, in the project
     webhook_url: str | None = None
     ui_base_url: str = DEFAULT_UI_BASE_URL  # where people open the Dagster UI, for run links
     webhook_timeout_seconds: float = 5.0

