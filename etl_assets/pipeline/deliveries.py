@@ -65,6 +65,7 @@ class FileState:
     size: int
     mtime_ns: int
     changed_ns: int
+    problem: str | None = None  # why this entry cannot be a delivery (a link, a folder, ...)
 
     @property
     def identity(self) -> str:
@@ -187,6 +188,8 @@ def scan(landing_dir: Path, cursor: Cursor, days: Days, limit: int = MAX_FILES_P
 
 
 def _place(state: FileState, days: Days) -> Delivery | Unmappable | str:
+    if state.problem:
+        return Unmappable(state, state.problem)
     path = PurePosixPath(state.path)
     if state.path in _REFERENCE_PATHS:
         return Delivery(state, feed=_REFERENCE_PATHS[state.path])
@@ -214,29 +217,54 @@ def _place(state: FileState, days: Days) -> Delivery | Unmappable | str:
 
 
 def _csv_files(directory: Path, landing_dir: Path) -> Iterator[FileState]:
+    """Every *.csv entry under the directory, and every entry that cannot be read as one.
+
+    Links are never followed, so a link out of the landing zone or a loop of links cannot be
+    read through or recursed into: a link named like a delivery is reported, as is a folder named
+    like one and a folder that cannot be listed.
+    """
     try:
         entries = list(os.scandir(directory))
     except (FileNotFoundError, NotADirectoryError):
         return
+    except OSError as error:  # e.g. no permission to list it
+        if directory != landing_dir:
+            yield _problem(directory, landing_dir, f"folder cannot be listed: {error.strerror}")
+        return
     for entry in entries:
         if entry.name.startswith("."):
             continue
+        named_csv = entry.name.lower().endswith(".csv")
         try:
-            if entry.is_dir():
+            if entry.is_symlink():
+                if named_csv:
+                    yield _problem(Path(entry.path), landing_dir,
+                                   "a symbolic link: a delivery must be a regular file")
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if named_csv:
+                    yield _problem(Path(entry.path), landing_dir,
+                                   "a folder: a delivery must be a regular file")
                 yield from _csv_files(Path(entry.path), landing_dir)
                 continue
-            if not (entry.is_file() and entry.name.lower().endswith(".csv")):
+            if not (named_csv and entry.is_file(follow_symlinks=False)):
                 continue
-            stat = entry.stat()
+            stat = entry.stat(follow_symlinks=False)
         except FileNotFoundError:  # renamed or removed while listed
             continue
         yield FileState(path=Path(entry.path).relative_to(landing_dir).as_posix(),
                         size=stat.st_size, mtime_ns=stat.st_mtime_ns, changed_ns=stat.st_ctime_ns)
 
 
+def _problem(path: Path, landing_dir: Path, reason: str) -> FileState:
+    stat = path.lstat()
+    return FileState(path=path.relative_to(landing_dir).as_posix(), size=stat.st_size,
+                     mtime_ns=stat.st_mtime_ns, changed_ns=stat.st_ctime_ns, problem=reason)
+
+
 def _state(landing_dir: Path, path: str) -> FileState | None:
     try:
-        stat = (landing_dir / path).stat()
+        stat = (landing_dir / path).lstat()
     except FileNotFoundError:
         return None
     return FileState(path=path, size=stat.st_size, mtime_ns=stat.st_mtime_ns,

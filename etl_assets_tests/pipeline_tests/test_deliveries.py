@@ -168,3 +168,50 @@ def test_a_file_changed_in_the_last_moments_waits_for_the_next_scan(tmp_path, mo
     assert fresh.daily == {} and fresh.backlog == 1 and fresh.cursor == Cursor()
     monkeypatch.setattr(deliveries, "SETTLE_NS", 0)
     assert days_of(deliveries.scan(tmp_path, fresh.cursor, BUNDLED)) == ["2013-01-05"]
+
+
+def test_links_are_never_followed_and_a_loop_of_links_does_not_break_the_scan(tmp_path):
+    landing, outside = tmp_path / "landing", tmp_path / "outside"
+    deliver(outside, "secret.csv")
+    deliver(landing, "flights/2013-01-02.csv")
+    (landing / "flights/2013-01-03.csv").symlink_to(outside / "secret.csv")  # leaves the zone
+    (landing / "flights/loop").symlink_to(landing / "flights")  # a loop
+    (landing / "weather").mkdir()
+    (landing / "weather/up").symlink_to(landing)  # another loop, through the zone's root
+    (landing / "flights/2013-01-04.csv").symlink_to(landing / "flights/2013-01-02.csv")
+
+    found = deliveries.scan(landing, Cursor(), BUNDLED)
+
+    assert days_of(found) == ["2013-01-02"]
+    assert sorted((u.path, u.reason) for u in found.unmappable) == [
+        ("flights/2013-01-03.csv", "a symbolic link: a delivery must be a regular file"),
+        ("flights/2013-01-04.csv", "a symbolic link: a delivery must be a regular file")]
+    later = deliveries.scan(landing, found.cursor, BUNDLED)  # reported once
+    assert (later.unmappable, later.daily) == ([], {})
+
+
+def test_a_folder_named_like_a_delivery_is_reported_not_entered_as_a_day(tmp_path):
+    (tmp_path / "flights/2013-01-05.csv").mkdir(parents=True)
+    deliver(tmp_path, "flights/2013-01-05.csv/2013-01-06.csv")  # inside it: no feed's path
+    found = deliveries.scan(tmp_path, Cursor(), BUNDLED)
+    assert days_of(found) == []
+    assert sorted((u.path, u.reason.split(":")[0]) for u in found.unmappable) == [
+        ("flights/2013-01-05.csv", "a folder"),
+        ("flights/2013-01-05.csv/2013-01-06.csv", "not a feed's file")]
+
+
+def test_a_folder_that_cannot_be_listed_is_reported(tmp_path, monkeypatch):
+    deliver(tmp_path, "weather/2013-01-02.csv")
+    deliver(tmp_path, "flights/2013-01-02.csv")
+    real = os.scandir
+
+    def scandir(path):  # as chmod 0 would for any user but root, who runs CI
+        if os.path.basename(path) == "weather":
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(deliveries.os, "scandir", scandir)
+    found = deliveries.scan(tmp_path, Cursor(), BUNDLED)
+    assert [(u.path, u.reason) for u in found.unmappable] == [
+        ("weather", "folder cannot be listed: Permission denied")]
+    assert days_of(found) == ["2013-01-02"]
