@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from etl_assets.pipeline.contract import DAILY_FEEDS
-from etl_assets.pipeline.landing import daily_file, days, land, write_atomic
+from etl_assets.pipeline.landing import daily_file, days, deliver, land
 
 TZ = "America/New_York"
 FIRST_YEAR = 2013
@@ -51,7 +51,7 @@ def generate(landing: Path, years: int, progress=print) -> None:
                 else:
                     rows = shift_year(read(landing, contract.name,
                                            day.replace(year=FIRST_YEAR)), year)
-                write_atomic(daily_file(landing, contract.name, day), rows)
+                deliver(daily_file(landing, contract.name, day), rows)
             progress(f"{contract.name} {year}: {len(todo)} file(s) written")
 
 

@@ -16,10 +16,15 @@ Never two alerts for the same failure:
 - Both sensors start at the newest run when first switched on: history is not replayed.
 """
 
+import contextlib
 import datetime as dt
+import fcntl
 import http.client
 import json
+import os
+import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -61,57 +66,150 @@ class Alert:
 
 
 class AlertSink(dg.ConfigurableResource):
-    """Sends alerts to a JSON-lines log, and to a Slack-compatible webhook when one is set."""
+    """Sends alerts to a JSON-lines log, and to a Slack-compatible webhook when one is set.
+
+    The webhook gets each alert at least once: an alert it did not take is tried again with
+    growing waits (`retry_undelivered`, from alert_delivery_sensor) until it takes it, or until
+    the alert is `webhook_expiry_hours` old, when it is recorded as expired and reported. The log
+    holds one line per alert and one per later delivery attempt (`"delivery"` lines); `alerts()`
+    reads them back as one record per alert. The URL, a secret, is never written anywhere.
+    """
 
     log_path: str = DEFAULT_ALERT_LOG  # build_resources makes it absolute, in the project
     webhook_url: str | None = None
     ui_base_url: str = DEFAULT_UI_BASE_URL  # where people open the Dagster UI, for run links
     webhook_timeout_seconds: float = 5.0
+    webhook_retry_seconds: float = 30.0  # the first wait before trying again; it doubles
+    webhook_retry_max_seconds: float = 1800.0
+    webhook_expiry_hours: float = 24.0
 
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_base_url.rstrip('/')}/runs/{run_id}"
 
-    def sent_keys(self) -> set[str]:
-        """The dedup keys of every alert in the log."""
+    def _lines(self) -> list[dict]:
         path = Path(self.log_path)
         if not path.exists():
-            return set()
-        keys = set()
-        for line in path.read_text().splitlines():
+            return []
+        lines = []
+        for text in path.read_text(encoding="utf-8").splitlines():
             try:
-                keys.add(json.loads(line)["dedup_key"])
-            except (ValueError, KeyError, TypeError):
+                line = json.loads(text)
+            except ValueError:
                 continue  # a line cut short by a crash must not stop alerting
-        return keys
+            if isinstance(line, dict) and "dedup_key" in line:
+                lines.append(line)
+        return lines
+
+    def alerts(self) -> list[dict]:
+        """Every alert in the log, oldest first, with the outcome of its latest delivery."""
+        records: dict[str, dict] = {}
+        for line in self._lines():
+            if "delivery" not in line:
+                records.setdefault(line["dedup_key"], {**line, "webhook_attempts": 1})
+            elif line["dedup_key"] in records:
+                record = records[line["dedup_key"]]
+                record["webhook_attempts"] = line.get("attempt", record["webhook_attempts"])
+                record["webhook_delivered"] = line["delivery"] == "delivered"
+                record["webhook_error"] = line.get("error")
+                record["webhook_expired"] = line["delivery"] == "expired"
+                record["last_attempt_at"] = line["at"]
+        return list(records.values())
+
+    def sent_keys(self) -> set[str]:
+        """The dedup keys of every alert in the log."""
+        return {line["dedup_key"] for line in self._lines() if "delivery" not in line}
 
     def send(self, alert: Alert) -> dict | None:
         """Log the alert and post it to the webhook; None when its dedup key was already sent.
 
-        `webhook_delivered` in the log line is null without a webhook, else whether it took it.
+        `webhook_delivered` in the log line is null without a webhook, else whether it took it
+        the first time; one it did not take is tried again by `retry_undelivered`.
         """
-        if alert.dedup_key in self.sent_keys():
-            return None
-        record = {
-            **asdict(alert),
-            "run_url": self.run_url(alert.run_id) if alert.run_id else None,
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "webhook_delivered": None,
-            "webhook_error": None,
-        }
-        if self.webhook_url:
-            record["webhook_error"] = self._post(slack_message(record))
-            record["webhook_delivered"] = record["webhook_error"] is None
-        path = Path(self.log_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
+        with self._locked():
+            if alert.dedup_key in self.sent_keys():
+                return None
+            record = {
+                **asdict(alert),
+                "run_url": self.run_url(alert.run_id) if alert.run_id else None,
+                "created_at": _now().isoformat(timespec="seconds"),
+                "webhook_delivered": None,
+                "webhook_error": None,
+            }
+            if self.webhook_url:
+                record["webhook_error"] = self._post(record)
+                record["webhook_delivered"] = record["webhook_error"] is None
+            self._append(record)
         return record
 
-    def _post(self, body: dict) -> str | None:
-        """POST the body as JSON; the error as text when the webhook did not take it."""
+    def retry_undelivered(self, now: dt.datetime | None = None) -> dict[str, list[dict]]:
+        """Post again each alert the webhook has not taken whose wait is over.
+
+        Returns the alerts "delivered" now, those "failed" again, and those "expired": older
+        than webhook_expiry_hours, no longer tried, and to be reported by the caller.
+        """
+        now = now or _now()
+        outcome: dict[str, list[dict]] = {"delivered": [], "failed": [], "expired": []}
+        if not self.webhook_url:
+            return outcome
+        with self._locked():
+            for record in self.alerts():
+                if record["webhook_delivered"] is not False or record.get("webhook_expired"):
+                    continue
+                created = dt.datetime.fromisoformat(record["created_at"])
+                last = dt.datetime.fromisoformat(record.get("last_attempt_at")
+                                                 or record["created_at"])
+                attempts = record["webhook_attempts"]
+                if now - created > dt.timedelta(hours=self.webhook_expiry_hours):
+                    self._append({"dedup_key": record["dedup_key"], "delivery": "expired",
+                                  "attempt": attempts, "at": now.isoformat(timespec="seconds"),
+                                  "error": record["webhook_error"]})
+                    outcome["expired"].append(record)
+                    continue
+                wait = min(self.webhook_retry_seconds * 2 ** (attempts - 1),
+                           self.webhook_retry_max_seconds)
+                if now - last < dt.timedelta(seconds=wait):
+                    continue
+                error = self._post(record)
+                self._append({"dedup_key": record["dedup_key"],
+                              "delivery": "failed" if error else "delivered",
+                              "attempt": attempts + 1, "at": now.isoformat(timespec="seconds"),
+                              "error": error})
+                outcome["failed" if error else "delivered"].append(
+                    {**record, "webhook_error": error})
+        return outcome
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer of the log at a time, across threads and processes (sensors, daemons)."""
+        path = Path(self.log_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _append(self, line: dict) -> None:
+        with Path(self.log_path).open("a", encoding="utf-8") as log:
+            log.write(json.dumps(line) + "\n")
+            log.flush()
+            os.fsync(log.fileno())
+
+    def _post(self, record: dict) -> str | None:
+        """POST the alert as JSON; the error as text (the URL left out) when not taken.
+
+        The dedup key goes along as an `Idempotency-Key` header, so a receiver can drop the
+        second copy of an alert whose answer was lost.
+        """
+        url = self.webhook_url
+        try:
+            check_webhook_url(url)
+        except ValueError as error:
+            return str(error)
         request = urllib.request.Request(
-            self.webhook_url, data=json.dumps(body).encode(), method="POST",
-            headers={"Content-Type": "application/json"})
+            url, data=json.dumps(slack_message(record)).encode(), method="POST",
+            headers={"Content-Type": "application/json", "Idempotency-Key": record["dedup_key"]})
         try:
             # urlopen raises HTTPError (an OSError) for any answer outside 2xx.
             with urllib.request.urlopen(request, timeout=self.webhook_timeout_seconds):
@@ -119,7 +217,28 @@ class AlertSink(dg.ConfigurableResource):
         # Down, refusing, too slow, answering garbage or an error status: the alert is in the log
         # anyway, and the sensor must go on.
         except (OSError, ValueError, http.client.HTTPException) as exc:
-            return f"{type(exc).__name__}: {exc}"
+            return redact(f"{type(exc).__name__}: {exc}", url)
+
+
+def check_webhook_url(url: str) -> None:
+    """Only an http(s) URL with a host; the message names what is wrong, never the URL."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"ETL_ALERT_WEBHOOK_URL must be an http:// or https:// URL with a "
+                         f"host, not a {parts.scheme or 'scheme-less'} URL")
+
+
+def redact(text: str, url: str) -> str:
+    """The text with the webhook URL, and its secret path and query, left out."""
+    parts = urllib.parse.urlsplit(url)
+    for secret in (url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.query):
+        if secret and secret != "/":
+            text = text.replace(secret, "<webhook>")
+    return text
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
 
 
 def slack_message(record: dict) -> dict:
@@ -298,6 +417,35 @@ def _report(log, sent: dict | None, key: str) -> None:
     if sent is None:
         log.info(f"Alert {key} was already sent.")
     elif sent["webhook_delivered"] is False:
-        log.warning(f"Alert {key} logged; the webhook did not take it: {sent['webhook_error']}")
+        log.warning(f"Alert {key} logged; the webhook did not take it, so alert_delivery_sensor "
+                    f"tries again: {sent['webhook_error']}")
     else:
         log.info(f"Alert {key} sent.")
+
+
+class UndeliveredAlerts(Exception):
+    """Alerts the webhook never took before they expired: the tick fails so the UI shows it."""
+
+
+@dg.sensor(
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Posts again each alert the webhook has not taken, with doubling waits, until it "
+                "takes it or the alert expires; an expired alert fails the tick, once.",
+)
+def alert_delivery_sensor(context: dg.SensorEvaluationContext, alerts: AlertSink
+                          ) -> dg.SkipReason:
+    outcome = alerts.retry_undelivered()
+    for record in outcome["delivered"]:
+        context.log.info(f"Alert {record['dedup_key']} delivered on a later try.")
+    for record in outcome["failed"]:
+        context.log.warning(f"Alert {record['dedup_key']} not taken again: "
+                            f"{record['webhook_error']}")
+    if outcome["expired"]:
+        titles = "; ".join(r["title"] for r in outcome["expired"][:5])
+        raise UndeliveredAlerts(
+            f"{len(outcome['expired'])} alert(s) never reached the webhook within "
+            f"{alerts.webhook_expiry_hours:g} h and are no longer tried: {titles}. They are in "
+            f"{alerts.log_path}.")
+    return dg.SkipReason(f"{len(outcome['delivered'])} alert(s) delivered on a later try, "
+                         f"{len(outcome['failed'])} still waiting for the webhook.")

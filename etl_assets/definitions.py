@@ -1,6 +1,10 @@
 import dagster as dg
 
-from etl_assets.alerts import check_failure_alert_sensor, run_failure_alert_sensor
+from etl_assets.alerts import (
+    alert_delivery_sensor,
+    check_failure_alert_sensor,
+    run_failure_alert_sensor,
+)
 from etl_assets.assets.clean import build_clean_assets
 from etl_assets.assets.marts import build_mart_assets
 from etl_assets.assets.raw import build_raw_assets
@@ -33,6 +37,6 @@ def defs() -> dg.Definitions:
                                                ingest_cron_setting()),
                    weekly_reference_schedule],
         sensors=[landing_zone_sensor, marts_automation_sensor, marts_freshness_sensor,
-                 run_failure_alert_sensor, check_failure_alert_sensor],
+                 run_failure_alert_sensor, check_failure_alert_sensor, alert_delivery_sensor],
         resources=build_resources(),
     )

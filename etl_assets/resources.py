@@ -14,8 +14,14 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
-from etl_assets.alerts import DEFAULT_ALERT_LOG, DEFAULT_UI_BASE_URL, AlertSink
+from etl_assets.alerts import (
+    DEFAULT_ALERT_LOG,
+    DEFAULT_UI_BASE_URL,
+    AlertSink,
+    check_webhook_url,
+)
 from etl_assets.pipeline import warehouse as tables
+from etl_assets.pipeline.extract import MANIFEST_POLICIES
 from etl_assets.project import path_setting
 
 # Relative to the project (etl_assets/project.py), like any relative path in these settings.
@@ -35,13 +41,23 @@ class WarehouseResource(DuckDBResource):
 
 
 class LandingZone(dg.ConfigurableResource):
-    """The directory the upstream system delivers files into."""
+    """The directory the upstream system delivers files into, and what a delivery must carry."""
 
     path: str = DEFAULT_LANDING
+    # A file without its manifest (`<file>.manifest.json`): "warn" loads it with a warning,
+    # "require" waits for the manifest. A file that differs from its manifest is always refused.
+    manifest_policy: str = "warn"
 
     @property
     def root(self) -> Path:
         return Path(self.path)
+
+    @property
+    def manifests_required(self) -> bool:
+        if self.manifest_policy not in MANIFEST_POLICIES:
+            raise ValueError(f"ETL_MANIFEST_POLICY must be one of {MANIFEST_POLICIES}, "
+                             f"not {self.manifest_policy!r}")
+        return self.manifest_policy == "require"
 
 
 class QualityPolicy(dg.ConfigurableResource):
@@ -65,12 +81,20 @@ def setting(name: str, default: str | None) -> str | dg.EnvVar | None:
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
+def setting_value(value: str | dg.EnvVar) -> str:
+    """A setting's value, read from its environment variable when it is one."""
+    return value.get_value() if isinstance(value, dg.EnvVar) else value
+
+
 def int_setting(name: str, default: int) -> int | dg.EnvVar:
     return dg.EnvVar.int(name) if os.environ.get(name) else default
 
 
 def build_alert_sink() -> AlertSink:
     """The sink from ETL_ALERT_LOG, ETL_ALERT_WEBHOOK_URL and ETL_UI_BASE_URL; called at load."""
+    webhook = os.environ.get("ETL_ALERT_WEBHOOK_URL")
+    if webhook:
+        check_webhook_url(webhook)  # at load, with a message that does not repeat the URL
     return AlertSink(
         log_path=path_setting("ETL_ALERT_LOG", DEFAULT_ALERT_LOG),
         webhook_url=setting("ETL_ALERT_WEBHOOK_URL", None),
@@ -86,7 +110,8 @@ def build_resources() -> dict[str, object]:
         "warehouse": WarehouseResource(
             database=warehouse,
             connection_config=tables.connection_config(os.environ.get("ETL_DUCKDB_MEMORY_LIMIT"))),
-        "landing": LandingZone(path=path_setting("ETL_LANDING_DIR", DEFAULT_LANDING)),
+        "landing": LandingZone(path=path_setting("ETL_LANDING_DIR", DEFAULT_LANDING),
+                               manifest_policy=setting("ETL_MANIFEST_POLICY", "warn")),
         "alerts": build_alert_sink(),
         "quality": QualityPolicy(
             quarantine_limit_percent=int_setting("ETL_QUARANTINE_LIMIT_PERCENT", 5),

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,11 +21,15 @@ import dagster as dg
 import duckdb
 
 from etl_assets import dagster_adapter
-from etl_assets.assets.keys import key_table
+from etl_assets.assets.keys import key_table, table_key
+from etl_assets.jobs import feed_assets
 from etl_assets.pipeline import quality
-from etl_assets.pipeline.contract import ALL_FEEDS
+from etl_assets.pipeline.contract import ALL_FEEDS, REFERENCE_FEEDS
+from etl_assets.pipeline.landing import days
 from etl_assets.pipeline.marts import MARTS
+from etl_assets.pipeline.readiness import Block, Readiness, check_range
 from etl_assets.project import env_path
+from etl_assets.resources import setting_value
 
 # Who runs a CLI run, so that a later run can tell one whose process died.
 LAUNCHER_TAG, HOST_TAG, PID_TAG = "etl/launched_by", "etl/host", "etl/pid"
@@ -106,14 +111,41 @@ class TableSummary:
         return _tally(self.checks) or "-"
 
 
-@dataclass
-class RunSummary:
+@dataclass(frozen=True)
+class RunPart:
+    """One Dagster run of a range run: a block of days, and whether it succeeded."""
+
+    block: Block
     run_id: str
     success: bool
+
+
+@dataclass
+class RunSummary:
+    runs: list[RunPart]
     seconds: float
     tables: list[TableSummary]
     failures: list[str]
     checks: list[CheckOutcome] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return all(part.success for part in self.runs) and not self.failures
+
+    @property
+    def run_id(self) -> str:
+        """The run's id, when the range was one run."""
+        if len(self.runs) != 1:
+            raise ValueError(f"the range was {len(self.runs)} runs: see run_ids")
+        return self.runs[0].run_id
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [part.run_id for part in self.runs]
+
+    @property
+    def held(self) -> list[Block]:
+        return [part.block for part in self.runs if part.block.held]
 
     def render(self) -> str:
         body = [
@@ -129,8 +161,19 @@ class RunSummary:
         lines = table_text(("table", "rows", "quarantined", "checks", "seconds"), body)
         lines += ["", *render_checks(self.checks)]
         status = "succeeded" if self.success else "FAILED"
-        lines.append(f"\nrun {self.run_id} {status} in {self.seconds:.1f}s")
+        if len(self.runs) == 1:
+            lines.append(f"\nrun {self.runs[0].run_id} {status} in {self.seconds:.1f}s")
+        else:
+            lines.append(f"\n{len(self.runs)} runs {status} in {self.seconds:.1f}s:")
+            lines += [f"  {p.block}: run {p.run_id} {'succeeded' if p.success else 'FAILED'}"
+                      + (" (held back)" if p.block.held else "") for p in self.runs]
         lines += [f"  failed: {f}" for f in self.failures]
+        if self.held:
+            held_days = ", ".join(str(b) for b in self.held)
+            first, last = self.held[0].start, self.held[-1].end
+            lines.append(f"\nnot loaded: {held_days}. Once the files are fixed, load just those "
+                         f"days, e.g. `etl-assets run --start {first} --end {last}`; the landing "
+                         f"sensor does it by itself for a file delivered again.")
         return "\n".join(lines)
 
 
@@ -185,7 +228,13 @@ def run_job(
     instance: dg.DagsterInstance | None = None,
     echo: Callable[[str], None] = print,
 ) -> RunSummary:
-    """Materialize the whole graph for start..end (inclusive) as one run."""
+    """Materialize the whole graph for start..end (inclusive), holding back days whose files
+    cannot be loaded.
+
+    The days' files are verified first (`pipeline/readiness.py`). Ready days run as one run per
+    block of consecutive days; each held-back block runs only the raw steps of its bad feeds, so
+    it fails in the UI with the files' errors and the run failure alert, and touches nothing.
+    """
     instance = instance or project_instance()
     # One "planned" event per asset for the run's range instead of one per asset and day, and
     # batched event writes where the storage supports them (PostgreSQL). The cost of the first:
@@ -194,17 +243,75 @@ def run_job(
     dagster_adapter.reuse_connections(instance)
     job = definitions.resolve_job_def("etl_job")
     release_abandoned_runs(instance, echo)
+    landing = definitions.resources["landing"]
+    readiness = check_range(Path(setting_value(landing.path)), days(start, end),
+                            setting_value(landing.manifest_policy))
+    if readiness.reference_problems:  # not a day's: every day needs the reference tables
+        readiness = Readiness([Block(start, end)], readiness.reference_problems)
+    for block in readiness.blocks:
+        if block.held:
+            echo(f"holding back {block}: " + "; ".join(
+                why for reasons in block.problems.values() for why in reasons[:3]))
+    every_key = definitions.resolve_all_asset_keys()
+    reference_keys = set(feed_assets(c.name for c in REFERENCE_FEEDS))
+
+    began = time.monotonic()
+    parts, events, step_seconds = [], [], {}
+    for number, block in enumerate(readiness.blocks):
+        if block.held:  # only the raw steps that fail, with the files' errors
+            selection = [table_key("raw", feed) for feed in sorted(block.problems)]
+        elif any(not b.held for b in readiness.blocks[:number]):
+            selection = [k for k in every_key if k not in reference_keys]  # loaded already
+        else:
+            selection = None  # the whole graph
+        if len(readiness.blocks) > 1:
+            echo(f"run {number + 1}/{len(readiness.blocks)}: {block}"
+                 + (" (held back)" if block.held else ""))
+        with dagster_adapter.planned_per_partition() if block.held else nullcontext():
+            result, seconds = _execute(job, instance, block, selection, echo)
+        parts.append(RunPart(block, result.run_id, result.success))
+        events += result.all_events
+        for step, took in seconds.items():
+            step_seconds[step] = step_seconds.get(step, 0.0) + took
+    seconds = time.monotonic() - began
+
+    failures = [
+        f"{e.step_key}: {_error_message(e)}"
+        for e in events
+        if e.event_type == dg.DagsterEventType.STEP_FAILURE
+    ]
+    evaluated: dict[tuple, CheckOutcome] = {}
+    for evaluation in dagster_adapter.check_evaluations(events):
+        outcome = CheckOutcome.of(evaluation)
+        key = (evaluation.asset_key, evaluation.check_name)
+        if key not in evaluated or _ORDER[outcome.outcome] < _ORDER[evaluated[key].outcome]:
+            evaluated[key] = outcome  # over several runs, the worst outcome stands
+    checks = [evaluated.get((key.asset_key, key.name)) or CheckOutcome(
+                  key_table(key.asset_key), key.name, NOT_RUN,
+                  "an upstream step or blocking check failed, or its days were held back")
+              for key in dagster_adapter.check_keys(definitions, job.name)]
+    failures += [f"check {c.table}:{c.check} failed: {c.detail}" for c in checks
+                 if c.outcome == "FAILED"]
+    tables = _table_summaries(warehouse_path, start, end + dt.timedelta(days=1), checks,
+                              step_seconds)
+    return RunSummary(runs=parts, seconds=seconds, tables=tables, failures=failures,
+                      checks=checks)
+
+
+def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, block: Block,
+             selection: list[dg.AssetKey] | None, echo: Callable[[str], None]):
+    """One run of the job for the block's days (the selected assets only, when given)."""
     run_id = str(uuid.uuid4())
     progress = _Progress(instance, run_id, echo)
-    began = time.monotonic()
     progress.start()
     try:
         result = job.execute_in_process(
             instance=instance,
             run_id=run_id,
             raise_on_error=False,
-            tags={dagster_adapter.RANGE_START_TAG: start.isoformat(),
-                  dagster_adapter.RANGE_END_TAG: end.isoformat(),
+            asset_selection=selection,
+            tags={dagster_adapter.RANGE_START_TAG: block.start.isoformat(),
+                  dagster_adapter.RANGE_END_TAG: block.end.isoformat(),
                   LAUNCHER_TAG: "etl-assets", HOST_TAG: socket.gethostname(),
                   PID_TAG: str(os.getpid())},
             # Progress lines and the summary replace the console log; the full event log, stack
@@ -214,24 +321,7 @@ def run_job(
     finally:
         progress.done.set()
         progress.join()
-    seconds = time.monotonic() - began
-    failures = [
-        f"{e.step_key}: {_error_message(e)}"
-        for e in result.all_events
-        if e.event_type == dg.DagsterEventType.STEP_FAILURE
-    ]
-    evaluated = {(e.asset_key, e.check_name): CheckOutcome.of(e)
-                 for e in dagster_adapter.check_evaluations(result.all_events)}
-    checks = [evaluated.get((key.asset_key, key.name)) or CheckOutcome(
-                  key_table(key.asset_key), key.name, NOT_RUN,
-                  "an upstream step or blocking check failed")
-              for key in dagster_adapter.check_keys(definitions, job.name)]
-    failures += [f"check {c.table}:{c.check} failed: {c.detail}" for c in checks
-                 if c.outcome == "FAILED"]
-    tables = _table_summaries(warehouse_path, start, end + dt.timedelta(days=1), checks,
-                              progress.step_seconds)
-    return RunSummary(run_id=run_id, success=result.success and not failures, seconds=seconds,
-                      tables=tables, failures=failures, checks=checks)
+    return result, progress.step_seconds
 
 
 def release_abandoned_runs(instance: dg.DagsterInstance, echo: Callable[[str], None]) -> int:

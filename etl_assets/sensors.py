@@ -33,7 +33,8 @@ TICK_SECONDS = 15
 def landing_zone_sensor(context: dg.SensorEvaluationContext, landing: LandingZone,
                         alerts: AlertSink, warehouse: DuckDBResource):
     found = deliveries.scan(landing.root, deliveries.Cursor.load(context.cursor),
-                            partition_days(context))
+                            partition_days(context),
+                            manifests_required=landing.manifests_required)
     # What the warehouse already holds is not loaded again, whatever this instance remembers: a
     # new cursor, a throwaway instance or a deleted DAGSTER_HOME sees every file as new.
     candidates = [f.file.identity for files in found.daily.values() for f in files]
@@ -49,8 +50,8 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing: LandingZon
             dedup_key=f"delivery:{bad.file.identity}", kind="bad_delivery",
             title=f"Delivery {bad.path} was not loaded", job="landing_zone_sensor",
             asset=None, partition=None, error=f"{bad.path}: {bad.reason}", run_id=None))
-    for path in found.waiting:
-        context.log.info(f"{path} waits: its day has no partition yet")
+    for path, why in found.waiting.items():
+        context.log.info(f"{path} {why}")
     if found.backlog:
         context.log.info(f"{found.backlog} more changed file(s) wait for the next ticks")
 

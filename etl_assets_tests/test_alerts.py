@@ -1,5 +1,6 @@
 """Alerts against a real webhook server on loopback and real runs in a SQLite Dagster instance."""
 
+import datetime as dt
 import json
 import socket
 import threading
@@ -14,6 +15,8 @@ import pytest
 from etl_assets.alerts import (
     Alert,
     AlertSink,
+    UndeliveredAlerts,
+    alert_delivery_sensor,
     check_failure_alert_sensor,
     run_failure_alert_sensor,
     run_partition,
@@ -35,16 +38,15 @@ class Webhook:
     received: list[dict] = field(default_factory=list)
 
 
-@pytest.fixture
-def webhook():
+def serve(hook: "Webhook", release: threading.Event, port: int = 0) -> ThreadingHTTPServer:
     """A Slack-like incoming webhook on 127.0.0.1 that records every POST it gets."""
-    hook, release = Webhook(), threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             hook.received.append({"path": self.path, "type": self.headers["Content-Type"],
-                                  "body": json.loads(body)})
+                                  "key": self.headers["Idempotency-Key"],
+                                  "body": json.loads(body), "status": hook.status})
             release.wait(hook.delay)
             self.send_response(hook.status)
             self.end_headers()
@@ -53,9 +55,16 @@ def webhook():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hook.url = f"http://127.0.0.1:{server.server_address[1]}/services/etl"
+    return server
+
+
+@pytest.fixture
+def webhook():
+    hook, release = Webhook(), threading.Event()
+    server = serve(hook, release)
     yield hook
     release.set()
     server.shutdown()
@@ -140,12 +149,108 @@ def test_an_alert_is_sent_once_even_by_a_fresh_sink_on_the_same_log(sink, webhoo
     assert len(logged(sink)) == 1 and len(webhook.received) == 1
 
 
+def test_an_alert_the_webhook_missed_is_delivered_exactly_once_when_it_comes_back(tmp_path):
+    down = closed_port_url()  # nothing listens: the webhook is down
+    sink = AlertSink(log_path=str(tmp_path / "alerts.jsonl"), webhook_url=down,
+                     webhook_timeout_seconds=2)
+    first = sink.send(ALERT)
+    assert first["webhook_delivered"] is False and "Connection refused" in first["webhook_error"]
+    sent = dt.datetime.fromisoformat(first["created_at"])
+
+    hook, release = Webhook(status=500), threading.Event()  # up again, but failing
+    server = serve(hook, release, port=int(down.split(":")[2].split("/")[0]))
+    try:
+        early = sink.retry_undelivered(now=sent + dt.timedelta(seconds=10))  # 30 s wait first
+        assert early == {"delivered": [], "failed": [], "expired": []} and hook.received == []
+        second = sink.retry_undelivered(now=sent + dt.timedelta(seconds=31))
+        assert [r["dedup_key"] for r in second["failed"]] == ["run:abc"]
+        assert "HTTP Error 500" in second["failed"][0]["webhook_error"]
+        # the wait doubles: 60 s after the second try, not 30
+        assert sink.retry_undelivered(now=sent + dt.timedelta(seconds=80))["failed"] == []
+        hook.status = 200  # back
+        third = sink.retry_undelivered(now=sent + dt.timedelta(seconds=92))
+        assert [r["dedup_key"] for r in third["delivered"]] == ["run:abc"]
+        for later in (100, 10_000, 200_000):  # delivered: never again, never expired
+            assert sink.retry_undelivered(now=sent + dt.timedelta(seconds=later)) == {
+                "delivered": [], "failed": [], "expired": []}
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+    assert [(p["status"], p["key"]) for p in hook.received] == [(500, "run:abc"),
+                                                                 (200, "run:abc")]
+    [record] = sink.alerts()
+    assert (record["webhook_delivered"], record["webhook_attempts"]) == (True, 3)
+    assert sink.sent_keys() == {"run:abc"}
+
+
+def test_an_alert_never_delivered_expires_and_the_tick_reports_it_once(tmp_path):
+    sink = AlertSink(log_path=str(tmp_path / "alerts.jsonl"), webhook_url=closed_port_url(),
+                     webhook_expiry_hours=0)
+    sink.send(ALERT)
+    context = dg.build_sensor_context(resources={"alerts": sink})
+    with pytest.raises(UndeliveredAlerts, match=r"1 alert\(s\) never reached the webhook within "
+                                                r"0 h .*Run of etl_job failed: raw/flights"):
+        alert_delivery_sensor(context)
+    assert alert_delivery_sensor(dg.build_sensor_context(resources={"alerts": sink})
+                                 ).skip_message.startswith("0 alert(s) delivered")
+    [record] = sink.alerts()
+    assert record["webhook_expired"] is True and record["webhook_delivered"] is False
+
+
+SECRET = "T0000/B0000/XXXXsecretXXXX"
+
+
+@pytest.mark.parametrize("url", [
+    f"http://127.0.0.1:{{port}}/services/{SECRET}",  # down
+    f"http://127.0.0.1:99999/services/{SECRET}",  # a port out of range
+    f"http://127.0.0.1:{{port}}/services/hook?token={SECRET}",
+])
+def test_the_webhook_url_is_never_written_to_the_log_or_the_sensor_log(tmp_path, url, caplog):
+    url = url.format(port=closed_port_url().split(":")[2].split("/")[0])
+    sink = AlertSink(log_path=str(tmp_path / "alerts.jsonl"), webhook_url=url,
+                     webhook_expiry_hours=1)
+    record = sink.send(ALERT)
+    assert record["webhook_delivered"] is False and record["webhook_error"]
+    old = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
+    assert sink.retry_undelivered(now=old)["failed"]
+    with caplog.at_level("DEBUG"):
+        alert_delivery_sensor(dg.build_sensor_context(resources={"alerts": sink}))
+    written = (tmp_path / "alerts.jsonl").read_text() + caplog.text
+    assert SECRET not in written and "/services/" not in written
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/hook",
+                                 "https:///no-host", "127.0.0.1:8080/hook"])
+def test_only_http_webhooks_are_accepted(tmp_path, monkeypatch, url):
+    monkeypatch.setenv("ETL_ALERT_WEBHOOK_URL", url)
+    with pytest.raises(ValueError, match="must be an http:// or https:// URL") as error:
+        build_alert_sink()
+    assert url not in str(error.value)
+    sink = AlertSink(log_path=str(tmp_path / "alerts.jsonl"), webhook_url=url)
+    record = sink.send(ALERT)  # given directly, it is refused at the post
+    assert record["webhook_delivered"] is False
+    assert record["webhook_error"].startswith("ETL_ALERT_WEBHOOK_URL must be an http")
+
+
+def test_alerts_sent_at_the_same_moment_by_many_threads_are_one_alert(sink, webhook):
+    webhook.delay = 0.2  # the first post is slow, so the others arrive while it is under way
+    threads = [threading.Thread(target=sink.send, args=(ALERT,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(webhook.received) == 1 and len(logged(sink)) == 1
+
+
 def test_the_sink_comes_from_the_environment(monkeypatch):
     for name in ("ETL_ALERT_LOG", "ETL_ALERT_WEBHOOK_URL", "ETL_UI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     defaults = build_alert_sink()
     assert (defaults.log_path, defaults.webhook_url, defaults.ui_base_url) == (
-        "data/alerts.jsonl", None, "http://127.0.0.1:3000")
+        str(Path(__file__).resolve().parents[1] / "data/alerts.jsonl"), None,
+        "http://127.0.0.1:3000")  # the log in the project, whatever the working directory
 
     monkeypatch.setenv("ETL_ALERT_LOG", "/var/log/etl/alerts.jsonl")
     monkeypatch.setenv("ETL_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/hook")

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 def etl_assets(*args, cwd: Path, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "etl_assets.cli", *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, "DAGSTER_HOME": str(cwd / "home"), **env}, timeout=300,
+        env={**os.environ, "DAGSTER_HOME": str(cwd / "home"), "ETL_PROJECT_DIR": str(cwd), **env},
+        timeout=300,
     )
 
 
@@ -38,7 +39,7 @@ def test_bad_dates_are_refused_before_anything_runs(tmp_path):
 
 
 @pytest.mark.slow
-def test_run_with_a_missing_landing_file_fails_naming_the_file(tmp_path):
+def test_run_with_a_missing_landing_file_holds_back_its_day_naming_the_file(tmp_path):
     landing = tmp_path / "landing"
     landed = etl_assets("land", "--start", "2013-01-01", "--end", "2013-01-01", cwd=tmp_path,
                         ETL_LANDING_DIR=str(landing))
@@ -52,15 +53,16 @@ def test_run_with_a_missing_landing_file_fails_naming_the_file(tmp_path):
     assert str(landing / "flights/2013-01-02.csv") in result.stdout
     assert "etl-assets land --start 2013-01-02 --end 2013-01-02" in result.stdout
     assert "the run failed" in result.stderr
-    # The marts never ran on the partial input.
-    assert "✔ marts__fct_flights" not in result.stdout
+    # The complete day ran through the marts; the day without its files ran only its raw steps.
+    assert "holding back 2013-01-02: " in result.stdout
+    assert result.stdout.count("✔ marts__fct_flights") == 1
+    assert "not loaded: 2013-01-02" in result.stdout
 
     status = etl_assets("status", cwd=tmp_path, ETL_LANDING_DIR=str(landing))
     assert status.returncode == 0, status.stderr  # nothing FAILED: the failure was a step's
     lines = status.stdout.splitlines()
     assert any(line.startswith("85 checks: ") for line in lines), status.stdout
-    assert _status_line(lines, "raw.airlines", "columns_match_contract")[2] == "passed"
-    assert _status_line(lines, "raw.flights", "columns_match_contract")[2:4] == ["not", "run"]
+    assert _status_line(lines, "marts.fct_flights", "key_is_unique")[2] == "passed"
 
 
 def _status_line(lines: list[str], table: str, check: str) -> list[str]:
@@ -96,7 +98,7 @@ def test_a_run_killed_mid_step_does_not_block_the_next_one(tmp_path):
     first = subprocess.Popen(
         [sys.executable, "-m", "etl_assets.cli", "run", "--start", "2013-01-01", "--end",
          "2013-01-01"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, env={**os.environ, "DAGSTER_HOME": str(home)})
+        text=True, env={**os.environ, "DAGSTER_HOME": str(home), "ETL_PROJECT_DIR": str(tmp_path)})
     for line in first.stdout:  # kill it inside a step that holds the pool's one slot
         if line.strip().startswith("▶ raw__flights"):
             break

@@ -16,7 +16,7 @@ from etl_assets.assets.metadata import (
 from etl_assets.partitions import partition_dates, single_run
 from etl_assets.pipeline import extract, warehouse as tables
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract, raw_columns
-from etl_assets.pipeline.landing import days as days_from_to
+from etl_assets.pipeline.landing import days as days_from_to, manifest_file
 from etl_assets.assets.retries import STEP_RETRY, transient_only
 from etl_assets.resources import WAREHOUSE_POOL, LandingZone, QualityPolicy
 
@@ -69,12 +69,19 @@ def build_raw_asset(contract: TableContract, partitions: dg.DailyPartitionsDefin
             else:
                 files = [extract.reference_delivery(landing.root, contract)]
             with warehouse.get_connection() as conn:
-                by_day = extract.load_raw(conn, contract, files, loaded_at, start, end)
+                by_day = extract.load_raw(conn, contract, files, loaded_at, start, end,
+                                          manifest_policy=landing.manifest_policy)
         except extract.DeliveryError as error:
             raise dg.Failure(description=str(error), allow_retries=False,
                              metadata={"landing_dir": str(landing.root)}) from None
         rows = sum(by_day.values())
         context.log.info(f"read {rows:,} {contract.name} rows from {len(files)} file(s)")
+        unverified = [f.relative for f in files if not manifest_file(f.path).exists()]
+        if unverified:
+            context.log.warning(
+                f"{len(unverified)} file(s) loaded without a manifest, so nothing could tell a "
+                f"truncated file from a whole one: {', '.join(unverified[:5])}"
+                f"{' …' if len(unverified) > 5 else ''}")
         with warehouse.get_connection() as conn:
             totals = table_figures(conn, "raw", contract.name, "delivery_date" if daily else None,
                                    start, end)
@@ -84,7 +91,8 @@ def build_raw_asset(contract: TableContract, partitions: dg.DailyPartitionsDefin
             day: {"dagster/partition_row_count": dg.MetadataValue.int(n),
                   "files": dg.MetadataValue.int(1)} for day, n in by_day.items()},
             {**totals, "dagster/column_schema": schema,
-             "run_files": dg.MetadataValue.int(len(files))})
+             "run_files": dg.MetadataValue.int(len(files)),
+            "run_files_without_manifest": dg.MetadataValue.int(len(unverified))})
         yield from results
 
     return _raw

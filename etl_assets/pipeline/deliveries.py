@@ -4,8 +4,8 @@ A scan lists the landing zone and returns the files that changed after the curso
 mark, at most `limit` of them, each placed as a daily feed's day, a reference feed, or a file that
 cannot be placed (with the reason). The cursor it returns holds only the mark, the identities of
 the files handled at exactly the mark's instant (so a file changed in that same instant is not
-missed) and the few early files of a live feed that wait for their day's partition: its size
-does not grow with the number of files ever delivered.
+missed) and the few files that wait (a live feed's early file for its day's partition, a file for
+its manifest): its size does not grow with the number of files ever delivered.
 
 The mark is the file's change time (`st_ctime_ns`), not its modified time: the system sets it
 whenever a file is written, renamed into place or has its times set, and no writer can set it
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
-from etl_assets.pipeline.landing import daily_file, reference_file
+from etl_assets.pipeline.landing import daily_file, manifest_file, reference_file
 
 MAX_FILES_PER_TICK = 100  # a burst of deliveries is handled over several looks, oldest first
 
@@ -100,7 +100,7 @@ class Cursor:
 
     changed_ns: int = 0  # the high-water mark: the change time of the last file handled
     at_mark: frozenset[str] = frozenset()  # identities handled whose change time is the mark
-    waiting: frozenset[str] = frozenset()  # paths of live-feed files whose day has no partition
+    waiting: frozenset[str] = frozenset()  # paths of files seen but not ready (Scan.waiting)
 
     def dump(self) -> str:
         return json.dumps({"changed_ns": self.changed_ns, "at_mark": sorted(self.at_mark),
@@ -133,7 +133,9 @@ class Scan:
     unmappable: list[Unmappable]
     cursor: Cursor
     backlog: int = 0  # changed files left for the next scans (beyond the limit, or too fresh)
-    waiting: list[str] = field(default_factory=list)  # early files of a live feed, still waiting
+    # Files seen that are not ready yet, and why: a live feed's file before its day has a
+    # partition, or a file whose manifest has not arrived where manifests are required.
+    waiting: dict[str, str] = field(default_factory=dict)
 
 
 def run_key(deliveries: Iterable[Delivery]) -> str:
@@ -141,11 +143,13 @@ def run_key(deliveries: Iterable[Delivery]) -> str:
     return "|".join(sorted(d.file.identity for d in deliveries))
 
 
-def scan(landing_dir: Path, cursor: Cursor, days: Days, limit: int = MAX_FILES_PER_TICK) -> Scan:
+def scan(landing_dir: Path, cursor: Cursor, days: Days, limit: int = MAX_FILES_PER_TICK,
+         manifests_required: bool = False) -> Scan:
     """The files changed after the cursor, oldest first and at most `limit`, placed as deliveries.
 
-    Dotfiles and anything not named *.csv (temporary and partial files) are not deliveries and are
-    never listed. A missing landing zone is an empty one.
+    Dotfiles and anything not named *.csv (temporary and partial files, manifests) are not
+    deliveries and are never listed. A missing landing zone is an empty one. With
+    `manifests_required`, a file waits (in the cursor) until its manifest is there too.
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
@@ -169,11 +173,14 @@ def scan(landing_dir: Path, cursor: Cursor, days: Days, limit: int = MAX_FILES_P
     daily: dict[dt.date, list[Delivery]] = {}
     reference: list[Delivery] = []
     unmappable: list[Unmappable] = []
-    waiting: list[str] = []
+    waiting: dict[str, str] = {}
     for state in [*rechecked, *taken]:
         placed = _place(state, days)
-        if placed == "wait":
-            waiting.append(state.path)
+        if (isinstance(placed, Delivery) and manifests_required
+                and not manifest_file(landing_dir / state.path).exists()):
+            placed = Wait(f"waits for its manifest, {manifest_file(Path(state.path)).name}")
+        if isinstance(placed, Wait):
+            waiting[state.path] = placed.reason
         elif isinstance(placed, Unmappable):
             unmappable.append(placed)
         elif placed.day is None:
@@ -187,7 +194,12 @@ def scan(landing_dir: Path, cursor: Cursor, days: Days, limit: int = MAX_FILES_P
                 backlog=len(changed) - len(taken), waiting=waiting)
 
 
-def _place(state: FileState, days: Days) -> Delivery | Unmappable | str:
+@dataclass(frozen=True)
+class Wait:
+    reason: str
+
+
+def _place(state: FileState, days: Days) -> Delivery | Unmappable | Wait:
     if state.problem:
         return Unmappable(state, state.problem)
     path = PurePosixPath(state.path)
@@ -210,7 +222,7 @@ def _place(state: FileState, days: Days) -> Delivery | Unmappable | str:
     if days.last is None or day > days.last:
         latest = days.last or days.first - dt.timedelta(days=1)
         if days.open_ended and day <= latest + dt.timedelta(days=EARLY_DAYS):
-            return "wait"
+            return Wait("waits: its day has no partition yet")
         last = f"the last partition, {days.last}" if days.last else "any partition"
         return Unmappable(state, f"{day} is after {last}")
     return Delivery(state, feed=feed, day=day)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,12 @@ import duckdb
 
 from etl_assets.pipeline import warehouse
 from etl_assets.pipeline.contract import Column, TableContract, raw_columns
-from etl_assets.pipeline.landing import daily_file, missing_daily_files, reference_file
+from etl_assets.pipeline.landing import (
+    daily_file,
+    manifest_file,
+    missing_daily_files,
+    reference_file,
+)
 
 
 class DeliveryError(ValueError):
@@ -55,15 +62,77 @@ class DeliveredFile:
     delivery_date: dt.date | None
 
 
+MANIFEST_POLICIES = ("warn", "require")  # a file without a manifest: load it warning, or wait
+
+
+class ManifestMissing(DeliveryError):
+    """A file whose manifest has not arrived, where the policy is to wait for it."""
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A delivery that may be loaded: its header, its rows, and whether a manifest vouched."""
+
+    header: tuple[str, ...]
+    rows: int
+    manifest: bool
+
+
 def check_delivery(path: Path, contract: TableContract) -> tuple[str, ...]:
     """The file's header; a file that is empty, not UTF-8, or not the feed's columns is refused."""
-    data = path.read_bytes()
+    return _header(path, _text(path, _read(path)), contract)
+
+
+def verify_delivery(path: Path, contract: TableContract, policy: str = "warn") -> Verified:
+    """Check a delivered file as a whole: readable, the feed's header, and what its manifest says.
+
+    A file whose rows or checksum differ from its manifest is refused, naming both counts; one
+    without a manifest is accepted (`Verified.manifest` False) under policy "warn" and raises
+    ManifestMissing under "require".
+    """
+    if policy not in MANIFEST_POLICIES:
+        raise ValueError(f"manifest policy must be one of {MANIFEST_POLICIES}, not {policy!r}")
+    data = _read(path)
+    text = _text(path, data)
+    header = _header(path, text, contract)
+    rows = _records(text)
+    manifest = _manifest(path)
+    if manifest is None:
+        if policy == "require":
+            raise ManifestMissing(f"{path}: waits for its manifest, {manifest_file(path).name}")
+        return Verified(header, rows, manifest=False)
+    if manifest["rows"] != rows:
+        raise DeliveryError(
+            f"{path}: {rows:,} rows, but its manifest says {manifest['rows']:,}: the file is "
+            f"incomplete or not the one the manifest describes")
+    if manifest["sha256"].lower() != hashlib.sha256(data).hexdigest():
+        raise DeliveryError(f"{path}: {rows:,} rows as its manifest says, but its SHA-256 "
+                            f"differs from the manifest's: the file was changed")
+    return Verified(header, rows, manifest=True)
+
+
+def _read(path: Path) -> bytes:
+    if path.is_symlink():
+        raise DeliveryError(f"{path}: a symbolic link; a delivery must be a regular file")
+    if not path.is_file():
+        raise DeliveryError(f"{path}: not a regular file")
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise DeliveryError(f"{path}: cannot be read (permission denied)") from None
+
+
+def _text(path: Path, data: bytes) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise DeliveryError(f"{path}: not a readable UTF-8 CSV file: {error}") from None
     if not text.strip():
         raise DeliveryError(f"{path}: file is empty (not even a header)")
+    return text
+
+
+def _header(path: Path, text: str, contract: TableContract) -> tuple[str, ...]:
     try:
         header = next(csv.reader(io.StringIO(text[:text.find("\n") + 1 or None])))
     except (csv.Error, StopIteration) as error:
@@ -79,6 +148,31 @@ def check_delivery(path: Path, contract: TableContract) -> tuple[str, ...]:
             + ("; a column appears twice" if not (missing or extra) else "")
         )
     return tuple(header)
+
+
+def _records(text: str) -> int:
+    """CSV records after the header (a quoted field may hold line breaks; blank lines are none)."""
+    if '"' not in text:  # no quoting: a record is a non-blank line
+        return sum(1 for line in text.splitlines() if line.strip()) - 1
+    return sum(1 for record in csv.reader(io.StringIO(text)) if record) - 1
+
+
+def _manifest(path: Path) -> dict | None:
+    """The file's manifest, checked for shape; None when there is none."""
+    where = manifest_file(path)
+    try:
+        manifest = json.loads(where.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise DeliveryError(f"{where}: not a readable manifest: {error}") from None
+    if not (isinstance(manifest, dict) and type(manifest.get("rows")) is int
+            and manifest["rows"] >= 0 and isinstance(manifest.get("sha256"), str)
+            and len(manifest["sha256"]) == 64):
+        raise DeliveryError(f"{where}: a manifest needs \"rows\" (a count) and \"sha256\" (64 hex "
+                            f"digits), e.g. {{\"file\": \"{path.name}\", \"rows\": 943, "
+                            f"\"sha256\": \"…\"}}")
+    return manifest
 
 
 def delivered(landing_dir: Path, path: Path, day: dt.date | None) -> DeliveredFile:
@@ -139,15 +233,18 @@ def read_sql(contract: TableContract, header: tuple[str, ...], group: int) -> st
 
 def load_raw(conn, contract: TableContract, files: Sequence[DeliveredFile],
              loaded_at: dt.datetime, start: dt.date | None = None,
-             end: dt.date | None = None) -> dict[dt.date | None, int]:
+             end: dt.date | None = None, manifest_policy: str = "warn"
+             ) -> dict[dt.date | None, int]:
     """Replace the range's raw rows (the whole table for a reference feed) with the files' rows.
 
-    Returns the rows loaded per delivery date. One transaction: a file that fails to read leaves
-    the table as it was.
+    Returns the rows loaded per delivery date. Every file is verified first (`verify_delivery`),
+    and all are loaded in one transaction: a file that is refused or fails to read leaves the
+    table as it was.
     """
     by_header: dict[tuple[str, ...], list[DeliveredFile]] = {}
     for file in files:
-        by_header.setdefault(check_delivery(file.path, contract), []).append(file)
+        verified = verify_delivery(file.path, contract, manifest_policy)
+        by_header.setdefault(verified.header, []).append(file)
     columns = raw_columns(contract)
     target = warehouse.table("raw", contract.name)
     date_column = "delivery_date" if contract.delivered_daily else None

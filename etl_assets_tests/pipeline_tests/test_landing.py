@@ -1,10 +1,12 @@
 import datetime as dt
+import hashlib
+import json
 
 import pandas as pd
 import pytest
 
 from etl_assets.pipeline import landing
-from etl_assets.pipeline.landing import daily_file, land, reference_file, replay
+from etl_assets.pipeline.landing import daily_file, land, manifest_file, reference_file, replay
 
 DAY = dt.date(2013, 1, 2)
 
@@ -48,18 +50,32 @@ def test_a_day_without_rows_still_gets_a_header_only_file(tmp_path):
 def test_a_failed_write_leaves_the_old_file_and_no_partial_file(tmp_path, monkeypatch):
     land(tmp_path, DAY, DAY)
     path = daily_file(tmp_path, "flights", DAY)
-    before = path.read_bytes()
+    before = {p.name: p.read_bytes() for p in path.parent.iterdir()}
+    writes = []
 
-    def broken_to_csv(self, handle, **kwargs):
-        handle.write("year,month,da")
-        raise OSError("disk full")
+    def full_disk(fd):  # the second file (the delivery, after its manifest) does not fit
+        writes.append(fd)
+        if len(writes) == 2:
+            raise OSError("disk full")
 
-    monkeypatch.setattr(pd.DataFrame, "to_csv", broken_to_csv)
+    monkeypatch.setattr(landing.os, "fsync", full_disk)
     with pytest.raises(OSError, match="disk full"):
         land(tmp_path, DAY, DAY, force=True)
 
-    assert path.read_bytes() == before
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    after = {p.name: p.read_bytes() for p in path.parent.iterdir()}
+    assert sorted(after) == sorted(before) == [path.name, manifest_file(path).name]
+    assert after[path.name] == before[path.name]  # the old file, whole
+
+
+def test_each_delivery_has_a_manifest_with_its_rows_and_checksum(tmp_path):
+    land(tmp_path, DAY, DAY)
+    for path in [daily_file(tmp_path, "flights", DAY), reference_file(tmp_path, "airlines")]:
+        manifest = json.loads(manifest_file(path).read_text())
+        data = path.read_bytes()
+        assert manifest == {"file": path.name, "rows": len(data.decode().splitlines()) - 1,
+                            "sha256": hashlib.sha256(data).hexdigest()}
+    assert json.loads(manifest_file(daily_file(tmp_path, "flights", DAY)).read_text())[
+        "rows"] == 943  # the bundled feed's flights on 2013-01-02
 
 
 def test_days_rejects_a_reversed_range():

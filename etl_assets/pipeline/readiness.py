@@ -1,0 +1,86 @@
+"""Which days of a range can be loaded: every day's files verified before any run is planned.
+
+One bad file must not hold back a year. A run over a range of days is one Dagster run, and one
+partition of such a run cannot fail alone (dagster-io/dagster issue 17836), so the days are
+sorted out first: each day's files are verified (`extract.verify_delivery`: there, readable, the
+feed's header, what its manifest says), and the range is cut into blocks of consecutive days
+that are ready and blocks that are held back, each block one run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from etl_assets.pipeline import extract
+from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract
+from etl_assets.pipeline.landing import daily_file, reference_file
+
+
+@dataclass(frozen=True)
+class Block:
+    """Consecutive days that are all ready, or all held back (with the feeds and reasons)."""
+
+    start: dt.date
+    end: dt.date  # included
+    problems: dict[str, list[str]] = field(default_factory=dict)  # feed: what is wrong, by file
+
+    @property
+    def held(self) -> bool:
+        return bool(self.problems)
+
+    def __str__(self) -> str:
+        return str(self.start) if self.start == self.end else f"{self.start}..{self.end}"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    blocks: list[Block]
+    reference_problems: dict[str, str]  # feed: what is wrong with its file
+
+    @property
+    def held_days(self) -> int:
+        return sum((b.end - b.start).days + 1 for b in self.blocks if b.held)
+
+
+def day_problems(landing_dir: Path, day: dt.date, policy: str = "warn",
+                 feeds: Sequence[TableContract] = DAILY_FEEDS) -> dict[str, str]:
+    """What keeps the day's files from loading, by feed; empty when every file is fine."""
+    problems = {}
+    for contract in feeds:
+        path = daily_file(landing_dir, contract.name, day)
+        problem = _problem(path, contract, policy)
+        if problem:
+            problems[contract.name] = problem
+    return problems
+
+
+def check_range(landing_dir: Path, days: Sequence[dt.date], policy: str = "warn") -> Readiness:
+    """Every day's files verified, and the days cut into ready and held-back blocks."""
+    landing_dir = Path(landing_dir)
+    blocks: list[Block] = []
+    for day in days:
+        problems = {feed: [why] for feed, why in day_problems(landing_dir, day, policy).items()}
+        last = blocks[-1] if blocks else None
+        if (last is not None and last.end + dt.timedelta(days=1) == day
+                and last.held == bool(problems)):
+            merged = {feed: [*last.problems.get(feed, []), *problems.get(feed, [])]
+                      for feed in {*last.problems, *problems}}
+            blocks[-1] = Block(last.start, day, merged)
+        else:
+            blocks.append(Block(day, day, problems))
+    reference = {c.name: why for c in REFERENCE_FEEDS
+                 if (why := _problem(reference_file(landing_dir, c.name), c, policy))}
+    return Readiness(blocks=blocks, reference_problems=reference)
+
+
+def _problem(path: Path, contract: TableContract, policy: str) -> str | None:
+    if not path.exists() and not path.is_symlink():
+        return f"{path}: missing from the landing zone"
+    try:
+        extract.verify_delivery(path, contract, policy)
+    except extract.DeliveryError as error:
+        return str(error)
+    return None
