@@ -8,9 +8,12 @@ only for reading a table into pandas (`defs.load_asset_value`), where a DataFram
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
@@ -38,6 +41,18 @@ class WarehouseResource(DuckDBResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if self.database not in ("", ":memory:") and not self.database.startswith("md:"):
             Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """DuckDBResource's connection (settings, retries while the file is locked), closed
+        whatever happens: its own closes only when the block ends without an error, and a
+        connection left open keeps the file locked for the rest of the process."""
+        connecting = super().get_connection()
+        conn = connecting.__enter__()
+        try:
+            yield conn
+        finally:
+            conn.close()
 
 
 class LandingZone(dg.ConfigurableResource):

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from etl_assets.resources import WarehouseResource, build_resources
 
@@ -34,3 +35,15 @@ def test_resources_name_the_environment_variables_they_read(monkeypatch, tmp_pat
                                                         "preserve_insertion_order": False}
     monkeypatch.setenv("ETL_DUCKDB_MEMORY_LIMIT", "1GB")
     assert build_resources()["warehouse"].connection_config["memory_limit"] == "1GB"
+
+
+def test_a_connection_is_closed_when_its_block_fails(tmp_path):
+    warehouse = WarehouseResource(database=str(tmp_path / "w.duckdb"),
+                                  connection_config={"memory_limit": "300MB"})
+    with pytest.raises(ValueError, match="refused"):
+        with warehouse.get_connection() as conn:
+            conn.execute("CREATE TABLE t AS SELECT 1 AS v")
+            raise ValueError("refused")
+    # another connection, with other settings, opens at once: none is left holding the file
+    with duckdb.connect(warehouse.database, read_only=True) as conn:
+        assert conn.execute("SELECT v FROM t").fetchone() == (1,)

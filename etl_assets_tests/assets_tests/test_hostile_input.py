@@ -1,0 +1,257 @@
+"""Hostile deliveries, generated here: each ends in a clear error or in quarantine, the sensor
+never crashes, and the rest of the warehouse is unchanged, table by table (checksums)."""
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from etl_assets.alerts import AlertSink
+from etl_assets.pipeline import deliveries, quality
+from etl_assets.pipeline.contract import ALL_FEEDS
+from etl_assets.pipeline.landing import daily_file, deliver, manifest_file
+from etl_assets.pipeline.marts import MARTS
+from etl_assets.resources import LandingZone
+from etl_assets.sensors import landing_zone_sensor
+from etl_assets_tests.conftest import FIRST_DAYS, Deployment
+
+JAN2 = dt.date(2013, 1, 2)
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+TABLES = [f"{layer}.{c.name}" for layer in ("raw", "clean", "quarantine") for c in ALL_FEEDS]
+TABLES += [f"marts.{name}" for name in MARTS] + ["raw.delivered_files"]
+# Where and when a file was loaded: a file delivered again in another form differs there only.
+LOAD_COLUMNS = ("_loaded_at", "loaded_at", "_source_identity", "identity")
+
+
+def checksums(warehouse: str, exclude=()) -> dict[str, tuple[int, str]]:
+    with duckdb.connect(warehouse, read_only=True) as conn:
+        return {t: quality.table_checksum(conn, t, exclude) for t in TABLES}
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory, landed_days):
+    """Three real days loaded once; each test starts from a copy of this warehouse."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        deployment = Deployment(tmp_path_factory.mktemp("baseline"), landed_days, monkeypatch)
+        assert deployment.run(*FIRST_DAYS).success
+    return deployment.warehouse
+
+
+@pytest.fixture
+def deployment(tmp_path, landed_days, baseline, monkeypatch):
+    deployment = Deployment(tmp_path, landed_days, monkeypatch)
+    shutil.copy(baseline, deployment.warehouse)
+    return deployment
+
+
+def flights_file(deployment) -> Path:
+    return daily_file(deployment.landing, "flights", JAN2)
+
+
+def flights_frame(deployment) -> pd.DataFrame:
+    return pd.read_csv(flights_file(deployment), dtype=str, keep_default_na=False)
+
+
+def redeliver(path: Path, data: bytes, rows: int) -> None:
+    """Bytes delivered with a manifest that describes them."""
+    path.write_bytes(data)
+    manifest_file(path).write_text(json.dumps(
+        {"file": path.name, "rows": rows, "sha256": hashlib.sha256(data).hexdigest()}))
+
+
+# --- files that cannot be loaded: the day is held back, nothing changes ---------------------
+
+def empty(d):
+    flights_file(d).write_bytes(b"")
+
+
+def latin1(d):
+    flights_file(d).write_bytes(flights_file(d).read_bytes().replace(b"UA", "Ü".encode("latin-1")))
+
+
+def weather_header(d):
+    shutil.copy(daily_file(d.landing, "weather", JAN2), flights_file(d))
+
+
+def random_bytes(d):
+    flights_file(d).write_bytes(random.Random(7).randbytes(50_000))
+
+
+def truncated(d):
+    data = flights_file(d).read_bytes()
+    flights_file(d).write_bytes(data[:len(data) * 2 // 3])
+
+
+def link_out_of_the_zone(d):
+    outside = d.landing.parent / "outside.csv"
+    shutil.copy(flights_file(d), outside)
+    flights_file(d).unlink()
+    flights_file(d).symlink_to(outside)
+
+
+def folder_named_like_the_file(d):
+    flights_file(d).unlink()
+    flights_file(d).mkdir()
+
+
+def unreadable(d, monkeypatch):
+    real = Path.read_bytes
+
+    def read_bytes(path):  # what chmod 000 does to any user but root, who runs CI
+        if path == flights_file(d):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+
+
+def missing(d):
+    flights_file(d).unlink()
+
+
+@pytest.mark.parametrize("defect, message", [
+    (empty, "file is empty (not even a header)"),
+    (latin1, "not a readable UTF-8 CSV file"),
+    (weather_header, "header does not match the flights feed; missing columns"),
+    (random_bytes, "not a readable UTF-8 CSV file"),
+    (truncated, "rows, but its manifest says 943"),
+    (link_out_of_the_zone, "a symbolic link; a delivery must be a regular file"),
+    (folder_named_like_the_file, "not a regular file"),
+    (unreadable, "cannot be read (permission denied)"),
+    (missing, "1 flights file(s) missing from the landing zone"),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_a_file_that_cannot_be_loaded_is_refused_by_name_and_nothing_changes(
+        deployment, defect, message, monkeypatch):
+    before = checksums(deployment.warehouse)
+    if defect is unreadable:
+        defect(deployment, monkeypatch)
+    else:
+        defect(deployment)
+
+    summary = deployment.run(JAN2, JAN2)
+
+    assert not summary.success and [p.block.held for p in summary.runs] == [True]
+    [failure] = summary.failures
+    assert failure.startswith("raw__flights: ") and message in failure, failure
+    assert str(flights_file(deployment)) in failure
+    assert checksums(deployment.warehouse) == before  # every table, to the load times
+
+
+# --- the same rows in another form: loaded as the original was ------------------------------
+
+def crlf(d):
+    data = flights_file(d).read_bytes()
+    redeliver(flights_file(d), data.replace(b"\n", b"\r\n"), 943)
+
+
+def byte_order_mark(d):
+    redeliver(flights_file(d), b"\xef\xbb\xbf" + flights_file(d).read_bytes(), 943)
+
+
+def reordered_and_quoted(d):
+    frame = flights_frame(d)
+    frame = frame[list(reversed(frame.columns))]
+    redeliver(flights_file(d), frame.to_csv(index=False, quoting=csv.QUOTE_ALL).encode(), 943)
+
+
+@pytest.mark.parametrize("variant", [crlf, byte_order_mark, reordered_and_quoted],
+                         ids=lambda v: v.__name__)
+def test_the_same_rows_in_another_form_load_as_the_original(deployment, variant):
+    before = checksums(deployment.warehouse, LOAD_COLUMNS)
+    variant(deployment)
+
+    summary = deployment.run(JAN2, JAN2)
+
+    assert summary.success, summary.render()
+    assert checksums(deployment.warehouse, LOAD_COLUMNS) == before
+
+
+# --- a very large file: loaded, its excess quarantined with reasons, the marts kept ----------
+
+def test_a_very_large_file_ends_in_quarantine_and_the_marts_are_kept(deployment):
+    before = checksums(deployment.warehouse, LOAD_COLUMNS)
+    frame = flights_frame(deployment)
+    deliver(flights_file(deployment), pd.concat([frame] * 60, ignore_index=True))  # 56,580 rows
+
+    summary = deployment.run(JAN2, JAN2)
+
+    assert not summary.success
+    assert any("quarantined_share_within_limit failed" in f for f in summary.failures)
+    after = checksums(deployment.warehouse, LOAD_COLUMNS)
+    with duckdb.connect(deployment.warehouse, read_only=True) as conn:
+        reasons = conn.execute("SELECT _reason, count(*) FROM quarantine.flights "
+                               "WHERE delivery_date = $d GROUP BY 1", {"d": JAN2}).fetchall()
+    assert reasons == [("duplicate key (carrier, flight, scheduled_departure, time_hour)",
+                        943 * 59)]
+    # the one copy of each flight is clean, as before; the blocked marts were not written
+    for table in ["clean.flights", *(f"marts.{name}" for name in MARTS)]:
+        assert after[table] == before[table], table
+
+
+# --- the landing sensor over all of it at once ----------------------------------------------
+
+def test_the_sensor_survives_a_landing_zone_of_hostile_files(deployment, tmp_path, monkeypatch):
+    monkeypatch.setattr(deliveries, "SETTLE_NS", 0)  # files count the moment they are written
+    landing = deployment.landing
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.csv").write_text("a,b\n1,2\n")
+    random_bytes(deployment)
+    (landing / "flights/2013-01-04.csv").symlink_to(outside / "secret.csv")
+    (landing / "flights/loop").symlink_to(landing)
+    (landing / "weather/2013-01-05.csv").mkdir()
+    (landing / "flights/2013-01-07.csv.manifest.json").write_text("{}")  # a manifest alone
+
+    with dg.build_sensor_context(
+            instance=deployment.instance,
+            resources={"landing": LandingZone(path=str(landing)),
+                       "alerts": AlertSink(log_path=str(tmp_path / "alerts.jsonl")),
+                       "warehouse": DuckDBResource(database=deployment.warehouse)}) as context:
+        result = landing_zone_sensor(context)
+
+    assert [r.partition_key for r in result.run_requests] == ["2013-01-02"]  # the changed file
+    alerts = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert sorted(a["error"] for a in alerts) == [
+        "flights/2013-01-04.csv: a symbolic link: a delivery must be a regular file",
+        "weather/2013-01-05.csv: a folder: a delivery must be a regular file",
+    ]
+
+
+# --- the same day delivered twice at once ----------------------------------------------------
+
+def test_the_same_day_delivered_twice_at_once_is_loaded_once(deployment, tmp_path):
+    """Two runs of one day at the same moment (a file written twice in one sensor tick, or a
+    sensor run beside a manual one) queue for the warehouse; the day holds its rows once."""
+    before = checksums(deployment.warehouse, LOAD_COLUMNS)
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs()  # the instance's storage, created once as a first `make run` would
+    deliver(flights_file(deployment), flights_frame(deployment))  # delivered again: new identity
+    env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_PROJECT_DIR": str(tmp_path),
+           "ETL_LANDING_DIR": str(deployment.landing), "ETL_WAREHOUSE_PATH": deployment.warehouse}
+    runs = [subprocess.Popen([sys.executable, "-m", "etl_assets.cli", "run", "--start", str(JAN2),
+                              "--end", str(JAN2)], cwd=tmp_path, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert checksums(deployment.warehouse, LOAD_COLUMNS) == before
+    with duckdb.connect(deployment.warehouse, read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM raw.delivered_files WHERE feed = 'flights' "
+                            "AND delivery_date = $d", {"d": JAN2}).fetchone() == (1,)
