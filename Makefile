@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # One materialization-planned event per asset and run, not per day (see etl_assets/runner.py).
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := 1
 
-.PHONY: setup run land test dev demo bench clean
+.PHONY: setup run land test dev demo soak bench audit clean
 
 setup: $(STAMP)
 
@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): setup.py pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=78.1.1"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
@@ -40,6 +40,21 @@ dev: setup
 DEMO_EVERY ?= 3
 demo: setup
 	$(BIN)/etl-assets demo --every $(DEMO_EVERY)
+
+# The bundled year through the sensor path under dagster dev with faults injected (bad files, a
+# killed run, a webhook outage), into data/soak; stops by itself and prints what it counted.
+SOAK_EVERY ?= 2
+SOAK_START ?= 2013-01-01
+SOAK_END ?= 2013-12-31
+soak: setup
+	$(BIN)/etl-assets soak --start $(SOAK_START) --end $(SOAK_END) --every $(SOAK_EVERY)
+
+# Known vulnerabilities in the installed packages; --strict fails when a package could not be
+# checked (as on the build machines, where PyPI's per-release JSON is not reachable: see
+# docs/dependency-review.md).
+audit: setup
+	$(BIN)/python -m pip install --quiet "pip-audit==2.10.1"
+	$(BIN)/pip-audit --strict --skip-editable --progress-spinner off
 
 clean:
 	rm -rf data .dagster_home/storage .dagster_home/history .dagster_home/schedules .dagster_home/logs

@@ -77,6 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=3600.0,
                       help="seconds to wait for the pipeline after the last day (3600)")
 
+    soak = commands.add_parser(
+        "soak", help="the bundled year through the sensor path under dagster dev, with faults",
+        description="Like demo, into a fresh folder (--root, default data/soak; emptied "
+                    "first), with faults injected on the way: three days' flights files cut "
+                    "short and later delivered whole, a run's worker killed, the alert webhook "
+                    "down and then answering 500. Stops by itself and prints files processed, "
+                    "runs, failures, alerts, rows lost and duplicates; exits 1 unless no row is "
+                    "lost or duplicated and every alert reached the webhook once.")
+    _range_args(soak, BUNDLED_LAST, "the bundled feed")
+    soak.add_argument("--every", type=float, default=2.0, help="seconds between days (2)")
+    soak.add_argument("--port", type=int, default=3000, help="the UI's port (3000)")
+    soak.add_argument("--root", type=Path, default=Path("data/soak"),
+                      help="the soak's own instance, warehouse and landing zone (in the project)")
+    soak.add_argument("--timeout", type=float, default=10800.0,
+                      help="seconds to wait for the pipeline after the last day (10800)")
+
     commands.add_parser(
         "status", help="list every asset check with its latest outcome",
         description="Read DAGSTER_HOME (default the project's .dagster_home) and print each check's latest "
@@ -94,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "land":
         return _land(args)
-    if args.command == "demo":
+    if args.command in ("demo", "soak"):
         return _demo(args)
     return _run(args)
 
@@ -153,11 +169,29 @@ def _demo(args) -> int:
              "ETL_LANDING_DIR": root / "landing", "ETL_ALERT_LOG": root / "alerts.jsonl"}
     os.environ.update({name: str(path) for name, path in paths.items()})
     os.environ["ETL_UI_BASE_URL"] = f"http://127.0.0.1:{args.port}"
-    print(f"demo in {root}: {args.start}..{args.end}, a day every {args.every:g}s", flush=True)
+    echo = lambda line: print(line, flush=True)  # noqa: E731
+    print(f"{args.command} in {root}: {args.start}..{args.end}, a day every {args.every:g}s",
+          flush=True)
+    if args.command == "soak":
+        from etl_assets.soak import run_soak
+
+        return run_soak(args.start, args.end, every=args.every, port=args.port,
+                        webhook_port=_free_port(), home=paths["DAGSTER_HOME"],
+                        warehouse=paths["ETL_WAREHOUSE_PATH"], landing=paths["ETL_LANDING_DIR"],
+                        alert_log=paths["ETL_ALERT_LOG"], project=project,
+                        timeout=args.timeout, echo=echo)
     return run_demo(args.start, args.end, every=args.every, port=args.port,
                     home=paths["DAGSTER_HOME"], warehouse=paths["ETL_WAREHOUSE_PATH"],
                     landing=paths["ETL_LANDING_DIR"], project=project, timeout=args.timeout,
-                    echo=lambda line: print(line, flush=True))
+                    echo=echo)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _status() -> int:

@@ -99,6 +99,16 @@ def run_events(instance: dg.DagsterInstance, run_id: str,
     return [r.event_log_entry for r in connection.records], connection.cursor
 
 
+def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The process that executes the run's steps, from the engine event that names its pid."""
+    entries, _ = run_events(instance, run_id, dg.DagsterEventType.ENGINE_EVENT)
+    for entry in entries:
+        pid = getattr(entry.dagster_event.event_specific_data, "metadata", {}).get("pid")
+        if pid is not None:
+            return int(pid.value)
+    return None
+
+
 Evaluation = tuple[dg.AssetCheckEvaluation | None, dg.EventLogEntry | None, str]
 
 

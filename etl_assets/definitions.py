@@ -39,4 +39,8 @@ def defs() -> dg.Definitions:
         sensors=[landing_zone_sensor, marts_automation_sensor, marts_freshness_sensor,
                  run_failure_alert_sensor, check_failure_alert_sensor, alert_delivery_sensor],
         resources=build_resources(),
+        # Runs of the assets themselves (the marts automation, a materialization from the UI) in
+        # one process too, like the jobs: their steps take turns on the warehouse pool anyway,
+        # and a process per step costs seconds of start-up each.
+        executor=dg.in_process_executor,
     )

@@ -151,3 +151,14 @@ def test_only_the_adapter_reaches_past_dagsters_public_api():
     # ...and the list above is what the adapter really uses, so it cannot go stale unnoticed.
     assert reaches(Path(dagster_adapter.__file__)) == NON_PUBLIC - {"all_logs",
                                                                     "get_asset_check_evaluations"}
+
+
+def test_the_run_worker_pid_is_read_from_the_runs_engine_events():
+    @dg.asset
+    def one() -> int:
+        return 1
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize([one], instance=instance)
+        assert dagster_adapter.run_worker_pid(instance, result.run_id) == os.getpid()
+        assert dagster_adapter.run_worker_pid(instance, "no-such-run") is None

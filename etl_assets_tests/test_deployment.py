@@ -109,8 +109,13 @@ def test_the_three_services_on_postgres_survive_a_daemon_restart(tmp_path, monke
         with dg.DagsterInstance.from_config(str(home)) as instance:
             runs = instance.get_runs()
             assert {r.job_name for r in runs} >= {"etl_job", "daily_ingest_job"}
-            assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [
+            # (a marts automation run the sensor asked for may still be queued at shutdown)
+            assert not [r for r in runs if r.status in (dg.DagsterRunStatus.FAILURE,
+                                                        dg.DagsterRunStatus.CANCELED)], [
                 (r.job_name, r.status) for r in runs]
+            assert {(r.job_name, r.status) for r in runs} >= {
+                ("etl_job", dg.DagsterRunStatus.SUCCESS),
+                ("daily_ingest_job", dg.DagsterRunStatus.SUCCESS)}
             for day in (first, second):  # one by the CLI run, one by the daemon's run
                 records = instance.fetch_materializations(dg.AssetRecordsFilter(
                     asset_key=dg.AssetKey(["raw", "flights"]), asset_partitions=[str(day)]),

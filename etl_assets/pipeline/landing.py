@@ -153,7 +153,7 @@ def land(
             report.skipped.extend(daily_file(landing_dir, contract.name, d) for d in wanted)
             progress(f"{contract.name}: {len(wanted)} day files already landed")
             continue
-        by_day = _split_by_day(_checked(read_source(contract.name), contract))
+        by_day = split_by_day(_checked(read_source(contract.name), contract))
         empty = by_day.get(None)
         for day in wanted:
             rows = by_day.get(day)
@@ -166,20 +166,23 @@ def land(
 
 def replay(landing_dir: Path, start: dt.date, end: dt.date, *, every: float,
            progress: Callable[[str], None] = lambda _msg: None,
-           wait: Callable[[float], None] = time.sleep) -> int:
+           wait: Callable[[float], None] = time.sleep,
+           after_day: Callable[[dt.date, int], None] = lambda _day, _number: None) -> int:
     """Deliver the bundled feed as a live upstream would: the reference files, then each day's
-    files in order, `every` seconds apart, each written anew. Returns the days delivered."""
+    files in order, `every` seconds apart, each written anew; `after_day(day, number)` is called
+    after each day's files. Returns the days delivered."""
     landing_dir = Path(landing_dir)
     for contract in REFERENCE_FEEDS:
         deliver(reference_file(landing_dir, contract.name),
                 _checked(read_source(contract.name), contract))
-    feeds = {c.name: _split_by_day(_checked(read_source(c.name), c)) for c in DAILY_FEEDS}
+    feeds = {c.name: split_by_day(_checked(read_source(c.name), c)) for c in DAILY_FEEDS}
     wanted = days(start, end)
     for number, day in enumerate(wanted, 1):
         for feed, by_day in feeds.items():
             rows = by_day.get(day)
             deliver(daily_file(landing_dir, feed, day), by_day[None] if rows is None else rows)
         progress(f"delivered {day} ({number}/{len(wanted)})")
+        after_day(day, number)
         if number < len(wanted):
             wait(every)
     return len(wanted)
@@ -194,7 +197,7 @@ def _checked(frame: pd.DataFrame, contract: TableContract) -> pd.DataFrame:
     return frame
 
 
-def _split_by_day(frame: pd.DataFrame) -> dict[dt.date | None, pd.DataFrame]:
+def split_by_day(frame: pd.DataFrame) -> dict[dt.date | None, pd.DataFrame]:
     """Rows grouped by their local year/month/day; key None holds an empty frame (header only)."""
     keys = pd.to_datetime(
         frame["year"] + "-" + frame["month"] + "-" + frame["day"], format="%Y-%m-%d"

@@ -1,0 +1,59 @@
+"""A run that stops for ever just before one layer's write commits, for a test to SIGKILL it there.
+
+    python -m etl_assets_tests.crash_child LAYER SIGNAL_FILE START END
+
+LAYER is raw, clean (clean + quarantine, one transaction) or marts. The run is `etl-assets run`'s
+(runner.run_job) on the warehouse and landing zone the environment names; when the layer's
+transaction has written its rows and is about to commit, SIGNAL_FILE is created and the process
+waits to be killed.
+"""
+
+import datetime as dt
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from etl_assets.pipeline import warehouse
+
+SCHEMAS = {"raw": {"raw"}, "clean": {"clean", "quarantine"}, "marts": {"marts"}}
+
+
+def main(layer: str, signal_file: str, start: str, end: str) -> None:
+    written: list[str] = []
+    replace_rows, transaction = warehouse.replace_rows, warehouse.transaction
+
+    def recording_replace_rows(conn, target, *args, **kwargs):
+        written.append(target.split(".")[0])
+        return replace_rows(conn, target, *args, **kwargs)
+
+    @contextmanager
+    def stopping_transaction(conn):
+        with transaction(conn):
+            written.clear()
+            yield
+            if SCHEMAS[layer] & set(written):  # the rows are in, not yet committed
+                Path(signal_file).write_text(",".join(written))
+                threading.Event().wait()  # until SIGKILL
+
+    warehouse.replace_rows = recording_replace_rows
+    warehouse.transaction = stopping_transaction
+
+    from etl_assets.definitions import defs
+    from etl_assets.runner import run_job
+
+    summary = run_job(defs(), dt.date.fromisoformat(start), dt.date.fromisoformat(end),
+                      warehouse_path=str(warehouse_path()), echo=print)
+    print(summary.render())
+    sys.exit(3)  # never reached when the layer was written: the test kills the process first
+
+
+def warehouse_path() -> Path:
+    from etl_assets.project import env_path
+    from etl_assets.resources import DEFAULT_WAREHOUSE
+
+    return env_path("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
