@@ -49,6 +49,7 @@ FINISHED_RUN_EVENTS = (
     dg.DagsterEventType.RUN_CANCELED,
 )
 RUNS_PER_TICK = 50
+RETRIES_PER_TICK = 20  # alerts posted again per alert_delivery_sensor tick, at most
 
 
 @dataclass(frozen=True)
@@ -141,49 +142,57 @@ class AlertSink(dg.ConfigurableResource):
             self._append(record)
         return record
 
-    def retry_undelivered(self, now: dt.datetime | None = None) -> dict[str, list[dict]]:
-        """Post again each alert the webhook has not taken whose wait is over.
+    def retry_undelivered(self, now: dt.datetime | None = None,
+                          limit: int = RETRIES_PER_TICK) -> dict[str, list[dict]]:
+        """Post again each alert the webhook has not taken whose wait is over (at most `limit`).
 
         Returns the alerts "delivered" now, those "failed" again, and those "expired": older
-        than webhook_expiry_hours, no longer tried, and to be reported by the caller.
+        than webhook_expiry_hours, no longer tried, and to be reported by the caller. The posts
+        happen outside the log's lock, so a slow webhook never holds up new alerts; one retrier
+        runs at a time (its own lock), so no alert is posted twice by two of them.
         """
         now = now or _now()
         outcome: dict[str, list[dict]] = {"delivered": [], "failed": [], "expired": []}
         if not self.webhook_url:
             return outcome
-        with self._locked():
+        with self._locked(".retry.lock"):
+            due = []
             for record in self.alerts():
                 if record["webhook_delivered"] is not False or record.get("webhook_expired"):
                     continue
                 created = dt.datetime.fromisoformat(record["created_at"])
-                last = dt.datetime.fromisoformat(record.get("last_attempt_at")
-                                                 or record["created_at"])
-                attempts = record["webhook_attempts"]
                 if now - created > dt.timedelta(hours=self.webhook_expiry_hours):
-                    self._append({"dedup_key": record["dedup_key"], "delivery": "expired",
-                                  "attempt": attempts, "at": now.isoformat(timespec="seconds"),
-                                  "error": record["webhook_error"]})
                     outcome["expired"].append(record)
                     continue
-                wait = min(self.webhook_retry_seconds * 2 ** (attempts - 1),
+                last = dt.datetime.fromisoformat(record.get("last_attempt_at")
+                                                 or record["created_at"])
+                wait = min(self.webhook_retry_seconds * 2 ** (record["webhook_attempts"] - 1),
                            self.webhook_retry_max_seconds)
-                if now - last < dt.timedelta(seconds=wait):
-                    continue
+                if now - last >= dt.timedelta(seconds=wait) and len(due) < limit:
+                    due.append(record)
+            lines = [{"dedup_key": r["dedup_key"], "delivery": "expired",
+                      "attempt": r["webhook_attempts"], "at": now.isoformat(timespec="seconds"),
+                      "error": r["webhook_error"]} for r in outcome["expired"]]
+            for record in due:
                 error = self._post(record)
-                self._append({"dedup_key": record["dedup_key"],
+                lines.append({"dedup_key": record["dedup_key"],
                               "delivery": "failed" if error else "delivered",
-                              "attempt": attempts + 1, "at": now.isoformat(timespec="seconds"),
-                              "error": error})
+                              "attempt": record["webhook_attempts"] + 1,
+                              "at": now.isoformat(timespec="seconds"), "error": error})
                 outcome["failed" if error else "delivered"].append(
                     {**record, "webhook_error": error})
+            with self._locked():
+                for line in lines:
+                    self._append(line)
         return outcome
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One writer of the log at a time, across threads and processes (sensors, daemons)."""
+    def _locked(self, suffix: str = ".lock") -> Iterator[None]:
+        """One holder at a time, across threads and processes (sensors, daemons): of the log
+        (".lock"), or of the retry pass (".retry.lock")."""
         path = Path(self.log_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_name(path.name + ".lock"), "a") as lock:
+        with open(path.with_name(path.name + suffix), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
@@ -226,12 +235,16 @@ def check_webhook_url(url: str) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"ETL_ALERT_WEBHOOK_URL must be an http:// or https:// URL with a "
                          f"host, not a {parts.scheme or 'scheme-less'} URL")
+    if parts.username is not None or parts.password is not None:  # urllib would echo them
+        raise ValueError("ETL_ALERT_WEBHOOK_URL must not carry a user or password "
+                         "(user:password@host): put the secret in the URL's path or query")
 
 
 def redact(text: str, url: str) -> str:
     """The text with the webhook URL, and its secret path and query, left out."""
     parts = urllib.parse.urlsplit(url)
-    for secret in (url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.query):
+    for secret in (url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.query,
+                   parts.netloc if "@" in parts.netloc else ""):
         if secret and secret != "/":
             text = text.replace(secret, "<webhook>")
     return text

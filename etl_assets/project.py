@@ -47,8 +47,8 @@ def path_setting(name: str, default: str) -> str | dg.EnvVar:
     the default) is resolved against the project here, at load, and given as the resolved path.
     """
     value = os.environ.get(name)
-    if value and Path(value).is_absolute():
-        return dg.EnvVar(name)
+    if value and (Path(value).is_absolute() or value == ":memory:" or value.startswith("md:")):
+        return dg.EnvVar(name)  # a path, an in-memory database, a MotherDuck database
     return str(project_path(value or default))
 
 

@@ -119,6 +119,9 @@ def build_alert_sink() -> AlertSink:
 
 def build_resources() -> dict[str, object]:
     """Resources from the environment; called when definitions load, never at import."""
+    policy = os.environ.get("ETL_MANIFEST_POLICY")
+    if policy and policy not in MANIFEST_POLICIES:  # at load, not on every sensor tick
+        raise ValueError(f"ETL_MANIFEST_POLICY must be one of {MANIFEST_POLICIES}, not {policy!r}")
     warehouse = path_setting("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE)
     return {
         "io_manager": DuckDBPandasIOManager(database=warehouse),

@@ -244,8 +244,9 @@ def run_job(
     job = definitions.resolve_job_def("etl_job")
     release_abandoned_runs(instance, echo)
     landing = definitions.resources["landing"]
-    readiness = check_range(Path(setting_value(landing.path)), days(start, end),
-                            setting_value(landing.manifest_policy))
+    landing_dir = Path(setting_value(landing.path))
+    policy = setting_value(landing.manifest_policy)
+    readiness = check_range(landing_dir, days(start, end), policy)
     if readiness.reference_problems:  # not a day's: every day needs the reference tables
         readiness = Readiness([Block(start, end)], readiness.reference_problems)
     for block in readiness.blocks:
@@ -257,19 +258,26 @@ def run_job(
 
     began = time.monotonic()
     parts, events, step_seconds = [], [], {}
-    for number, block in enumerate(readiness.blocks):
+    todo, reference_loaded = list(readiness.blocks), False
+    while todo:
+        block = todo.pop(0)
+        if block.held:  # looked at again just before: a file fixed meanwhile makes it ready
+            again = check_range(landing_dir, days(block.start, block.end), policy).blocks
+            if any(not b.held for b in again):
+                todo = again + todo
+                continue
         if block.held:  # only the raw steps that fail, with the files' errors
             selection = [table_key("raw", feed) for feed in sorted(block.problems)]
-        elif any(not b.held for b in readiness.blocks[:number]):
+        elif reference_loaded:
             selection = [k for k in every_key if k not in reference_keys]  # loaded already
         else:
             selection = None  # the whole graph
         if len(readiness.blocks) > 1:
-            echo(f"run {number + 1}/{len(readiness.blocks)}: {block}"
-                 + (" (held back)" if block.held else ""))
+            echo(f"run {len(parts) + 1}: {block}" + (" (held back)" if block.held else ""))
         with dagster_adapter.planned_per_partition() if block.held else nullcontext():
             result, seconds = _execute(job, instance, block, selection, echo)
         parts.append(RunPart(block, result.run_id, result.success))
+        reference_loaded |= selection is None and result.success
         events += result.all_events
         for step, took in seconds.items():
             step_seconds[step] = step_seconds.get(step, 0.0) + took

@@ -3,9 +3,10 @@
     python -m etl_assets_tests.crash_child LAYER SIGNAL_FILE START END
 
 LAYER is raw, clean (clean + quarantine, one transaction) or marts. The run is `etl-assets run`'s
-(runner.run_job) on the warehouse and landing zone the environment names; when the layer's
-transaction has written its rows and is about to commit, SIGNAL_FILE is created and the process
-waits to be killed.
+(runner.run_job) on the warehouse and landing zone the environment names; when the transaction
+that writes the layer's flights table (raw.flights, clean.flights with quarantine.flights,
+marts.fct_flights) has written its rows and is about to commit, SIGNAL_FILE is created, holding
+the tables written, and the process waits to be killed.
 """
 
 import datetime as dt
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from etl_assets.pipeline import warehouse
 
-SCHEMAS = {"raw": {"raw"}, "clean": {"clean", "quarantine"}, "marts": {"marts"}}
+STOP_AT = {"raw": "raw.flights", "clean": "clean.flights", "marts": "marts.fct_flights"}
 
 
 def main(layer: str, signal_file: str, start: str, end: str) -> None:
@@ -24,7 +25,7 @@ def main(layer: str, signal_file: str, start: str, end: str) -> None:
     replace_rows, transaction = warehouse.replace_rows, warehouse.transaction
 
     def recording_replace_rows(conn, target, *args, **kwargs):
-        written.append(target.split(".")[0])
+        written.append(target)
         return replace_rows(conn, target, *args, **kwargs)
 
     @contextmanager
@@ -32,7 +33,7 @@ def main(layer: str, signal_file: str, start: str, end: str) -> None:
         with transaction(conn):
             written.clear()
             yield
-            if SCHEMAS[layer] & set(written):  # the rows are in, not yet committed
+            if STOP_AT[layer] in written:  # the rows are in, not yet committed
                 Path(signal_file).write_text(",".join(written))
                 threading.Event().wait()  # until SIGKILL
 

@@ -1,5 +1,6 @@
 """Alerts against a real webhook server on loopback and real runs in a SQLite Dagster instance."""
 
+import dataclasses
 import datetime as dt
 import json
 import socket
@@ -495,3 +496,25 @@ def test_a_retry_that_fails_the_same_check_again_does_not_alert_again(instance, 
 
     [alert] = logged(sink)
     assert alert["run_id"] == first.run_id and "key_is_unique" in alert["title"]
+
+
+def test_a_webhook_url_with_a_password_is_refused_without_repeating_it(tmp_path, monkeypatch):
+    url = "https://bot:s3cretpw@hooks.example.org/services/x"
+    monkeypatch.setenv("ETL_ALERT_WEBHOOK_URL", url)
+    with pytest.raises(ValueError, match="must not carry a user or password") as error:
+        build_alert_sink()
+    assert "s3cretpw" not in str(error.value)
+    sink = AlertSink(log_path=str(tmp_path / "alerts.jsonl"), webhook_url=url)
+    assert sink.send(ALERT)["webhook_delivered"] is False
+    assert "s3cretpw" not in (tmp_path / "alerts.jsonl").read_text()
+
+
+def test_one_retry_pass_posts_at_most_its_limit(tmp_path, webhook):
+    sink = AlertSink(log_path=str(tmp_path / "alerts.jsonl"), webhook_url=closed_port_url())
+    for n in range(5):
+        sink.send(dataclasses.replace(ALERT, dedup_key=f"run:{n}"))
+    sink = sink.model_copy(update={"webhook_url": webhook.url})
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
+    assert len(sink.retry_undelivered(now=later, limit=3)["delivered"]) == 3
+    assert len(sink.retry_undelivered(now=later, limit=3)["delivered"]) == 2
+    assert sorted(p["key"] for p in webhook.received) == [f"run:{n}" for n in range(5)]

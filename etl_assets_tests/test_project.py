@@ -51,3 +51,9 @@ def test_the_cli_lands_into_the_project_from_any_folder(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (project / "data/landing/flights/2013-01-01.csv").exists()
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("database", [":memory:", "md:analytics"])
+def test_a_database_that_is_no_file_is_left_as_given(monkeypatch, database):
+    monkeypatch.setenv("ETL_WAREHOUSE_PATH", database)
+    assert build_resources()["warehouse"].database == dg.EnvVar("ETL_WAREHOUSE_PATH")

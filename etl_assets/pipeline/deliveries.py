@@ -30,6 +30,7 @@ from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
 from etl_assets.pipeline.landing import daily_file, manifest_file, reference_file
 
 MAX_FILES_PER_TICK = 100  # a burst of deliveries is handled over several looks, oldest first
+MAX_DEPTH = 3  # folders below the landing zone: <feed>/<file> is one; deeper ones are reported
 
 # A file changed in the last moments before a scan is left for the next one: the folders are
 # listed one after another, and a file renamed into a folder already listed, with a later file
@@ -228,12 +229,12 @@ def _place(state: FileState, days: Days) -> Delivery | Unmappable | Wait:
     return Delivery(state, feed=feed, day=day)
 
 
-def _csv_files(directory: Path, landing_dir: Path) -> Iterator[FileState]:
+def _csv_files(directory: Path, landing_dir: Path, depth: int = 0) -> Iterator[FileState]:
     """Every *.csv entry under the directory, and every entry that cannot be read as one.
 
     Links are never followed, so a link out of the landing zone or a loop of links cannot be
-    read through or recursed into: a link named like a delivery is reported, as is a folder named
-    like one and a folder that cannot be listed.
+    read through or recursed into: a link is reported, as is a folder named like a delivery, a
+    folder that cannot be listed, and a folder nested deeper than any feed's files.
     """
     try:
         entries = list(os.scandir(directory))
@@ -241,7 +242,8 @@ def _csv_files(directory: Path, landing_dir: Path) -> Iterator[FileState]:
         return
     except OSError as error:  # e.g. no permission to list it
         if directory != landing_dir:
-            yield _problem(directory, landing_dir, f"folder cannot be listed: {error.strerror}")
+            yield from _problem(directory, landing_dir,
+                                f"folder cannot be listed: {error.strerror}")
         return
     for entry in entries:
         if entry.name.startswith("."):
@@ -249,15 +251,19 @@ def _csv_files(directory: Path, landing_dir: Path) -> Iterator[FileState]:
         named_csv = entry.name.lower().endswith(".csv")
         try:
             if entry.is_symlink():
-                if named_csv:
-                    yield _problem(Path(entry.path), landing_dir,
-                                   "a symbolic link: a delivery must be a regular file")
+                yield from _problem(Path(entry.path), landing_dir, (
+                    "a symbolic link: a delivery must be a regular file" if named_csv else
+                    "a symbolic link: the landing zone's scan does not follow links"))
                 continue
             if entry.is_dir(follow_symlinks=False):
                 if named_csv:
-                    yield _problem(Path(entry.path), landing_dir,
-                                   "a folder: a delivery must be a regular file")
-                yield from _csv_files(Path(entry.path), landing_dir)
+                    yield from _problem(Path(entry.path), landing_dir,
+                                        "a folder: a delivery must be a regular file")
+                if depth + 1 >= MAX_DEPTH:
+                    yield from _problem(Path(entry.path), landing_dir,
+                                        f"a folder nested too deep: expected {_EXPECTED}")
+                    continue
+                yield from _csv_files(Path(entry.path), landing_dir, depth + 1)
                 continue
             if not (named_csv and entry.is_file(follow_symlinks=False)):
                 continue
@@ -268,10 +274,14 @@ def _csv_files(directory: Path, landing_dir: Path) -> Iterator[FileState]:
                         size=stat.st_size, mtime_ns=stat.st_mtime_ns, changed_ns=stat.st_ctime_ns)
 
 
-def _problem(path: Path, landing_dir: Path, reason: str) -> FileState:
-    stat = path.lstat()
-    return FileState(path=path.relative_to(landing_dir).as_posix(), size=stat.st_size,
-                     mtime_ns=stat.st_mtime_ns, changed_ns=stat.st_ctime_ns, problem=reason)
+def _problem(path: Path, landing_dir: Path, reason: str) -> Iterator[FileState]:
+    """The entry as a file that is no delivery, and why; nothing if it is gone already."""
+    try:
+        stat = path.lstat()
+    except FileNotFoundError:
+        return
+    yield FileState(path=path.relative_to(landing_dir).as_posix(), size=stat.st_size,
+                    mtime_ns=stat.st_mtime_ns, changed_ns=stat.st_ctime_ns, problem=reason)
 
 
 def _state(landing_dir: Path, path: str) -> FileState | None:

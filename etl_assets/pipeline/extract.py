@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,8 @@ class DeliveredFile:
     delivery_date: dt.date | None
 
 
-MANIFEST_POLICIES = ("warn", "require")  # a file without a manifest: load it warning, or wait
+MANIFEST_POLICIES = ("warn", "require")
+MANIFEST_MAX_BYTES = 64 * 1024  # a file without a manifest: load it warning, or wait
 
 
 class ManifestMissing(DeliveryError):
@@ -120,6 +122,8 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except PermissionError:
         raise DeliveryError(f"{path}: cannot be read (permission denied)") from None
+    except OSError as error:
+        raise DeliveryError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
 def _text(path: Path, data: bytes) -> str:
@@ -152,8 +156,8 @@ def _header(path: Path, text: str, contract: TableContract) -> tuple[str, ...]:
 
 def _records(text: str) -> int:
     """CSV records after the header (a quoted field may hold line breaks; blank lines are none)."""
-    if '"' not in text:  # no quoting: a record is a non-blank line
-        return sum(1 for line in text.splitlines() if line.strip()) - 1
+    if '"' not in text:  # no quoting: a record is a non-blank line, ended by \n or \r\n
+        return sum(1 for line in text.split("\n") if line.strip()) - 1
     return sum(1 for record in csv.reader(io.StringIO(text)) if record) - 1
 
 
@@ -161,9 +165,14 @@ def _manifest(path: Path) -> dict | None:
     """The file's manifest, checked for shape; None when there is none."""
     where = manifest_file(path)
     try:
-        manifest = json.loads(where.read_bytes())
+        info = where.lstat()
     except FileNotFoundError:
         return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MANIFEST_MAX_BYTES:
+        raise DeliveryError(f"{where}: a manifest must be a regular file of at most "
+                            f"{MANIFEST_MAX_BYTES:,} bytes (not a link, a pipe or a device)")
+    try:
+        manifest = json.loads(where.read_bytes())
     except (OSError, ValueError) as error:
         raise DeliveryError(f"{where}: not a readable manifest: {error}") from None
     if not (isinstance(manifest, dict) and type(manifest.get("rows")) is int
@@ -176,10 +185,15 @@ def _manifest(path: Path) -> dict | None:
 
 
 def delivered(landing_dir: Path, path: Path, day: dt.date | None) -> DeliveredFile:
-    stat = path.stat()
+    """The file as a delivery: where it is, and its identity; a file that resolves outside
+    the landing zone (through a linked folder) is refused."""
+    if not path.resolve().is_relative_to(Path(landing_dir).resolve()):
+        raise DeliveryError(f"{path}: resolves outside the landing zone {landing_dir} "
+                            f"(through a link); a delivery must be inside it")
+    info = path.stat()
     relative = path.relative_to(landing_dir).as_posix()
     return DeliveredFile(path=path, relative=relative, delivery_date=day,
-                         identity=f"{relative}:{stat.st_size}:{stat.st_mtime_ns}")
+                         identity=f"{relative}:{info.st_size}:{info.st_mtime_ns}")
 
 
 def daily_deliveries(landing_dir: Path, contract: TableContract,
@@ -242,9 +256,10 @@ def load_raw(conn, contract: TableContract, files: Sequence[DeliveredFile],
     table as it was.
     """
     by_header: dict[tuple[str, ...], list[DeliveredFile]] = {}
+    verified: dict[str, Verified] = {}
     for file in files:
-        verified = verify_delivery(file.path, contract, manifest_policy)
-        by_header.setdefault(verified.header, []).append(file)
+        verified[file.identity] = verify_delivery(file.path, contract, manifest_policy)
+        by_header.setdefault(verified[file.identity].header, []).append(file)
     columns = raw_columns(contract)
     target = warehouse.table("raw", contract.name)
     date_column = "delivery_date" if contract.delivered_daily else None
@@ -269,6 +284,7 @@ def load_raw(conn, contract: TableContract, files: Sequence[DeliveredFile],
                 names = ", ".join(f.relative for f in files[:3])
                 raise DeliveryError(f"cannot read {names}{' …' if len(files) > 3 else ''}: "
                                     f"{str(error).splitlines()[0]}") from None
+            _check_loaded(conn, target, date_column, start, end, files, verified)
         else:
             conn.execute(f"DELETE FROM {target}{warehouse.range_filter(date_column)}",
                          warehouse.range_params(date_column, start, end))
@@ -277,6 +293,29 @@ def load_raw(conn, contract: TableContract, files: Sequence[DeliveredFile],
             f"SELECT delivery_date, count(*) FROM {target}{warehouse.range_filter(date_column)} "
             f"GROUP BY 1 ORDER BY 1", warehouse.range_params(date_column, start, end)).fetchall()
     return {day: int(rows) for day, rows in counts}
+
+
+def _check_loaded(conn, target: str, date_column: str | None, start, end,
+                  files: Sequence[DeliveredFile], verified: dict[str, Verified]) -> None:
+    """Refuse, before the commit, a file that changed between its check and DuckDB's read: the
+    rows loaded are not what its manifest says, or its size or modified time moved."""
+    loaded = dict(conn.execute(
+        f"SELECT _source_identity, count(*) FROM {target}{warehouse.range_filter(date_column)} "
+        f"GROUP BY 1", warehouse.range_params(date_column, start, end)).fetchall())
+    for file in files:
+        check = verified[file.identity]
+        if check.manifest and loaded.get(file.identity, 0) != check.rows:
+            raise DeliveryError(f"{file.path}: {loaded.get(file.identity, 0):,} rows read, but "
+                                f"its manifest says {check.rows:,}: the file changed while it "
+                                f"was loaded")
+        try:
+            info = file.path.stat()
+            now = [str(info.st_size), str(info.st_mtime_ns)]
+        except OSError:
+            now = None
+        if now != file.identity.rsplit(":", 2)[1:]:  # path:size:mtime
+            raise DeliveryError(f"{file.path}: changed while it was loaded; the new file is a "
+                                f"new delivery, to be loaded as one")
 
 
 def _record_deliveries(conn, contract: TableContract, files: Sequence[DeliveredFile],

@@ -51,7 +51,7 @@ def day_problems(landing_dir: Path, day: dt.date, policy: str = "warn",
     problems = {}
     for contract in feeds:
         path = daily_file(landing_dir, contract.name, day)
-        problem = _problem(path, contract, policy)
+        problem = _problem(landing_dir, path, contract, policy)
         if problem:
             problems[contract.name] = problem
     return problems
@@ -72,15 +72,18 @@ def check_range(landing_dir: Path, days: Sequence[dt.date], policy: str = "warn"
         else:
             blocks.append(Block(day, day, problems))
     reference = {c.name: why for c in REFERENCE_FEEDS
-                 if (why := _problem(reference_file(landing_dir, c.name), c, policy))}
+                 if (why := _problem(landing_dir, reference_file(landing_dir, c.name), c, policy))}
     return Readiness(blocks=blocks, reference_problems=reference)
 
 
-def _problem(path: Path, contract: TableContract, policy: str) -> str | None:
+def _problem(landing_dir: Path, path: Path, contract: TableContract, policy: str) -> str | None:
     if not path.exists() and not path.is_symlink():
         return f"{path}: missing from the landing zone"
     try:
+        extract.delivered(landing_dir, path, None)  # inside the landing zone
         extract.verify_delivery(path, contract, policy)
     except extract.DeliveryError as error:
         return str(error)
+    except OSError as error:  # gone or unreadable while looked at
+        return f"{path}: cannot be read ({error.strerror or error})"
     return None

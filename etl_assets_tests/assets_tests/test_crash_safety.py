@@ -79,13 +79,16 @@ def test_a_run_killed_while_writing_a_layer_leaves_each_table_old_or_new(
                  lambda: signal_file.exists() or child.poll() is not None, timeout=180,
                  every=0.1)
         assert child.poll() is None, log.read_text()
+        stopped_in = signal_file.read_text().split(",")
     finally:
         os.killpg(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
 
     killed = checksums(deployment.warehouse)
     changed = {"raw": "raw.flights", "clean": "clean.flights", "marts": "marts.fct_flights"}
+    assert changed[layer] in stopped_in  # killed in the transaction that writes that table
     assert old[changed[layer]] != new[changed[layer]]  # so "as it was" can be told from "new"
+    assert killed[changed[layer]] == old[changed[layer]]
     for table in TABLES:
         assert killed[table] in (old[table], new[table]), table
         if table.startswith(LAYERS[layer]):

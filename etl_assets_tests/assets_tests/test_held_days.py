@@ -11,6 +11,7 @@ from etl_assets.alerts import AlertSink, run_failure_alert_sensor
 from etl_assets.assets.keys import table_key
 from etl_assets.partitions import daily_partitions
 from etl_assets.pipeline.landing import daily_file, land
+from etl_assets.runner import run_job
 from etl_assets_tests.conftest import Deployment
 
 JAN1, JAN2, JAN3 = dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 3)
@@ -74,4 +75,21 @@ def test_a_truncated_file_holds_back_its_day_only_and_loads_once_fixed(deploymen
     assert fixed.success, fixed.render()
     assert per_day(deployment, "raw.flights", "delivery_date") == {JAN1: 842, JAN2: 943,
                                                                    JAN3: 914}
+    assert set(per_day(deployment, "marts.fct_flights", "flight_date")) == {JAN1, JAN2, JAN3}
+
+
+def test_a_held_day_whose_file_is_fixed_before_its_turn_runs_whole(deployment):
+    path = daily_file(deployment.landing, "flights", JAN2)
+    path.write_bytes(path.read_bytes()[:1000])
+
+    def echo(line):  # the upstream delivers the day again while the first day runs
+        if line.startswith("holding back 2013-01-02"):
+            land(deployment.landing, JAN2, JAN2, force=True)
+
+    summary = run_job(deployment.definitions, JAN1, JAN3, warehouse_path=deployment.warehouse,
+                      instance=deployment.instance, echo=echo)
+
+    assert summary.success, summary.render()
+    assert [(str(p.block), p.block.held) for p in summary.runs] == [
+        ("2013-01-01", False), ("2013-01-02", False), ("2013-01-03", False)]
     assert set(per_day(deployment, "marts.fct_flights", "flight_date")) == {JAN1, JAN2, JAN3}

@@ -227,6 +227,7 @@ def test_the_sensor_survives_a_landing_zone_of_hostile_files(deployment, tmp_pat
     alerts = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     assert sorted(a["error"] for a in alerts) == [
         "flights/2013-01-04.csv: a symbolic link: a delivery must be a regular file",
+        "flights/loop: a symbolic link: the landing zone's scan does not follow links",
         "weather/2013-01-05.csv: a folder: a delivery must be a regular file",
     ]
 

@@ -186,7 +186,9 @@ def test_links_are_never_followed_and_a_loop_of_links_does_not_break_the_scan(tm
     assert days_of(found) == ["2013-01-02"]
     assert sorted((u.path, u.reason) for u in found.unmappable) == [
         ("flights/2013-01-03.csv", "a symbolic link: a delivery must be a regular file"),
-        ("flights/2013-01-04.csv", "a symbolic link: a delivery must be a regular file")]
+        ("flights/2013-01-04.csv", "a symbolic link: a delivery must be a regular file"),
+        ("flights/loop", "a symbolic link: the landing zone's scan does not follow links"),
+        ("weather/up", "a symbolic link: the landing zone's scan does not follow links")]
     later = deliveries.scan(landing, found.cursor, BUNDLED)  # reported once
     assert (later.unmappable, later.daily) == ([], {})
 
@@ -233,3 +235,14 @@ def test_where_manifests_are_required_a_file_waits_for_its_manifest(tmp_path):
     assert days_of(second) == ["2013-01-02"] and second.cursor.waiting == frozenset()
     # without the requirement the file is a delivery at once
     assert days_of(deliveries.scan(tmp_path, Cursor(), BUNDLED)) == ["2013-01-02", "2013-01-03"]
+
+
+def test_folders_nested_deeper_than_any_feed_are_reported_not_walked(tmp_path):
+    deep = tmp_path / "flights" / "a" / "b" / "c" / "d"
+    deep.mkdir(parents=True)
+    (deep / "2013-01-02.csv").write_text("x")
+    deliver(tmp_path, "flights/2013-01-03.csv")
+    found = deliveries.scan(tmp_path, Cursor(), BUNDLED)
+    assert [(u.path, u.reason.split(":")[0]) for u in found.unmappable] == [
+        ("flights/a/b", "a folder nested too deep")]
+    assert days_of(found) == ["2013-01-03"]

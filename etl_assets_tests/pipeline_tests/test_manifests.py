@@ -3,6 +3,7 @@
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 
 import duckdb
@@ -104,3 +105,53 @@ def test_records_are_counted_as_a_csv_reader_sees_them(tmp_path, data):
                      manifest_policy="require")
     assert conn.execute("SELECT carrier FROM raw.airlines ORDER BY 1").fetchall() == [
         ("9E",), ("AA",)]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link", "huge"])
+def test_a_manifest_that_is_no_small_regular_file_is_refused_at_once(landing, kind):
+    path = daily_file(landing, "flights", JAN1)
+    manifest = manifest_file(path)
+    manifest.unlink()
+    if kind == "fifo":
+        os.mkfifo(manifest)  # reading it would wait for ever
+    elif kind == "link":
+        manifest.symlink_to("/dev/zero")  # reading it would never end
+    else:
+        manifest.write_text(" " * (extract.MANIFEST_MAX_BYTES + 1))
+    with pytest.raises(extract.DeliveryError, match="a manifest must be a regular file of at "
+                                                    "most 65,536 bytes"):
+        extract.verify_delivery(path, FLIGHTS)
+
+
+def test_a_file_that_changes_between_its_check_and_its_read_is_refused(landing, monkeypatch):
+    conn = duckdb.connect()
+    load(conn, landing, [JAN1, JAN2])
+    before = quality.table_checksum(conn, "raw.flights")
+    path = daily_file(landing, "flights", JAN2)
+    real = extract.verify_delivery
+
+    def then_cut(file, contract, policy="warn"):  # the upstream rewrites it just after
+        verified = real(file, contract, policy)
+        if file == path:
+            data = path.read_bytes()
+            path.write_bytes(data[:len(data) // 2])
+        return verified
+
+    monkeypatch.setattr(extract, "verify_delivery", then_cut)
+    with pytest.raises(extract.DeliveryError, match="the file changed while it was loaded"):
+        load(conn, landing, [JAN1, JAN2])
+    assert quality.table_checksum(conn, "raw.flights") == before
+
+
+def test_a_feed_folder_linked_out_of_the_landing_zone_is_refused(landing, tmp_path):
+    shutil.move(landing / "flights", tmp_path / "elsewhere")
+    (landing / "flights").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(extract.DeliveryError, match="resolves outside the landing zone"):
+        extract.daily_deliveries(landing, FLIGHTS, [JAN1])
+
+
+def test_form_feeds_and_other_line_separators_inside_a_field_are_no_record_ends(tmp_path):
+    path = reference_file(tmp_path, "airlines")
+    data = "carrier,name\n9E,Endeavor\x0cAir\x1cInc.\u2028\nAA,American\x85Airlines\n".encode()
+    write_delivery(path, data, rows=2)
+    assert extract.verify_delivery(path, AIRLINES, "require").rows == 2
