@@ -187,6 +187,8 @@ def _manifest(path: Path) -> dict | None:
 def delivered(landing_dir: Path, path: Path, day: dt.date | None) -> DeliveredFile:
     """The file as a delivery: where it is, and its identity; a file that resolves outside
     the landing zone (through a linked folder) is refused."""
+    if path.is_symlink():
+        raise DeliveryError(f"{path}: a symbolic link; a delivery must be a regular file")
     if not path.resolve().is_relative_to(Path(landing_dir).resolve()):
         raise DeliveryError(f"{path}: resolves outside the landing zone {landing_dir} "
                             f"(through a link); a delivery must be inside it")
