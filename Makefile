@@ -52,9 +52,14 @@ soak: setup
 # Known vulnerabilities in the installed packages; --strict fails when a package could not be
 # checked (as on the build machines, where PyPI's per-release JSON is not reachable: see
 # docs/dependency-review.md).
+# pip-audit lives in a virtual environment of its own, so its dependencies never change the
+# project's; it audits the project's site-packages.
+AUDIT := .venv-audit/bin
 audit: setup
-	$(BIN)/python -m pip install --quiet "pip-audit==2.10.1"
-	$(BIN)/pip-audit --strict --skip-editable --progress-spinner off
+	test -x $(AUDIT)/pip-audit || ($(PYTHON) -m venv .venv-audit && \
+		$(AUDIT)/python -m pip install --quiet "pip-audit==2.10.1")
+	$(AUDIT)/pip-audit --strict --skip-editable --progress-spinner off \
+		--path "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 
 clean:
 	rm -rf data .dagster_home/storage .dagster_home/history .dagster_home/schedules .dagster_home/logs
