@@ -41,6 +41,19 @@ def _range_args(parser: argparse.ArgumentParser, last: dt.date, what: str) -> No
     parser.add_argument("--end", type=day, default=last, help=f"last day, included (default {last})")
 
 
+def _replay_args(parser: argparse.ArgumentParser, *, every: float, root: str,
+                 timeout: float) -> None:
+    """The arguments of a replay under dagster dev (demo, soak)."""
+    _range_args(parser, BUNDLED_LAST, "the bundled feed")
+    parser.add_argument("--every", type=float, default=every,
+                        help=f"seconds between days ({every:g})")
+    parser.add_argument("--port", type=int, default=3000, help="the UI's port (3000)")
+    parser.add_argument("--root", type=Path, default=Path(root),
+                        help="its own instance, warehouse and landing zone (in the project)")
+    parser.add_argument("--timeout", type=float, default=timeout,
+                        help=f"seconds to wait for the pipeline after the last day ({timeout:g})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="etl-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -69,13 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "dagster dev on 127.0.0.1:--port, deliver the reference files and then one "
                     "day every --every seconds, wait until the warehouse holds every file and "
                     "the last day's marts, and stop.")
-    _range_args(demo, BUNDLED_LAST, "the bundled feed")
-    demo.add_argument("--every", type=float, default=3.0, help="seconds between days (3)")
-    demo.add_argument("--port", type=int, default=3000, help="the UI's port (3000)")
-    demo.add_argument("--root", type=Path, default=Path("data/demo"),
-                      help="the demo's own instance, warehouse and landing zone (in the project)")
-    demo.add_argument("--timeout", type=float, default=3600.0,
-                      help="seconds to wait for the pipeline after the last day (3600)")
+    _replay_args(demo, every=3.0, root="data/demo", timeout=3600.0)
 
     soak = commands.add_parser(
         "soak", help="the bundled year through the sensor path under dagster dev, with faults",
@@ -85,13 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "down and then answering 500. Stops by itself and prints files processed, "
                     "runs, failures, alerts, rows lost and duplicates; exits 1 unless no row is "
                     "lost or duplicated and every alert reached the webhook once.")
-    _range_args(soak, BUNDLED_LAST, "the bundled feed")
-    soak.add_argument("--every", type=float, default=2.0, help="seconds between days (2)")
-    soak.add_argument("--port", type=int, default=3000, help="the UI's port (3000)")
-    soak.add_argument("--root", type=Path, default=Path("data/soak"),
-                      help="the soak's own instance, warehouse and landing zone (in the project)")
-    soak.add_argument("--timeout", type=float, default=10800.0,
-                      help="seconds to wait for the pipeline after the last day (10800)")
+    _replay_args(soak, every=2.0, root="data/soak", timeout=10800.0)
 
     commands.add_parser(
         "status", help="list every asset check with its latest outcome",

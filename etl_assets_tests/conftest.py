@@ -4,13 +4,29 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from etl_assets.definitions import defs
+from etl_assets.pipeline import quality
+from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.landing import land
+from etl_assets.pipeline.marts import MARTS
 from etl_assets.runner import run_job
 
 FIRST_DAYS = (dt.date(2013, 1, 1), dt.date(2013, 1, 3))  # three real days of the bundled feed
+
+# Every table of the warehouse, and the columns that say where and when a file was loaded (a file
+# delivered again, in the same or another form, differs there only).
+TABLES = [f"{layer}.{c.name}" for layer in ("raw", "clean", "quarantine") for c in ALL_FEEDS]
+TABLES += [f"marts.{name}" for name in MARTS] + ["raw.delivered_files"]
+LOAD_COLUMNS = ("_loaded_at", "loaded_at", "_source_identity", "identity")
+
+
+def checksums(warehouse: str, exclude: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:
+    """Each table's rows and content digest, without the columns in `exclude`."""
+    with duckdb.connect(warehouse, read_only=True) as conn:
+        return {t: quality.table_checksum(conn, t, exclude) for t in TABLES}
 
 
 @pytest.hookimpl(hookwrapper=True)

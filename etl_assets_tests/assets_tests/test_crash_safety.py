@@ -9,30 +9,23 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
-from etl_assets.pipeline import quality
-from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.landing import daily_file, deliver
-from etl_assets.pipeline.marts import MARTS
-from etl_assets_tests.conftest import FIRST_DAYS, Deployment
+from etl_assets_tests.conftest import FIRST_DAYS, LOAD_COLUMNS, TABLES, Deployment
+from etl_assets_tests.conftest import checksums as all_checksums
 from etl_assets_tests.servers import wait_for
 
 JAN2 = dt.date(2013, 1, 2)
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
-TABLES = [f"{layer}.{c.name}" for layer in ("raw", "clean", "quarantine") for c in ALL_FEEDS]
-TABLES += [f"marts.{name}" for name in MARTS] + ["raw.delivered_files"]
-LOAD_COLUMNS = ("_loaded_at", "loaded_at", "_source_identity", "identity")
 LAYERS = {"raw": ("raw.",), "clean": ("clean.", "quarantine."), "marts": ("marts.",)}
 
 
 def checksums(warehouse: str) -> dict[str, tuple[int, str]]:
-    with duckdb.connect(warehouse, read_only=True) as conn:
-        return {t: quality.table_checksum(conn, t, LOAD_COLUMNS) for t in TABLES}
+    return all_checksums(warehouse, LOAD_COLUMNS)
 
 
 def redeliver_jan2(landing: Path) -> None:

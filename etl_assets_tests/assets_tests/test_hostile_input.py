@@ -19,28 +19,16 @@ import pytest
 from dagster_duckdb import DuckDBResource
 
 from etl_assets.alerts import AlertSink
-from etl_assets.pipeline import deliveries, quality
-from etl_assets.pipeline.contract import ALL_FEEDS
+from etl_assets.pipeline import deliveries
 from etl_assets.pipeline.landing import daily_file, deliver, manifest_file
 from etl_assets.pipeline.marts import MARTS
 from etl_assets.resources import LandingZone
 from etl_assets.sensors import landing_zone_sensor
-from etl_assets_tests.conftest import FIRST_DAYS, Deployment
+from etl_assets_tests.conftest import FIRST_DAYS, LOAD_COLUMNS, Deployment, checksums
 
 JAN2 = dt.date(2013, 1, 2)
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-TABLES = [f"{layer}.{c.name}" for layer in ("raw", "clean", "quarantine") for c in ALL_FEEDS]
-TABLES += [f"marts.{name}" for name in MARTS] + ["raw.delivered_files"]
-# Where and when a file was loaded: a file delivered again in another form differs there only.
-LOAD_COLUMNS = ("_loaded_at", "loaded_at", "_source_identity", "identity")
-
-
-def checksums(warehouse: str, exclude=()) -> dict[str, tuple[int, str]]:
-    with duckdb.connect(warehouse, read_only=True) as conn:
-        return {t: quality.table_checksum(conn, t, exclude) for t in TABLES}
-
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory, landed_days):
