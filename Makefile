@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # One materialization-planned event per asset and run, not per day (see etl_assets/runner.py).
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := 1
 
-.PHONY: setup run land test dev demo soak bench audit clean
+.PHONY: setup run land test test-fast dev demo soak bench audit clean
 
 setup: $(STAMP)
 
@@ -25,8 +25,15 @@ land: setup
 run: land
 	$(BIN)/etl-assets run
 
+# Every test: the in-process suite on both cores, then the end-to-end tests (marked e2e: they
+# start dagster dev, the CLI, PostgreSQL or a browser) one at a time, since they time the daemon.
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not e2e" -n 2 --dist loadfile
+	$(BIN)/python -m pytest -m e2e
+
+# The loop while you change code: every layer on real data, in process, without the e2e tests.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not e2e" -n 2 --dist loadfile
 
 # The platform against the plain script it replaces, on the same landed files (BENCH_REPEATS=3).
 bench: setup

@@ -23,6 +23,7 @@ setup(
     ],
     # playwright drives Debian's chromium in the browser test (its own browser download is not
     # used: it does not work on these machines).
-    extras_require={"dev": ["pytest>=8", "playwright==1.65.2"]},
+    # pytest-xdist runs the in-process tests on both cores (`make test-fast`).
+    extras_require={"dev": ["pytest>=8", "pytest-xdist==3.8.0", "playwright==1.65.2"]},
     entry_points={"console_scripts": ["etl-assets=etl_assets.cli:main"]},
 )

@@ -31,6 +31,7 @@ from pathlib import Path
 import dagster as dg
 
 from etl_assets import dagster_adapter
+from etl_assets.ticks import ALERT_SECONDS, interval_seconds
 from etl_assets.dagster_adapter import (
     BLOCKING_CHECK_ERROR,
     PARTITION_TAG,
@@ -315,6 +316,7 @@ def _assets_by_step(instance: dg.DagsterInstance, run_id: str) -> dict[str, set[
     # Every run in the instance, including runs executed in process by `etl-assets run`, which
     # have no code location and so would not match "the jobs of this code location".
     monitor_all_code_locations=True,
+    minimum_interval_seconds=interval_seconds(ALERT_SECONDS),
     description="Alerts once for a failed run whose retries are exhausted.",
 )
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertSink) -> None:
@@ -397,7 +399,7 @@ def _check_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun):
 
 @dg.sensor(
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=interval_seconds(ALERT_SECONDS),
     description="Alerts once for each failed ERROR-severity asset check; WARN checks do not alert.",
 )
 def check_failure_alert_sensor(context: dg.SensorEvaluationContext, alerts: AlertSink
@@ -442,7 +444,7 @@ class UndeliveredAlerts(Exception):
 
 @dg.sensor(
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=interval_seconds(ALERT_SECONDS),
     description="Posts again each alert the webhook has not taken, with doubling waits, until it "
                 "takes it or the alert expires; an expired alert fails the tick, once.",
 )

@@ -38,7 +38,11 @@ from etl_assets.pipeline.contract import (
 )
 from etl_assets.pipeline.marts import MARTS
 from etl_assets.pipeline.transform import LOCAL_TZ
-from etl_assets.resources import QualityPolicy
+from etl_assets.resources import (
+    QUARANTINE_LIMIT_PERCENT,
+    VOLUME_TOLERANCE_PERCENT,
+    QualityPolicy,
+)
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
@@ -259,7 +263,8 @@ def quarantined_share_within_limit(contract: TableContract) -> TableCheck:
 
     return TableCheck(
         "quarantined_share_within_limit", ERROR, True,
-        "no delivery date has more than ETL_QUARANTINE_LIMIT_PERCENT (default 5%) of its rows "
+        f"no delivery date has more than ETL_QUARANTINE_LIMIT_PERCENT (default "
+        f"{QUARANTINE_LIMIT_PERCENT}%) of its rows "
         "quarantined; a mostly bad file fails loudly instead of loading a mostly empty day.", run,
         additional_deps=(table_key("raw", contract.name), table_key("quarantine", contract.name)))
 
@@ -317,9 +322,9 @@ def volume_within_recent_history(contract: TableContract) -> TableCheck:
 
     return TableCheck(
         "volume_within_recent_history", WARN, False,
-        f"each day's delivered rows are within ETL_VOLUME_TOLERANCE_PERCENT (default 25%) of "
-        f"the median of the same weekday over the previous weeks; a missing or truncated file, "
-        f"or a holiday, shows here.", run)
+        f"each day's delivered rows are within ETL_VOLUME_TOLERANCE_PERCENT (default "
+        f"{VOLUME_TOLERANCE_PERCENT}%) of the median of the same weekday over the previous "
+        "weeks; a missing or truncated file, or a holiday, shows here.", run)
 
 
 def every_airport_reports_every_hour() -> TableCheck:

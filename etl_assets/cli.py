@@ -128,9 +128,6 @@ def _land(args) -> int:
 
 
 def _run(args) -> int:
-    import warnings
-
-    warnings.filterwarnings("ignore", module="dagster")  # beta/preview notices, not news to a user
     from etl_assets.definitions import defs
     from etl_assets.runner import project_instance, run_job
 
@@ -151,9 +148,6 @@ def _run(args) -> int:
 
 def _demo(args) -> int:
     import shutil
-    import warnings
-
-    warnings.filterwarnings("ignore", module="dagster")
     from etl_assets.demo import run_demo
 
     project = project_dir()
@@ -196,9 +190,6 @@ def _free_port() -> int:
 
 
 def _status() -> int:
-    import warnings
-
-    warnings.filterwarnings("ignore", module="dagster")
     from etl_assets.definitions import defs
     from etl_assets.runner import latest_check_outcomes, project_instance, render_checks
 

@@ -75,11 +75,15 @@ class LandingZone(dg.ConfigurableResource):
         return self.manifest_policy == "require"
 
 
+QUARANTINE_LIMIT_PERCENT = 5  # a day with more quarantined rows fails its check
+VOLUME_TOLERANCE_PERCENT = 25  # a day this far from its weekday's median warns
+
+
 class QualityPolicy(dg.ConfigurableResource):
     """How much bad or unusual data a partition may hold before its checks fail or warn."""
 
-    quarantine_limit_percent: int = 5  # a day with more quarantined rows fails its check
-    volume_tolerance_percent: int = 25  # a day this far from its weekday's median warns
+    quarantine_limit_percent: int = QUARANTINE_LIMIT_PERCENT
+    volume_tolerance_percent: int = VOLUME_TOLERANCE_PERCENT
     volume_history_weeks: int = 4
 
     @property
@@ -132,7 +136,9 @@ def build_resources() -> dict[str, object]:
                                manifest_policy=setting("ETL_MANIFEST_POLICY", "warn")),
         "alerts": build_alert_sink(),
         "quality": QualityPolicy(
-            quarantine_limit_percent=int_setting("ETL_QUARANTINE_LIMIT_PERCENT", 5),
-            volume_tolerance_percent=int_setting("ETL_VOLUME_TOLERANCE_PERCENT", 25),
+            quarantine_limit_percent=int_setting("ETL_QUARANTINE_LIMIT_PERCENT",
+                                                 QUARANTINE_LIMIT_PERCENT),
+            volume_tolerance_percent=int_setting("ETL_VOLUME_TOLERANCE_PERCENT",
+                                                 VOLUME_TOLERANCE_PERCENT),
         ),
     }

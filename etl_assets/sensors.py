@@ -16,8 +16,9 @@ from etl_assets.jobs import daily_ingest_job, feed_assets, reference_job
 from etl_assets.partitions import daily_partitions
 from etl_assets.pipeline import deliveries, extract
 from etl_assets.resources import LandingZone
+from etl_assets.ticks import LANDING_SECONDS, interval_seconds
 
-TICK_SECONDS = 15
+TICK_SECONDS = interval_seconds(LANDING_SECONDS)
 
 
 @dg.sensor(

@@ -12,7 +12,7 @@ from etl_assets.pipeline import quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.landing import land
 from etl_assets.pipeline.marts import MARTS
-from etl_assets.runner import run_job
+from etl_assets.runner import RunSummary, run_job
 
 FIRST_DAYS = (dt.date(2013, 1, 1), dt.date(2013, 1, 3))  # three real days of the bundled feed
 
@@ -54,10 +54,16 @@ class Deployment:
         self.landing = root / "landing"
         shutil.copytree(landing_source, self.landing)
         self.warehouse = str(root / "warehouse.duckdb")
-        monkeypatch.setenv("ETL_WAREHOUSE_PATH", self.warehouse)
-        monkeypatch.setenv("ETL_LANDING_DIR", str(self.landing))
+        self.environment = {"ETL_WAREHOUSE_PATH": self.warehouse,
+                            "ETL_LANDING_DIR": str(self.landing)}
+        self.use(monkeypatch)
         self.definitions = defs()
         self.instance = dg.DagsterInstance.ephemeral()
+
+    def use(self, monkeypatch) -> None:
+        """Point the settings at this deployment (its definitions read them when they run)."""
+        for name, value in self.environment.items():
+            monkeypatch.setenv(name, value)
 
     def run(self, start: dt.date, end: dt.date):
         return run_job(self.definitions, start, end, warehouse_path=self.warehouse,
@@ -68,3 +74,22 @@ class Deployment:
 def deployment(tmp_path_factory, landed_days):
     with pytest.MonkeyPatch.context() as monkeypatch:
         yield Deployment(tmp_path_factory.mktemp("deployment"), landed_days, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def loaded(tmp_path_factory, landed_days) -> tuple[Deployment, RunSummary]:
+    """The three days loaded by one real run, once a session, with the run's summary: to read.
+    A test that writes starts from `loaded_copy`."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        deployment = Deployment(tmp_path_factory.mktemp("loaded"), landed_days, monkeypatch)
+        summary = deployment.run(*FIRST_DAYS)
+    assert summary.success, summary.render()
+    return deployment, summary
+
+
+@pytest.fixture
+def loaded_copy(tmp_path, landed_days, loaded, monkeypatch) -> Deployment:
+    """A deployment of its own whose warehouse starts as a copy of `loaded`'s (a new instance)."""
+    deployment = Deployment(tmp_path, landed_days, monkeypatch)
+    shutil.copy(loaded[0].warehouse, deployment.warehouse)
+    return deployment

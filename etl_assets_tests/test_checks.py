@@ -15,7 +15,6 @@ from etl_assets.resources import QualityPolicy
 JAN1, JAN2, JAN4 = dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 4)
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
-pytestmark = pytest.mark.slow
 
 
 def suite(table: str) -> dict[str, checks.TableCheck]:
@@ -36,10 +35,9 @@ def evaluate(conn, table: str, check: str, start=JAN1, end=JAN4, **policy):
 
 
 @pytest.fixture(scope="module")
-def real_warehouse(deployment):
+def real_warehouse(loaded):
     """The warehouse after a real run over the bundled feed's first three days."""
-    deployment.run(JAN1, JAN4 - dt.timedelta(days=1))
-    return deployment.warehouse
+    return loaded[0].warehouse
 
 
 @pytest.fixture
@@ -75,18 +73,6 @@ def test_on_the_real_days_only_the_known_defects_warn(conn):
     hours = outcomes[("clean.weather", "every_airport_reports_every_hour")]
     assert hours.metadata["airport_days_incomplete"].value == 3
     assert "2013-01-01" in hours.metadata["sample"].value
-
-
-def test_every_check_states_its_severity_first_and_only_errors_block():
-    for table in TABLES:
-        for check in suite(table).values():
-            spec = check.spec(dg.AssetKey(table.split(".")))
-            assert spec.description.startswith("ERROR" if check.severity == ERROR else "WARN")
-            assert not check.blocking or check.severity == ERROR
-    clean = suite("clean.flights")
-    assert all(clean[name].blocking for name in (
-        "columns_match_contract", "key_is_not_null", "key_is_unique", "values_within_contract",
-        "raw_equals_clean_plus_quarantine", "quarantined_share_within_limit"))
 
 
 # (table, check, SQL that corrupts the warehouse, severity, metadata key, expected value,
@@ -168,6 +154,9 @@ def test_check_fails_on_the_corruption_it_guards_against(conn, table, check, sql
 
     assert not result.passed
     assert result.severity == severity
+    # what the UI says of the check before it runs is what a failure turns out to be
+    spec = suite(table)[check].spec(dg.AssetKey(table.split(".")))
+    assert spec.description.split(":")[0].split(",")[0] == severity.value
     if value is None:
         assert result.metadata[key].value > 0
     else:

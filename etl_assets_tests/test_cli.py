@@ -1,13 +1,17 @@
-"""`etl-assets` as a user runs it: a separate process, its own landing zone and instance."""
+"""`etl-assets` as a user runs it: its arguments in process, its runs as separate processes, each
+with its own landing zone and instance."""
 
 import os
 import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from etl_assets.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,25 +24,55 @@ def etl_assets(*args, cwd: Path, **env) -> subprocess.CompletedProcess:
     )
 
 
-def test_land_twice_writes_then_skips(tmp_path):
-    first = etl_assets("land", "--start", "2013-03-01", "--end", "2013-03-02", cwd=tmp_path)
+@dataclass
+class Called:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """`etl-assets` called in this process (argument handling needs no process of its own), in a
+    project of its own: tmp_path, with its instance in tmp_path/home."""
+    monkeypatch.setenv("ETL_PROJECT_DIR", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    for name in ("ETL_LANDING_DIR", "ETL_WAREHOUSE_PATH", "ETL_LAST_DAY"):
+        monkeypatch.delenv(name, raising=False)
+
+    def call(*args: str, **env: str) -> Called:
+        with monkeypatch.context() as scoped:
+            for name, value in env.items():
+                scoped.setenv(name, value)
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:  # argparse's errors
+                code = exit_.code
+        out, err = capsys.readouterr()
+        return Called(code, out, err)
+
+    return call
+
+
+def test_land_twice_writes_then_skips(tmp_path, cli):
+    first = cli("land", "--start", "2013-03-01", "--end", "2013-03-02")
     assert first.returncode == 0, first.stderr
     assert "7 file(s) written, 0 already there" in first.stdout
     assert (tmp_path / "data/landing/flights/2013-03-02.csv").exists()
 
-    again = etl_assets("land", "--start", "2013-03-01", "--end", "2013-03-02", cwd=tmp_path)
+    again = cli("land", "--start", "2013-03-01", "--end", "2013-03-02")
     assert "0 file(s) written, 7 already there" in again.stdout
 
 
-def test_bad_dates_are_refused_before_anything_runs(tmp_path):
-    outside = etl_assets("land", "--start", "2012-12-31", cwd=tmp_path)
+def test_bad_dates_are_refused_before_anything_runs(tmp_path, cli):
+    outside = cli("land", "--start", "2012-12-31")
     assert outside.returncode == 2 and "outside the bundled feed" in outside.stderr
-    reversed_ = etl_assets("run", "--start", "2013-01-02", "--end", "2013-01-01", cwd=tmp_path)
+    reversed_ = cli("run", "--start", "2013-01-02", "--end", "2013-01-01")
     assert reversed_.returncode == 2 and "before --start" in reversed_.stderr
     assert not (tmp_path / "data").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_run_with_a_missing_landing_file_holds_back_its_day_naming_the_file(tmp_path):
     landing = tmp_path / "landing"
     landed = etl_assets("land", "--start", "2013-01-01", "--end", "2013-01-01", cwd=tmp_path,
@@ -69,7 +103,7 @@ def _status_line(lines: list[str], table: str, check: str) -> list[str]:
     return next(line.split() for line in lines if line.split()[:2] == [table, check])
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_dagster_validates_the_workspace():
     result = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "definitions", "validate",
@@ -80,14 +114,14 @@ def test_dagster_validates_the_workspace():
     assert "Validation successful" in result.stdout + result.stderr
 
 
-def test_the_partition_range_follows_etl_last_day(tmp_path):
-    short = etl_assets("run", "--end", "2013-02-02", cwd=tmp_path, ETL_LAST_DAY="2013-01-31")
+def test_the_partition_range_follows_etl_last_day(cli):
+    short = cli("run", "--end", "2013-02-02", ETL_LAST_DAY="2013-01-31")
     assert short.returncode == 2 and "outside the partitions 2013-01-01..2013-01-31" in short.stderr
-    bad = etl_assets("run", cwd=tmp_path, ETL_LAST_DAY="someday")
+    bad = cli("run", ETL_LAST_DAY="someday")
     assert bad.returncode == 2 and "ETL_LAST_DAY must be a date (YYYY-MM-DD) or 'open'" in bad.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_run_killed_mid_step_does_not_block_the_next_one(tmp_path):
     """A killed run keeps its slot in the warehouse pool (limit 1); the next run releases it."""
     home = tmp_path / "home"
@@ -108,4 +142,5 @@ def test_a_run_killed_mid_step_does_not_block_the_next_one(tmp_path):
     second = etl_assets("run", "--start", "2013-01-01", "--end", "2013-01-01", cwd=tmp_path)
 
     assert second.returncode == 0, second.stdout + second.stderr
-    assert f"abandoned by process {first.pid}: marked failed" in second.stdout
+    assert (f"abandoned by process {first.pid}: marked failed, 1 pool slot(s) freed"
+            in second.stdout), second.stdout

@@ -17,7 +17,7 @@ from etl_assets.pipeline.landing import land, read_source
 
 REPO = Path(__file__).resolve().parents[1]
 DAYS = [dt.date(2013, 2, d) for d in (1, 2, 3, 4)]
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 WAREHOUSE_STEP_PREFIXES = ("raw__", "clean_", "marts__")  # the assets in the warehouse pool

@@ -10,8 +10,21 @@ import pytest
 
 from etl_assets import dagster_adapter
 from etl_assets.assets.keys import key_table
+from etl_assets_tests.conftest import FIRST_DAYS, Deployment
 
-pytestmark = pytest.mark.slow
+
+@pytest.fixture(scope="module")
+def range_run(tmp_path_factory, landed_days):
+    """One run of three days by run_job, on an instance of its own, with the adapter's flags
+    unset before it; the tests below read what it left in the instance."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.delenv(dagster_adapter.PLANNED_EVENTS_FLAG, raising=False)
+        monkeypatch.delenv(dagster_adapter.EVENT_BATCH_FLAG, raising=False)
+        deployment = Deployment(tmp_path_factory.mktemp("range_run"), landed_days, monkeypatch)
+        summary = deployment.run(*FIRST_DAYS)  # sets both flags
+        batch_size = os.environ.get(dagster_adapter.EVENT_BATCH_FLAG)
+    assert summary.success, summary.render()
+    return deployment, summary, batch_size
 
 
 def planned_partitions(instance, run_id, key):
@@ -22,12 +35,9 @@ def planned_partitions(instance, run_id, key):
             for e in events]
 
 
-def test_one_planned_event_per_asset_and_run_covers_every_day(deployment, monkeypatch):
-    monkeypatch.delenv(dagster_adapter.PLANNED_EVENTS_FLAG, raising=False)
-    monkeypatch.delenv(dagster_adapter.EVENT_BATCH_FLAG, raising=False)
-    summary = deployment.run(dt.date(2013, 1, 1), dt.date(2013, 1, 3))  # sets both flags
-    assert summary.success, summary.render()
-    assert os.environ[dagster_adapter.EVENT_BATCH_FLAG] == str(dagster_adapter.EVENT_BATCH_SIZE)
+def test_one_planned_event_per_asset_and_run_covers_every_day(range_run):
+    deployment, summary, batch_size = range_run
+    assert batch_size == str(dagster_adapter.EVENT_BATCH_SIZE)
 
     planned = planned_partitions(deployment.instance, summary.run_id,
                                  dg.AssetKey(["raw", "flights"]))
@@ -61,9 +71,8 @@ def check_rows(instance, key, run_id=None):
 VALUES_CHECK = dg.AssetCheckKey(dg.AssetKey(["clean", "flights"]), "values_within_contract")
 
 
-def test_a_range_run_plans_each_check_once_and_resolves_it(deployment):
-    summary = deployment.run(dt.date(2013, 1, 1), dt.date(2013, 1, 3))
-    assert summary.success, summary.render()
+def test_a_range_run_plans_each_check_once_and_resolves_it(range_run):
+    deployment, summary, _ = range_run
     for key in dagster_adapter.check_keys(deployment.definitions, "etl_job"):
         rows = check_rows(deployment.instance, key, summary.run_id)
         assert rows in ([(None, "SUCCEEDED")], [(None, "FAILED")]), (key, rows)
@@ -83,8 +92,8 @@ def test_without_the_fix_dagster_leaves_a_planned_row_per_day_of_each_check(depl
         ("2013-01-03", "PLANNED")]
 
 
-def test_run_events_reads_on_from_its_cursor(deployment):
-    summary = deployment.run(dt.date(2013, 1, 2), dt.date(2013, 1, 2))
+def test_run_events_reads_on_from_its_cursor(range_run):
+    deployment, summary, _ = range_run
     kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
     first, cursor = dagster_adapter.run_events(deployment.instance, summary.run_id, kinds)
     assert first and {e.dagster_event.event_type for e in first} == kinds
@@ -93,11 +102,13 @@ def test_run_events_reads_on_from_its_cursor(deployment):
     assert rest == []
 
 
-def test_latest_check_evaluation_is_the_newest_runs(deployment):
+def test_latest_check_evaluation_is_the_newest_runs(range_run):
     never, _event, status = dagster_adapter.latest_check_evaluation(
         dg.DagsterInstance.ephemeral(), VALUES_CHECK)
     assert (never, status) == (None, "never")
-    summary = deployment.run(dt.date(2013, 1, 3), dt.date(2013, 1, 3))
+    deployment, first, _ = range_run
+    summary = deployment.run(FIRST_DAYS[1], FIRST_DAYS[1])  # after the range run
+    assert summary.run_id != first.run_id
     evaluation, event, status = dagster_adapter.latest_check_evaluation(
         deployment.instance, VALUES_CHECK)
     assert evaluation.passed and event.run_id == summary.run_id and status == "succeeded"

@@ -24,11 +24,13 @@ import duckdb
 import pytest
 
 from etl_assets.pipeline.landing import daily_file, land, read_source
+from etl_assets.ticks import INTERVAL_SETTING
 from etl_assets_tests.servers import dagster_dev, free_port, graphql, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 DAY, BAD_DAY = dt.date(2013, 1, 5), dt.date(2013, 1, 6)
-pytestmark = pytest.mark.slow
+TICK_SECONDS = 5  # every sensor's interval here: the test waits on ticks, not on the clock
+pytestmark = pytest.mark.e2e
 
 
 class Webhook:
@@ -69,6 +71,7 @@ def deployment(tmp_path):
         "ETL_ALERT_WEBHOOK_URL": webhook.url,
         "ETL_UI_BASE_URL": f"http://127.0.0.1:{port}",
         "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
+        INTERVAL_SETTING: str(TICK_SECONDS),
     }
     try:
         with dagster_dev(REPO, env, tmp_path / "dagster_dev.log", port=port) as server:
@@ -146,7 +149,13 @@ def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
     path.write_bytes(b"\xff\xfe not a csv \x00\n")
     wait_for("the alert", lambda: deployment.webhook.bodies, timeout=420)
     wait_for("runs to finish", deployment.idle, timeout=180)
-    time.sleep(40)  # longer than a sensor interval: a second alert would have arrived by now
+    # Both alert sensors look again, twice each, after the runs ended: a second alert would be
+    # sent by one of these ticks.
+    quiet_since = time.time()
+    for sensor in ("run_failure_alert_sensor", "check_failure_alert_sensor"):
+        wait_for(f"two {sensor} ticks after the runs ended",
+                 lambda: len(finished_ticks(deployment.port, sensor, after=quiet_since)) >= 2,
+                 timeout=120)
 
     assert len(deployment.webhook.bodies) == 1, deployment.webhook.bodies
     text = deployment.webhook.bodies[0]["text"]
@@ -164,7 +173,17 @@ def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
 
 
 SENSOR_TICKS = """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {
-  ... on Sensor { sensorState { ticks(limit: 20) { status skipReason runIds } } } } }"""
+  ... on Sensor { sensorState { ticks(limit: 20) { status skipReason runIds timestamp } } } } }"""
+
+
+def finished_ticks(port: int, sensor: str, after: float = 0.0) -> list[dict]:
+    """The sensor's newest finished ticks (at most 20) that began after `after` (epoch seconds)."""
+    data = graphql(port, SENSOR_TICKS, {"s": {
+        "repositoryLocationName": "etl_assets", "repositoryName": "__repository__",
+        "sensorName": sensor}})
+    state = data["sensorOrError"].get("sensorState") or {}
+    return [t for t in state.get("ticks", [])
+            if t["status"] != "STARTED" and t["timestamp"] > after]
 RUNS = "{ runsOrError { ... on Runs { results { runId jobName status } } } }"
 
 
@@ -173,7 +192,7 @@ def test_plain_dagster_dev_on_a_throwaway_instance_reloads_nothing(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     env |= {"ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
             "ETL_LANDING_DIR": str(tmp_path / "landing"),
-            "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl")}
+            "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl"), INTERVAL_SETTING: str(TICK_SECONDS)}
     cli = str(Path(sys.executable).parent / "etl-assets")
     home = tmp_path / "home"  # the instance `make run` recorded in, which dagster dev never sees
     home.mkdir()
@@ -190,11 +209,7 @@ def test_plain_dagster_dev_on_a_throwaway_instance_reloads_nothing(tmp_path):
     log_path = tmp_path / "dagster_dev.log"
     with dagster_dev(project, env, log_path) as server:
         def ticks():
-            data = graphql(server.port, SENSOR_TICKS, {"s": {
-                "repositoryLocationName": "etl_assets", "repositoryName": "__repository__",
-                "sensorName": "landing_zone_sensor"}})
-            state = data["sensorOrError"].get("sensorState")
-            done = [t for t in (state or {}).get("ticks", []) if t["status"] != "STARTED"]
+            done = finished_ticks(server.port, "landing_zone_sensor")
             return done if len(done) >= 2 else None
 
         finished = wait_for("two landing-sensor ticks", ticks, timeout=300)

@@ -12,7 +12,7 @@ import pytest
 from etl_assets_tests.servers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def processes_with(variable: str) -> list[int]:

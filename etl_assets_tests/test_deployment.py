@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 BIN = Path(sys.executable).parent
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.e2e,
     pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
                        "(apt-get install -y postgresql); .ci/run installs it"),
 ]

@@ -15,7 +15,7 @@ from etl_assets_tests.servers import postgres_bin, postgres_server
 CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "postgres" / "dagster.yaml"
 START, END = dt.date(2013, 1, 1), dt.date(2013, 1, 3)
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.e2e,
     pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
                        "(apt-get install -y postgresql); .ci/run installs it"),
 ]

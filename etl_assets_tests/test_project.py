@@ -40,6 +40,7 @@ def test_a_relative_project_folder_is_refused(monkeypatch):
         build_resources()
 
 
+@pytest.mark.e2e
 def test_the_cli_lands_into_the_project_from_any_folder(tmp_path):
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -55,7 +55,7 @@ def test_with_an_open_range_each_tick_requests_yesterday_and_runs_by_default(def
 def test_reference_tables_refresh_weekly(definitions):
     schedule, [request] = evaluate(definitions, "weekly_reference_schedule",
                                    dt.datetime(2013, 3, 4, 5, 0, tzinfo=NY))
-    assert request.job_name in (None, "reference_job")
+    assert request.job_name is None and schedule.job_name == "reference_job"  # its own job
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 5 * * 1",
                                                                      "America/New_York")
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED

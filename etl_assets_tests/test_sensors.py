@@ -222,11 +222,6 @@ def test_changed_reference_files_request_one_reference_run(landing):
     assert "reference/planes.csv:" in request.run_key and "reference/airlines.csv:" in request.run_key
 
 
-def test_the_sensor_runs_by_default_and_targets_both_jobs():
-    assert landing_zone_sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert {job.name for job in landing_zone_sensor.jobs} == {"daily_ingest_job", "reference_job"}
-
-
 def test_a_file_rewritten_after_it_was_loaded_is_loaded_again(landing, landed_days):
     shutil.copytree(landed_days, landing)
     load_into_warehouse(landing, [dt.date(2013, 1, 3)])

@@ -1,7 +1,6 @@
 """The soak's accounting: it must see a lost row, a duplicate and an alert taken twice or never,
 and say so (the soak itself runs with `make soak`)."""
 
-import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -11,17 +10,13 @@ import pytest
 from etl_assets.alerts import Alert, AlertSink
 from etl_assets.pipeline.landing import read_source
 from etl_assets.soak import Faults, Webhook, account
-from etl_assets_tests.conftest import Deployment
-
-pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory, landed_days):
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        deployment = Deployment(tmp_path_factory.mktemp("soak"), landed_days, monkeypatch)
-        assert deployment.run(dt.date(2013, 1, 1), dt.date(2013, 1, 3)).success
-        yield deployment
+
+@pytest.fixture
+def deployment(loaded):
+    """The three real days, loaded (read only)."""
+    return loaded[0]
 
 
 def account_of(warehouse: Path, landing: Path, sink: AlertSink, taken: list[str]):
@@ -37,8 +32,8 @@ def alerted(tmp_path) -> AlertSink:
     return sink
 
 
-def test_a_whole_load_counts_nothing_lost_and_nothing_duplicated(loaded, tmp_path):
-    result = account_of(Path(loaded.warehouse), loaded.landing,
+def test_a_whole_load_counts_nothing_lost_and_nothing_duplicated(deployment, tmp_path):
+    result = account_of(Path(deployment.warehouse), deployment.landing,
                         AlertSink(log_path=str(tmp_path / "none.jsonl")), [])
     assert (result.files, result.files_loaded, result.rows_lost, result.duplicates) == (
         9, 9, 0, 0)
@@ -48,16 +43,16 @@ def test_a_whole_load_counts_nothing_lost_and_nothing_duplicated(loaded, tmp_pat
     assert result.ok and "rows lost           0" in result.render()
 
 
-def test_lost_and_duplicated_rows_and_alerts_not_taken_once_fail_the_soak(loaded, tmp_path):
+def test_lost_and_duplicated_rows_and_alerts_not_taken_once_fail_the_soak(deployment, tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copy(loaded.warehouse, warehouse)
+    shutil.copy(deployment.warehouse, warehouse)
     with duckdb.connect(str(warehouse)) as conn:
         conn.execute("DELETE FROM raw.flights WHERE rowid IN (SELECT rowid FROM raw.flights "
                      "WHERE delivery_date = DATE '2013-01-02' LIMIT 5)")
         conn.execute("INSERT INTO raw.weather SELECT * FROM raw.weather "
                      "WHERE delivery_date = DATE '2013-01-03' LIMIT 2")
 
-    result = account_of(warehouse, loaded.landing, alerted(tmp_path), ["run:1", "run:1"])
+    result = account_of(warehouse, deployment.landing, alerted(tmp_path), ["run:1", "run:1"])
 
     # 5 rows the manifest has and raw lacks; 2 rows raw has twice
     assert (result.rows_lost, result.duplicates) == (5, 2)

@@ -16,7 +16,6 @@ from etl_assets.runner import latest_check_outcomes
 from etl_assets_tests.conftest import Deployment
 
 JAN1, JAN2, JAN3 = dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 3)
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -64,8 +63,8 @@ def test_bad_rows_go_to_quarantine_with_reasons_and_stay_out_of_the_marts(deploy
     assert {t.table: t.quarantined for t in summary.tables}["clean.flights"] == 3
 
 
-def test_rerunning_a_redelivered_day_replaces_that_day_only(deployment):
-    assert deployment.run(JAN1, JAN3).success
+def test_rerunning_a_redelivered_day_replaces_that_day_only(loaded_copy):
+    deployment = loaded_copy
     before = query(deployment, "SELECT flight_date, count(*) AS n FROM marts.fct_flights "
                                "GROUP BY 1 ORDER BY 1")["n"].tolist()
     redelivered = edit_flights(deployment, JAN2, lambda f: corrupt(f.iloc[10:]))
@@ -110,8 +109,8 @@ def fct_day(deployment, day) -> pd.DataFrame:
                              "ORDER BY ALL")
 
 
-def test_a_mostly_bad_delivery_fails_loudly_and_the_marts_keep_that_day(deployment):
-    assert deployment.run(JAN1, JAN3).success
+def test_a_mostly_bad_delivery_fails_loudly_and_the_marts_keep_that_day(loaded_copy):
+    deployment = loaded_copy
     before = fct_day(deployment, JAN2)
     carriers_before = query(deployment, "SELECT * FROM marts.carrier_daily_performance "
                                         "ORDER BY ALL")

@@ -19,7 +19,7 @@ from etl_assets_tests.servers import wait_for
 
 JAN2 = dt.date(2013, 1, 2)
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 LAYERS = {"raw": ("raw.",), "clean": ("clean.", "quarantine."), "marts": ("marts.",)}
 

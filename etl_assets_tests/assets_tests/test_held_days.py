@@ -15,7 +15,6 @@ from etl_assets.runner import run_job
 from etl_assets_tests.conftest import Deployment
 
 JAN1, JAN2, JAN3 = dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 3)
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -86,10 +85,10 @@ def test_a_held_day_whose_file_is_fixed_before_its_turn_runs_whole(deployment):
         if line.startswith("holding back 2013-01-02"):
             land(deployment.landing, JAN2, JAN2, force=True)
 
-    summary = run_job(deployment.definitions, JAN1, JAN3, warehouse_path=deployment.warehouse,
+    summary = run_job(deployment.definitions, JAN1, JAN2, warehouse_path=deployment.warehouse,
                       instance=deployment.instance, echo=echo)
 
     assert summary.success, summary.render()
     assert [(str(p.block), p.block.held) for p in summary.runs] == [
-        ("2013-01-01", False), ("2013-01-02", False), ("2013-01-03", False)]
-    assert set(per_day(deployment, "marts.fct_flights", "flight_date")) == {JAN1, JAN2, JAN3}
+        ("2013-01-01", False), ("2013-01-02", False)]
+    assert per_day(deployment, "marts.fct_flights", "flight_date") == {JAN1: 842, JAN2: 943}

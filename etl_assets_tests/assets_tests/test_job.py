@@ -5,21 +5,14 @@ import datetime as dt
 import dagster as dg
 import duckdb
 import pandas as pd
-import pytest
 
 from etl_assets.pipeline.landing import read_source
 
 START, END = dt.date(2013, 1, 1), dt.date(2013, 1, 3)
 UNKNOWN_AIRPORTS = {"BQN", "PSE", "SJU", "STT"}  # destinations the source's airports lack
 
-pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def loaded(deployment):
-    summary = deployment.run(START, END)
-    assert summary.success, summary.render()
-    return deployment, summary
 
 
 def query(deployment, sql, params=None) -> pd.DataFrame:
@@ -106,8 +99,8 @@ def test_an_empty_quarantine_still_creates_its_table_with_declared_types(loaded)
         "flight_date", "column_type"] == "DATE"
 
 
-def test_rerunning_a_day_replaces_it_without_duplicates(loaded):
-    deployment, _ = loaded
+def test_rerunning_a_day_replaces_it_without_duplicates(loaded_copy):
+    deployment = loaded_copy
     tables = ["clean.flights", "clean.weather", "marts.fct_flights",
               "marts.carrier_daily_performance", "marts.origin_daily_weather_delays"]
     before = {t: query(deployment, f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
@@ -173,8 +166,9 @@ def test_the_newest_partition_carries_schema_lineage_and_the_runs_totals(loaded)
     assert specs[dg.AssetKey(["marts", "fct_flights"])].group_name == "marts"
 
 
-def test_an_analyst_loads_a_marts_day_into_pandas(loaded):
+def test_an_analyst_loads_a_marts_day_into_pandas(loaded, monkeypatch):
     deployment, _ = loaded
+    deployment.use(monkeypatch)
     frame = deployment.definitions.load_asset_value(
         dg.AssetKey(["marts", "carrier_daily_performance"]), partition_key="2013-01-02",
         instance=deployment.instance)

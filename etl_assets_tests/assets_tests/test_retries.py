@@ -13,7 +13,6 @@ from etl_assets.pipeline.landing import daily_file
 from etl_assets_tests.conftest import Deployment
 
 JAN1 = dt.date(2013, 1, 1)
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
