@@ -129,7 +129,8 @@ def _land(args) -> int:
 
 def _run(args) -> int:
     from etl_assets.definitions import defs
-    from etl_assets.runner import project_instance, run_job
+    from etl_assets.instance import project_instance
+    from etl_assets.runner import run_job
 
     warehouse = str(env_path("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE))
     instance = project_instance()
@@ -191,7 +192,8 @@ def _free_port() -> int:
 
 def _status() -> int:
     from etl_assets.definitions import defs
-    from etl_assets.runner import latest_check_outcomes, project_instance, render_checks
+    from etl_assets.instance import project_instance
+    from etl_assets.report import latest_check_outcomes, render_checks
 
     instance = project_instance()
     outcomes = latest_check_outcomes(defs(), instance)

@@ -1,6 +1,8 @@
+"""The code location's definitions: assets, checks, jobs, schedules, sensors and resources."""
+
 import dagster as dg
 
-from etl_assets.alerts import (
+from etl_assets.alert_sensors import (
     alert_delivery_sensor,
     check_failure_alert_sensor,
     run_failure_alert_sensor,

@@ -1,3 +1,5 @@
+"""Jobs: the whole graph (etl_job), one day's feeds (daily_ingest_job), the reference tables."""
+
 from collections.abc import Iterable
 
 import dagster as dg

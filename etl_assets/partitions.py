@@ -1,3 +1,5 @@
+"""Daily partitions: local New York days from 2013-01-01 to ETL_LAST_DAY, one run per range."""
+
 import datetime as dt
 import os
 import warnings

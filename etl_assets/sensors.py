@@ -1,7 +1,7 @@
 """Sensors: runs start when files land in the landing zone; the marts follow by automation.
 
 The scan and its cursor are plain Python (`etl_assets.pipeline.deliveries`); this module turns a
-scan into run requests. The alert sensors live with the alerts (`etl_assets/alerts.py`).
+scan into run requests. The alert sensors are in `etl_assets/alert_sensors.py`.
 """
 
 import datetime as dt

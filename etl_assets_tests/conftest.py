@@ -12,7 +12,8 @@ from etl_assets.pipeline import quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.landing import land
 from etl_assets.pipeline.marts import MARTS
-from etl_assets.runner import RunSummary, run_job
+from etl_assets.report import RunSummary
+from etl_assets.runner import run_job
 
 FIRST_DAYS = (dt.date(2013, 1, 1), dt.date(2013, 1, 3))  # three real days of the bundled feed
 

@@ -13,15 +13,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_assets.alerts import (
-    Alert,
-    AlertSink,
+from etl_assets.alert_sensors import (
     UndeliveredAlerts,
     alert_delivery_sensor,
     check_failure_alert_sensor,
     run_failure_alert_sensor,
     run_partition,
 )
+from etl_assets.alerts import Alert, AlertSink
 from etl_assets.resources import build_alert_sink
 
 UI = "http://dagster.test:3000"

@@ -7,7 +7,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from etl_assets.alerts import AlertSink, run_failure_alert_sensor
+from etl_assets.alert_sensors import run_failure_alert_sensor
+from etl_assets.alerts import AlertSink
 from etl_assets.assets.keys import table_key
 from etl_assets.partitions import daily_partitions
 from etl_assets.pipeline.landing import daily_file, land
