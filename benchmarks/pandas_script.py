@@ -19,8 +19,13 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import script_args
-from etl_assets.pipeline.contract import (
-    ALL_FEEDS, FLIGHTS, QUARANTINE_REASON, WEATHER, TableContract, quarantine_columns, raw_columns)
+from etl_assets.pipeline.contract import ALL_FEEDS, FLIGHTS, WEATHER
+from etl_assets.pipeline.tables import (
+    QUARANTINE_REASON,
+    TableContract,
+    quarantine_columns,
+    raw_columns,
+)
 from etl_assets.pipeline.landing import daily_file, days, reference_file
 from etl_assets.pipeline.marts import CARRIER_DAILY_PERFORMANCE, FCT_FLIGHTS, ORIGIN_DAILY_WEATHER
 

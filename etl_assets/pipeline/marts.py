@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from etl_assets.pipeline import warehouse
-from etl_assets.pipeline.contract import Column, TableContract
+from etl_assets.pipeline.tables import Column, TableContract
 
 
 def _mart(name: str, description: str, key: tuple[str, ...], *columns: Column) -> TableContract:

@@ -11,7 +11,7 @@ import datetime as dt
 import pandas as pd
 
 from etl_assets.pipeline import rules
-from etl_assets.pipeline.contract import TableContract
+from etl_assets.pipeline.tables import TableContract
 
 
 def _range(column: str | None) -> str:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from etl_assets.pipeline import extract
-from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS, TableContract
+from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
+from etl_assets.pipeline.tables import TableContract
 from etl_assets.pipeline.landing import daily_file, reference_file
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from etl_assets.pipeline.contract import Column
+from etl_assets.pipeline.tables import Column
 
 UNPARSED = "__unparsed"  # suffix of the column holding text that failed to parse
 _KINDS = {"BIGINT": "a whole number", "DOUBLE": "a finite number",

@@ -11,12 +11,12 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from etl_assets.pipeline.contract import Column
+from etl_assets.pipeline.tables import Column
 
 
 # DuckDB's buffer limit for the pipeline's connections (ETL_DUCKDB_MEMORY_LIMIT): past it DuckDB
-# spills to disk, so a ten-year backfill runs in the memory of one year. Much lower fails a load
-# of a year with DuckDB's "Out of Memory Error" (200MB did).
+# spills to disk, so a ten-year backfill runs in the memory of one year. Much lower fails a year's
+# load with DuckDB's "Out of Memory Error" (the README's configuration table says how low).
 MEMORY_LIMIT = "400MB"
 
 

@@ -7,7 +7,7 @@ import duckdb
 import pandas as pd
 
 from etl_assets.pipeline import transform, warehouse
-from etl_assets.pipeline.contract import TableContract, raw_columns
+from etl_assets.pipeline.tables import TableContract, raw_columns
 
 FLIGHT = {  # one real row of the feed (2013-01-01, UA 1545), as delivered text
     "year": "2013", "month": "1", "day": "1", "dep_time": "517", "sched_dep_time": "515",

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from etl_assets.pipeline import extract
-from etl_assets.pipeline.contract import AIRLINES, FLIGHTS, raw_columns
+from etl_assets.pipeline.contract import AIRLINES, FLIGHTS
+from etl_assets.pipeline.tables import raw_columns
 from etl_assets.pipeline.landing import daily_file, reference_file
 
 LOADED_AT = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)

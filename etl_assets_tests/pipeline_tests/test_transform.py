@@ -4,7 +4,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from etl_assets.pipeline import transform
+from etl_assets.pipeline import feed_rules
 from etl_assets.pipeline.contract import AIRLINES, FLIGHTS, PLANES, WEATHER
 
 from .helpers import clean, flight, weather
@@ -53,7 +53,7 @@ def test_2400_is_midnight_and_the_departure_lands_on_the_next_day():
     result = clean_flights(late)
     assert result.quarantine.empty, result.quarantine["_reason"].tolist()
     assert result.clean.iloc[0]["actual_departure"] == pd.Timestamp("2013-01-02 00:00")
-    minutes = duckdb.sql(f"SELECT t, {transform.hhmm_minutes('t')} "
+    minutes = duckdb.sql(f"SELECT t, {feed_rules.hhmm_minutes('t')} "
                          "FROM (VALUES (2400), (0), (1305)) AS v(t)").fetchall()
     assert dict(minutes) == {2400: 0, 0: 0, 1305: 785}
 

@@ -4,7 +4,7 @@ import duckdb
 import pytest
 
 from etl_assets.pipeline import warehouse
-from etl_assets.pipeline.contract import Column
+from etl_assets.pipeline.tables import Column
 
 COLUMNS = (Column("day", "DATE", "day"), Column("n", "BIGINT", "n"))
 JAN1, JAN2, JAN3 = dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 3)

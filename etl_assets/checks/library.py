@@ -1,117 +1,26 @@
-"""Asset checks: the pipeline's data tests, declared once per table, evaluated in the warehouse.
-
-Severity is a decision, stated at the start of each check's description:
-- ERROR, blocking: bad data must not flow downstream. A failure stops every asset downstream in
-  the same run (the marts keep their previous rows). The clean layer never stores a row that
-  breaks the contract, because such rows go to quarantine, so these fail only when something
-  is broken: the code, the warehouse, or a delivery that is mostly bad.
-- WARN: the source is known to be incomplete (planes missing from the registry, airports
-  missing from the airport list, hours without a weather report); analysts can live with it,
-  and the check says how much is affected.
-
-A check on a partitioned table judges the partitions of the run that just wrote it, through
-the $start/$end range of its queries: its cost follows the partitions, not the table's history.
-The queries are plain functions in `etl_assets.pipeline.quality`; this module turns what they
-return into results a person can act on: counts, the failing share and a sample as markdown.
-"""
+"""The checks, one builder each: what it queries (`pipeline/quality.py`), when it fails, and
+what it tells a person about the failing rows."""
 
 from __future__ import annotations
 
-import datetime as dt
-import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-
 import dagster as dg
-import pandas as pd
 
 from etl_assets.assets.keys import table_key
 from etl_assets.assets.metadata import markdown
+from etl_assets.checks.framework import (
+    ERROR,
+    WARN,
+    Scope,
+    TableCheck,
+    Verdict,
+    counted,
+    date_range,
+    share,
+)
 from etl_assets.pipeline import quality, rules
-from etl_assets.pipeline.contract import (
-    NYC_ORIGINS,
-    QUARANTINE_REASON,
-    Column,
-    TableContract,
-    quarantine_columns,
-    raw_columns,
-)
-from etl_assets.pipeline.marts import MARTS
-from etl_assets.pipeline.transform import LOCAL_TZ
-from etl_assets.resources import (
-    QUARANTINE_LIMIT_PERCENT,
-    VOLUME_TOLERANCE_PERCENT,
-    QualityPolicy,
-)
-
-ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What a check looks at: a warehouse connection and the run's days (None: whole table)."""
-
-    conn: object
-    start: dt.date | None
-    end: dt.date | None  # exclusive
-    policy: QualityPolicy = field(default_factory=QualityPolicy)
-    # (column, type) as the table's previous materialization recorded them; None if none did
-    previous_schema: list[tuple[str, str]] | None = None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    passed: bool
-    summary: str  # one line: what is wrong, or what was checked
-    metadata: dict[str, object]
-
-
-@dataclass(frozen=True)
-class TableCheck:
-    """One check of one table: its name, severity, why, and how to evaluate it."""
-
-    name: str
-    severity: dg.AssetCheckSeverity
-    blocking: bool
-    description: str
-    evaluate: Callable[[Scope], Verdict]
-    additional_deps: tuple[dg.AssetKey, ...] = ()
-
-    def spec(self, asset: dg.AssetKey) -> dg.AssetCheckSpec:
-        label = "ERROR, blocking" if self.blocking else self.severity.value
-        return dg.AssetCheckSpec(self.name, asset=asset, blocking=self.blocking,
-                                 additional_deps=list(self.additional_deps),
-                                 description=f"{label}: {self.description}")
-
-    def result(self, asset: dg.AssetKey, scope: Scope) -> dg.AssetCheckResult:
-        verdict = self.evaluate(scope)
-        return dg.AssetCheckResult(
-            asset_key=asset, check_name=self.name, passed=verdict.passed,
-            severity=self.severity, description=verdict.summary, metadata=verdict.metadata)
-
-
-def evaluate(asset: dg.AssetKey, checks: list[TableCheck], scope: Scope
-             ) -> Iterator[dg.AssetCheckResult]:
-    for check in checks:
-        yield check.result(asset, scope)
-
-
-def _share(part: int, whole: int) -> float:
-    return round(part / whole, 6) if whole else 0.0
-
-
-def _counted(checked: int, failing: int, sample: pd.DataFrame, **extra) -> dict[str, object]:
-    return {
-        "checked_rows": dg.MetadataValue.int(checked),
-        "failing_rows": dg.MetadataValue.int(failing),
-        "failing_share": dg.MetadataValue.float(_share(failing, checked)),
-        "sample": markdown(sample),
-        **extra,
-    }
-
-
-def _range(scope: Scope, date_column: str | None) -> tuple[dt.date | None, dt.date | None]:
-    return (scope.start, scope.end) if date_column else (None, None)
+from etl_assets.pipeline.contract import FEED_TIMEZONE, NYC_ORIGINS
+from etl_assets.pipeline.tables import QUARANTINE_REASON, Column, TableContract
+from etl_assets.resources import QUARANTINE_LIMIT_PERCENT, VOLUME_TOLERANCE_PERCENT
 
 
 # --- schema --------------------------------------------------------------------------------
@@ -165,13 +74,13 @@ def column_schema_change(columns: tuple[Column, ...]) -> TableCheck:
 
 def key_is_not_null(table: str, contract: TableContract) -> TableCheck:
     def run(scope: Scope) -> Verdict:
-        start, end = _range(scope, contract.partition_column)
+        start, end = date_range(scope, contract.partition_column)
         checked, nulls = quality.null_keys(scope.conn, table, contract, start, end)
         failing = int(nulls["null_rows"].max()) if len(nulls) else 0
         summary = ("no key column is empty" if nulls.empty else
                    "rows without a key: " + ", ".join(f"{r.column} {r.null_rows:,}"
                                                       for r in nulls.itertuples()))
-        return Verdict(nulls.empty, summary, _counted(checked, failing, nulls))
+        return Verdict(nulls.empty, summary, counted(checked, failing, nulls))
 
     return TableCheck(
         "key_is_not_null", ERROR, True,
@@ -181,13 +90,13 @@ def key_is_not_null(table: str, contract: TableContract) -> TableCheck:
 
 def key_is_unique(table: str, contract: TableContract, blocking: bool = True) -> TableCheck:
     def run(scope: Scope) -> Verdict:
-        start, end = _range(scope, contract.partition_column)
+        start, end = date_range(scope, contract.partition_column)
         duplicates = quality.duplicate_keys(scope.conn, table, contract, start, end)
         checked = quality.row_count(scope.conn, table, contract.partition_column, start, end)
         extra = int((duplicates["rows"] - 1).sum()) if len(duplicates) else 0
         summary = ("every key is unique" if duplicates.empty else
                    f"{len(duplicates):,} key(s) held by more than one row ({extra:,} extra rows)")
-        return Verdict(duplicates.empty, summary, _counted(
+        return Verdict(duplicates.empty, summary, counted(
             checked, extra, duplicates, duplicate_keys=dg.MetadataValue.int(len(duplicates))))
 
     return TableCheck(
@@ -199,13 +108,13 @@ def key_is_unique(table: str, contract: TableContract, blocking: bool = True) ->
 def values_within_contract(table: str, contract: TableContract, blocking: bool = True
                            ) -> TableCheck:
     def run(scope: Scope) -> Verdict:
-        start, end = _range(scope, contract.partition_column)
+        start, end = date_range(scope, contract.partition_column)
         checked, broken = quality.contract_violations(scope.conn, table, contract, start, end)
         summary = ("every value meets its declared rule" if broken.empty else
                    "rules broken: " + "; ".join(f"{r.rule} ({r.rows:,} rows)"
                                                 for r in broken.itertuples()))
         failing = int(broken["rows"].max()) if len(broken) else 0
-        return Verdict(broken.empty, summary, _counted(
+        return Verdict(broken.empty, summary, counted(
             checked, failing, broken, rules_checked=dg.MetadataValue.int(rule_count),
             rules_broken=dg.MetadataValue.int(len(broken))))
 
@@ -255,7 +164,7 @@ def quarantined_share_within_limit(contract: TableContract) -> TableCheck:
                    f"{len(over)} day(s) over the {limit:.0%} quarantine limit, worst "
                    f"{worst:.2%}: the delivery is mostly bad, so it is kept out of the marts")
         return Verdict(over.empty, summary, {
-            **_counted(raw, quarantined, over[["day", "raw_rows", "quarantined_rows", "share"]]),
+            **counted(raw, quarantined, over[["day", "raw_rows", "quarantined_rows", "share"]]),
             "limit": dg.MetadataValue.float(limit),
             "worst_share": dg.MetadataValue.float(worst),
             "days_over_limit": dg.MetadataValue.int(len(over)),
@@ -274,7 +183,7 @@ def no_rows_quarantined(contract: TableContract) -> TableCheck:
     date_column = "delivery_date" if contract.delivered_daily else None
 
     def run(scope: Scope) -> Verdict:
-        start, end = _range(scope, date_column)
+        start, end = date_range(scope, date_column)
         by_reason, rows = quality.quarantined_rows(scope.conn, table, contract.key,
                                                    QUARANTINE_REASON, bool(date_column),
                                                    start, end)
@@ -330,14 +239,14 @@ def volume_within_recent_history(contract: TableContract) -> TableCheck:
 def every_airport_reports_every_hour() -> TableCheck:
     def run(scope: Scope) -> Verdict:
         gaps = quality.missing_hours(scope.conn, "clean.weather", "observation_date",
-                                     NYC_ORIGINS, LOCAL_TZ, scope.start, scope.end)
+                                     NYC_ORIGINS, FEED_TIMEZONE, scope.start, scope.end)
         days = (scope.end - scope.start).days
         missing = int(gaps["missing_hours"].sum()) if len(gaps) else 0
         summary = ("every airport has every local hour" if gaps.empty else
                    f"{missing:,} airport-hour(s) without a report on {len(gaps):,} "
                    f"airport-day(s)")
         return Verdict(gaps.empty, summary, {
-            **_counted(days * 24 * len(NYC_ORIGINS), missing, gaps),
+            **counted(days * 24 * len(NYC_ORIGINS), missing, gaps),
             "airport_days_incomplete": dg.MetadataValue.int(len(gaps)),
         })
 
@@ -377,9 +286,9 @@ def flights_have_known(what: str, column: str, reference: str, reference_column:
         failing = int(unknown["rows"].sum()) if len(unknown) else 0
         summary = (f"every {column} is in clean.{reference}" if unknown.empty else
                    f"{len(unknown):,} {column} value(s) missing from clean.{reference}, on "
-                   f"{failing:,} of {checked:,} flights ({_share(failing, checked):.1%}): "
+                   f"{failing:,} of {checked:,} flights ({share(failing, checked):.1%}): "
                    + ", ".join(f"{r.value} ({r.rows:,})" for r in unknown.head(5).itertuples()))
-        return Verdict(unknown.empty, summary, _counted(
+        return Verdict(unknown.empty, summary, counted(
             checked, failing, unknown, unknown_values=dg.MetadataValue.int(len(unknown))))
 
     return TableCheck(
@@ -404,77 +313,3 @@ def adds_up_to_fct_flights(mart: str, group_column: str) -> TableCheck:
         f"per day, the sums of flights and cancellations over {mart} equal the counts in "
         "marts.fct_flights; an aggregate that drops or double-counts rows fails here.", run,
         additional_deps=(table_key("marts", "fct_flights"),))
-
-
-# --- the suite, per table ------------------------------------------------------------------
-
-def raw_checks(contract: TableContract) -> list[TableCheck]:
-    checks = [columns_match_contract("raw", contract.name, raw_columns(contract)),
-              column_schema_change(raw_columns(contract))]
-    if contract.delivered_daily:
-        checks.append(volume_within_recent_history(contract))
-    return checks
-
-
-def clean_checks(contract: TableContract) -> list[TableCheck]:
-    table = f"clean.{contract.name}"
-    checks = [
-        columns_match_contract("clean", contract.name, contract.columns),
-        column_schema_change(contract.columns),
-        key_is_not_null(table, contract),
-        key_is_unique(table, contract),
-        values_within_contract(table, contract),
-        raw_equals_clean_plus_quarantine(contract),
-        quarantined_share_within_limit(contract),
-    ]
-    if contract.name == "weather":
-        checks.append(every_airport_reports_every_hour())
-    return checks
-
-
-def quarantine_checks(contract: TableContract) -> list[TableCheck]:
-    return [
-        columns_match_contract("quarantine", contract.name,
-                               contract.columns + quarantine_columns(contract), blocking=False),
-        column_schema_change(contract.columns + quarantine_columns(contract)),
-        no_rows_quarantined(contract),
-    ]
-
-
-def mart_checks(name: str) -> list[TableCheck]:
-    contract, _sql = MARTS[name]
-    table = f"marts.{name}"
-    checks = [
-        columns_match_contract("marts", name, contract.columns),
-        column_schema_change(contract.columns),
-        key_is_unique(table, contract),
-        values_within_contract(table, contract),
-    ]
-    if name == "fct_flights":
-        checks += [
-            every_clean_flight_present(),
-            flights_have_known("carrier", "carrier", "airlines", "carrier"),
-            flights_have_known("origin", "origin", "airports", "faa"),
-            flights_have_known("destination", "dest", "airports", "faa"),
-            flights_have_known("plane", "tailnum", "planes", "tailnum"),
-        ]
-    else:
-        checks.append(adds_up_to_fct_flights(name, contract.key[0]))
-    return checks
-
-
-# --- checks built by Dagster from materialization history ----------------------------------
-
-MART_KEYS = [table_key("marts", name) for name in MARTS]
-
-# WARN: the marts were last updated more than 26 hours ago (a day plus slack for a late feed).
-# The marts also carry a FreshnessPolicy with the same window, which the UI shows as their
-# freshness state; Dagster marks this factory superseded by it, but only a check has an outcome
-# that `etl-assets status` can list and the alert sensor can see, so both are kept.
-MARTS_FRESH_WITHIN = dt.timedelta(hours=26)
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.SupersessionWarning)
-    freshness_checks = dg.build_last_update_freshness_checks(
-        assets=MART_KEYS, lower_bound_delta=MARTS_FRESH_WITHIN, severity=WARN)
-
-factory_checks = [*freshness_checks]
