@@ -52,13 +52,16 @@ def test_with_an_open_range_each_tick_requests_yesterday_and_runs_by_default(def
 
 
 @pytest.mark.parametrize("definitions", ["2013-12-31"], indirect=True)
-def test_reference_tables_refresh_weekly(definitions):
+def test_a_weekly_tick_reloads_every_reference_table_and_nothing_else(definitions):
     schedule, [request] = evaluate(definitions, "weekly_reference_schedule",
                                    dt.datetime(2013, 3, 4, 5, 0, tzinfo=NY))
-    assert request.job_name is None and schedule.job_name == "reference_job"  # its own job
-    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 5 * * 1",
-                                                                     "America/New_York")
-    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    job = definitions.resolve_job_def(request.job_name or schedule.job_name)
+    graph = job.asset_layer.asset_graph
+    loaded = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_executable}
+    assert loaded == {f"{layer}/{prefix}{name}" for layer, prefix in (
+        ("raw", ""), ("clean", ""), ("quarantine", "quarantined_"))
+        for name in ("airlines", "airports", "planes")}
+    assert request.partition_key is None  # the reference tables are not partitioned
 
 
 @pytest.mark.parametrize("definitions", ["2013-12-31"], indirect=True)

@@ -11,7 +11,7 @@ Severity is a decision, stated at the start of each check's description:
 
 A check on a partitioned table judges the partitions of the run that just wrote it, through
 the $start/$end range of its queries: its cost follows the partitions, not the table's history.
-The queries are plain functions in `etl_assets.pipeline.quality`; this module turns what they
+The queries are plain functions in `etl_assets.pipeline.quality`; this package turns what they
 return into results a person can act on: counts, the failing share and a sample as markdown.
 """
 
