@@ -14,6 +14,7 @@ from etl_assets.pipeline.landing import land
 from etl_assets.pipeline.marts import MARTS
 from etl_assets.report import RunSummary
 from etl_assets.runner import run_job
+from etl_assets_tests.alerting import sink_for, webhook_server
 
 FIRST_DAYS = (dt.date(2013, 1, 1), dt.date(2013, 1, 3))  # three real days of the bundled feed
 
@@ -94,3 +95,16 @@ def loaded_copy(tmp_path, landed_days, loaded, monkeypatch) -> Deployment:
     deployment = Deployment(tmp_path, landed_days, monkeypatch)
     shutil.copy(loaded[0].warehouse, deployment.warehouse)
     return deployment
+
+
+@pytest.fixture
+def webhook():
+    """A Slack-like webhook on loopback that records every POST (etl_assets_tests/alerting.py)."""
+    with webhook_server() as hook:
+        yield hook
+
+
+@pytest.fixture
+def sink(tmp_path, webhook):
+    """An alert sink logging under tmp_path and posting to `webhook`."""
+    return sink_for(tmp_path, webhook)

@@ -14,9 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
@@ -26,6 +24,7 @@ import pytest
 from etl_assets import dagster_adapter
 from etl_assets.pipeline.landing import daily_file, land, read_source
 from etl_assets.ticks import INTERVAL_SETTING
+from etl_assets_tests.alerting import Webhook
 from etl_assets_tests.servers import dagster_dev, free_port, graphql, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,34 +33,12 @@ TICK_SECONDS = 5  # every sensor's interval here: the test waits on ticks, not o
 pytestmark = pytest.mark.e2e
 
 
-class Webhook:
-    """A local HTTP server that records every JSON body POSTed to it."""
-
-    def __init__(self):
-        self.bodies: list[dict] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def deployment(tmp_path):
+def deployment(tmp_path, webhook):
     """`dagster dev` on a free port with a temporary DAGSTER_HOME, warehouse and landing zone."""
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    webhook = Webhook()
     port = free_port()
     env = {
         **os.environ,
@@ -74,11 +51,8 @@ def deployment(tmp_path):
         "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
         INTERVAL_SETTING: str(TICK_SECONDS),
     }
-    try:
-        with dagster_dev(REPO, env, tmp_path / "dagster_dev.log", port=port) as server:
-            yield _Deployment(tmp_path, home, webhook, server.port)
-    finally:
-        webhook.server.shutdown()
+    with dagster_dev(REPO, env, tmp_path / "dagster_dev.log", port=port) as server:
+        yield _Deployment(tmp_path, home, webhook, server.port)
 
 
 class _Deployment:
