@@ -1,5 +1,7 @@
 """DuckLake from the installed extension packages, offline, with a day replaced in one commit."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -7,6 +9,7 @@ import pytest
 
 from etl_assets.pipeline import backends
 from etl_assets.pipeline.backends import LAKE
+from etl_assets_tests.servers import postgres_bin, postgres_server
 
 
 def test_the_extension_packages_are_built_for_the_pinned_duckdb():
@@ -67,3 +70,56 @@ def test_a_failed_replacement_leaves_the_day_as_it_was(lake):
         lake.execute(f"INSERT INTO {LAKE}.t VALUES ('2013-01-02', NULL)")
     lake.execute("ROLLBACK")
     assert lake.execute(f"SELECT v FROM {LAKE}.t").fetchall() == [(3,)]
+
+
+# --- parallel writers on a PostgreSQL catalog ------------------------------------------------
+
+WRITER = """
+import sys, time
+from pathlib import Path
+import duckdb
+from etl_assets.pipeline import backends
+catalog, data, day, go = sys.argv[1:5]
+conn = duckdb.connect()
+backends.attach_ducklake(conn, catalog, data)
+while not Path(go).exists():  # every writer starts at the same moment
+    time.sleep(0.01)
+for attempt in range(5):
+    conn.execute("BEGIN")
+    conn.execute("DELETE FROM lake.t WHERE day = $day", {"day": day})
+    conn.execute("INSERT INTO lake.t SELECT $day::DATE, $attempt, range FROM range(100)",
+                 {"day": day, "attempt": attempt})
+    conn.execute("COMMIT")
+print("done")
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
+                    "(apt-get install -y postgresql); .ci/run installs it")
+def test_four_processes_replace_their_own_days_at_once_and_each_day_holds_its_rows_once(
+        tmp_path):
+    days = ["2013-01-01", "2013-01-02", "2013-01-03", "2013-01-04"]
+    with postgres_server() as pg:
+        catalog = (f"postgres:dbname={pg.database} host={pg.host} port={pg.port} "
+                   f"user={pg.user} password={pg.password}")
+        data = str(tmp_path / "data")
+        with duckdb.connect() as setup:
+            backends.attach_ducklake(setup, catalog, data)
+            setup.execute(f"CREATE TABLE {LAKE}.t (day DATE, attempt INTEGER, n BIGINT)")
+            setup.execute(f"ALTER TABLE {LAKE}.t SET PARTITIONED BY (day)")
+        go = tmp_path / "go"
+        writers = [subprocess.Popen([sys.executable, "-c", WRITER, catalog, data, day, str(go)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for day in days]
+        go.touch()
+        outcomes = [writer.communicate(timeout=300) for writer in writers]
+        assert [w.returncode for w in writers] == [0] * 4, [err[-2000:] for _, err in outcomes]
+
+        with duckdb.connect() as reader:
+            backends.attach_ducklake(reader, catalog, data)
+            held = reader.execute(f"SELECT day::VARCHAR, count(*), count(DISTINCT n), "
+                                  f"min(attempt), max(attempt) FROM {LAKE}.t "
+                                  "GROUP BY 1 ORDER BY 1").fetchall()
+    # each day: the last replacement's 100 rows, once; nothing of another day's writer
+    assert held == [(day, 100, 100, 4, 4) for day in days]
