@@ -16,7 +16,7 @@ from etl_assets.partitions import (
     last_partition_day,
 )
 from etl_assets.project import env_path, project_dir, project_path
-from etl_assets.resources import DEFAULT_LANDING, DEFAULT_WAREHOUSE
+from etl_assets.resources import DEFAULT_LANDING
 
 FIRST = dt.date.fromisoformat(FIRST_DAY)
 BUNDLED_LAST = dt.date.fromisoformat(BUNDLED_LAST_DAY)
@@ -132,7 +132,9 @@ def _run(args) -> int:
     from etl_assets.instance import project_instance
     from etl_assets.runner import run_job
 
-    warehouse = str(env_path("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE))
+    from etl_assets.resources import warehouse_location
+
+    warehouse = warehouse_location()
     instance = project_instance()
     print(f"running etl_job for {args.start}..{args.end} → {warehouse} "
           f"(DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)

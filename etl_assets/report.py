@@ -14,7 +14,7 @@ import duckdb
 
 from etl_assets import dagster_adapter
 from etl_assets.assets.keys import key_table, step_key
-from etl_assets.pipeline import quality
+from etl_assets.pipeline import backends, quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.marts import MARTS
 from etl_assets.pipeline.readiness import Block
@@ -176,7 +176,9 @@ def error_message(event) -> str:
     return f"{message.splitlines()[0]}" if message else error.cls_name
 
 
-def table_summaries(warehouse_path, start, end, checks, step_seconds) -> list[TableSummary]:
+def table_summaries(warehouse, start, end, checks, step_seconds) -> list[TableSummary]:
+    """Each table's rows (and quarantined rows) in the range, its checks and its step's time;
+    rows are None where the warehouse or the table cannot be read."""
     layout: list[tuple[str, str | None, str | None, str]] = []  # table, date column, quarantine, step
     for c in ALL_FEEDS:
         layout.append((f"raw.{c.name}", "delivery_date" if c.delivered_daily else None, None,
@@ -188,8 +190,9 @@ def table_summaries(warehouse_path, start, end, checks, step_seconds) -> list[Ta
         layout.append((f"marts.{name}", contract.partition_column, None, step_key("marts", name)))
 
     summaries = []
+    opening = backends.connect(warehouse, read_only=True)
     try:
-        conn = duckdb.connect(warehouse_path, read_only=True)
+        conn = opening.__enter__() if backends.exists(warehouse) else None
     except duckdb.Error:
         conn = None
     for table, date_column, quarantine, step in layout:
@@ -204,7 +207,7 @@ def table_summaries(warehouse_path, start, end, checks, step_seconds) -> list[Ta
             seconds=step_seconds.get(step),
         ))
     if conn is not None:
-        conn.close()
+        opening.__exit__(None, None, None)
     return summaries
 
 

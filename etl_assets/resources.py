@@ -23,30 +23,54 @@ from etl_assets.alerts import (
     AlertSink,
     check_webhook_url,
 )
-from etl_assets.pipeline import warehouse as tables
+from etl_assets.pipeline import backends, warehouse as tables
 from etl_assets.pipeline.extract import MANIFEST_POLICIES
-from etl_assets.project import path_setting
+from etl_assets.project import env_path, path_setting
 
 # Relative to the project (etl_assets/project.py), like any relative path in these settings.
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 DEFAULT_LANDING = "data/landing"
+DEFAULT_DUCKLAKE_DATA = "data/lake"  # where a DuckLake's Parquet files go, unless told
 
 # DuckDB takes one writer process at a time: every asset that writes the warehouse is in this
 # pool, limited to 1 in .dagster_home/dagster.yaml, so overlapping runs queue for it.
 WAREHOUSE_POOL = "warehouse"
 
 class WarehouseResource(DuckDBResource):
-    """The DuckDB warehouse file; its folder is created on first use."""
+    """The warehouse: the DuckDB file (`database`, its folder created on first use), or a
+    DuckLake when `ducklake_catalog` is set (`pipeline/backends.py`)."""
+
+    ducklake_catalog: str | None = None  # a DuckDB file, or postgres:<libpq string>
+    ducklake_data_path: str | None = None
+
+    @property
+    def location(self) -> str | backends.Lake:
+        """Where the tables are: the file's path, or the lake."""
+        if self.ducklake_catalog:
+            return backends.Lake(self.ducklake_catalog,
+                                 self.ducklake_data_path or DEFAULT_DUCKLAKE_DATA)
+        return self.database
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if self.database not in ("", ":memory:") and not self.database.startswith("md:"):
-            Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        location = self.location
+        folders = ([Path(location.data_path)] + ([] if location.catalog.startswith("postgres:")
+                                                  else [Path(location.catalog).parent])
+                   if isinstance(location, backends.Lake) else
+                   [] if location in ("", ":memory:") or location.startswith("md:")
+                   else [Path(location).parent])
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """DuckDBResource's connection (settings, retries while the file is locked), closed
         whatever happens: its own closes only when the block ends without an error, and a
-        connection left open keeps the file locked for the rest of the process."""
+        connection left open keeps the file locked for the rest of the process. On DuckLake,
+        a connection with the lake attached as the default catalog."""
+        if isinstance(self.location, backends.Lake):
+            with backends.connect(self.location, config=self.connection_config) as conn:
+                yield conn
+            return
         connecting = super().get_connection()
         conn = connecting.__enter__()
         try:
@@ -109,6 +133,18 @@ def int_setting(name: str, default: int) -> int | dg.EnvVar:
     return dg.EnvVar.int(name) if os.environ.get(name) else default
 
 
+def warehouse_location() -> str | backends.Lake:
+    """Where the warehouse is, from the environment as build_resources reads it: the DuckDB file
+    (ETL_WAREHOUSE_PATH), or the DuckLake of ETL_DUCKLAKE_CATALOG and ETL_DUCKLAKE_DATA_PATH."""
+    catalog = os.environ.get("ETL_DUCKLAKE_CATALOG")
+    if catalog:
+        if not catalog.startswith("postgres:"):
+            catalog = str(env_path("ETL_DUCKLAKE_CATALOG", catalog))
+        return backends.Lake(catalog, str(env_path("ETL_DUCKLAKE_DATA_PATH",
+                                                   DEFAULT_DUCKLAKE_DATA)))
+    return str(env_path("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE))
+
+
 def build_alert_sink() -> AlertSink:
     """The sink from ETL_ALERT_LOG, ETL_ALERT_WEBHOOK_URL and ETL_UI_BASE_URL; called at load."""
     webhook = os.environ.get("ETL_ALERT_WEBHOOK_URL")
@@ -127,10 +163,15 @@ def build_resources() -> dict[str, object]:
     if policy and policy not in MANIFEST_POLICIES:  # at load, not on every sensor tick
         raise ValueError(f"ETL_MANIFEST_POLICY must be one of {MANIFEST_POLICIES}, not {policy!r}")
     warehouse = path_setting("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE)
+    catalog = os.environ.get("ETL_DUCKLAKE_CATALOG")
     return {
         "io_manager": DuckDBPandasIOManager(database=warehouse),
         "warehouse": WarehouseResource(
             database=warehouse,
+            ducklake_catalog=(None if not catalog else setting("ETL_DUCKLAKE_CATALOG", None)
+                              if catalog.startswith("postgres:")
+                              else path_setting("ETL_DUCKLAKE_CATALOG", catalog)),
+            ducklake_data_path=path_setting("ETL_DUCKLAKE_DATA_PATH", DEFAULT_DUCKLAKE_DATA),
             connection_config=tables.connection_config(os.environ.get("ETL_DUCKDB_MEMORY_LIMIT"))),
         "landing": LandingZone(path=path_setting("ETL_LANDING_DIR", DEFAULT_LANDING),
                                manifest_policy=setting("ETL_MANIFEST_POLICY", "warn")),

@@ -29,6 +29,7 @@ from etl_assets.instance import (
     release_abandoned_runs,
 )
 from etl_assets.jobs import feed_assets
+from etl_assets.pipeline import backends
 from etl_assets.pipeline.contract import REFERENCE_FEEDS
 from etl_assets.pipeline.landing import days
 from etl_assets.pipeline.readiness import Block, Readiness, check_range
@@ -99,7 +100,7 @@ def run_job(
     start: dt.date,
     end: dt.date,
     *,
-    warehouse_path: str,
+    warehouse_path: str | backends.Lake,
     instance: dg.DagsterInstance | None = None,
     echo: Callable[[str], None] = print,
 ) -> RunSummary:

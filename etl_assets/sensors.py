@@ -41,7 +41,8 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing: LandingZon
     candidates = [f.file.identity for files in found.daily.values() for f in files]
     candidates += [f.file.identity for f in found.reference]
     try:
-        held = extract.loaded_identities(warehouse.database, candidates)
+        held = extract.loaded_identities(
+            getattr(warehouse, "location", warehouse.database), candidates)
     except extract.WarehouseBusy as busy:  # the cursor stays: the same files are seen next tick
         return dg.SkipReason(f"{len(candidates)} changed file(s) wait: the warehouse is being "
                              f"written ({busy})")

@@ -4,11 +4,10 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from etl_assets.definitions import defs
-from etl_assets.pipeline import quality
+from etl_assets.pipeline import backends, quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.landing import land
 from etl_assets.pipeline.marts import MARTS
@@ -25,9 +24,10 @@ TABLES += [f"marts.{name}" for name in MARTS] + ["raw.delivered_files"]
 LOAD_COLUMNS = ("_loaded_at", "loaded_at", "_source_identity", "identity")
 
 
-def checksums(warehouse: str, exclude: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:
+def checksums(warehouse: str | backends.Lake, exclude: tuple[str, ...] = ()
+              ) -> dict[str, tuple[int, str]]:
     """Each table's rows and content digest, without the columns in `exclude`."""
-    with duckdb.connect(warehouse, read_only=True) as conn:
+    with backends.connect(warehouse, read_only=True) as conn:
         return {t: quality.table_checksum(conn, t, exclude) for t in TABLES}
 
 
@@ -58,6 +58,7 @@ class Deployment:
         self.warehouse = str(root / "warehouse.duckdb")
         self.environment = {"ETL_WAREHOUSE_PATH": self.warehouse,
                             "ETL_LANDING_DIR": str(self.landing)}
+        self.location: str | backends.Lake = self.warehouse  # where run summaries read
         self.use(monkeypatch)
         self.definitions = defs()
         self.instance = dg.DagsterInstance.ephemeral()
@@ -68,7 +69,7 @@ class Deployment:
             monkeypatch.setenv(name, value)
 
     def run(self, start: dt.date, end: dt.date):
-        return run_job(self.definitions, start, end, warehouse_path=self.warehouse,
+        return run_job(self.definitions, start, end, warehouse_path=self.location,
                        instance=self.instance, echo=lambda _line: None)
 
 

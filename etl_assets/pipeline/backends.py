@@ -9,6 +9,9 @@ with autoinstall off: nothing is downloaded at run time.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -59,7 +62,8 @@ def offline_config() -> dict[str, object]:
             "extension_directory": str(extension_directory())}
 
 
-def attach_ducklake(conn: duckdb.DuckDBPyConnection, catalog: str, data_path: str) -> None:
+def attach_ducklake(conn: duckdb.DuckDBPyConnection, catalog: str, data_path: str,
+                    read_only: bool = False) -> None:
     """Load DuckLake (and postgres, for a `postgres:` catalog) and attach the lake as LAKE.
 
     catalog: a DuckDB file path, or `postgres:dbname=... host=... port=...`; data_path: the
@@ -73,10 +77,54 @@ def attach_ducklake(conn: duckdb.DuckDBPyConnection, catalog: str, data_path: st
     conn.execute("LOAD ducklake")
     if catalog.startswith("postgres:"):
         conn.execute("LOAD postgres")
-    conn.execute(f"ATTACH $target AS {LAKE} (DATA_PATH $data)".replace(
-        "$target", _literal(f"ducklake:{catalog}")).replace("$data", _literal(data_path)))
+    options = f"DATA_PATH {_literal(data_path)}" + (", READ_ONLY" if read_only else "")
+    conn.execute(f"ATTACH {_literal(f'ducklake:{catalog}')} AS {LAKE} ({options})")
 
 
 def _literal(text: str) -> str:
     """A SQL string literal (ATTACH takes no parameters)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A DuckLake warehouse: its catalog (a DuckDB file, or `postgres:<libpq string>`) and the
+    folder its Parquet files go under."""
+
+    catalog: str
+    data_path: str
+
+    def __str__(self) -> str:
+        where = "PostgreSQL" if self.catalog.startswith("postgres:") else self.catalog
+        return f"DuckLake (catalog {where}, data {self.data_path})"
+
+
+@contextmanager
+def connect(warehouse: str | Path | Lake, *, read_only: bool = False,
+            config: dict[str, object] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection in which the tables are `schema.name` on either backend, closed after.
+
+    On DuckLake the lake is attached and made the default catalog (USE), so the contract's SQL
+    runs there unchanged.
+    """
+    if isinstance(warehouse, Lake):
+        conn = duckdb.connect(config=config or {})
+        try:
+            attach_ducklake(conn, warehouse.catalog, warehouse.data_path, read_only=read_only)
+            conn.execute(f"USE {LAKE}")
+        except BaseException:
+            conn.close()
+            raise
+    else:
+        conn = duckdb.connect(str(warehouse), read_only=read_only, config=config or {})
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def exists(warehouse: str | Path | Lake) -> bool:
+    """Whether anything was ever written: the file, or the lake's catalog (a file or a server)."""
+    if isinstance(warehouse, Lake):
+        return warehouse.catalog.startswith("postgres:") or Path(warehouse.catalog).exists()
+    return Path(warehouse).exists()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from etl_assets.pipeline import warehouse
+from etl_assets.pipeline import backends, warehouse
 from etl_assets.pipeline.tables import Column, TableContract, raw_columns
 from etl_assets.pipeline.landing import (
     daily_file,
@@ -346,15 +346,17 @@ def _record_deliveries(conn, contract: TableContract, files: Sequence[DeliveredF
                   "identities": [f.identity for f in files]})
 
 
-def loaded_identities(warehouse_path: str | Path, identities: Sequence[str]) -> set[str]:
+def loaded_identities(warehouse_path: str | Path | backends.Lake,
+                      identities: Sequence[str]) -> set[str]:
     """Which of these file identities the warehouse holds now (its ledger of delivered files).
 
     None before the first load. Raises WarehouseBusy while another process writes the file.
     """
-    if not identities or not Path(warehouse_path).exists():
+    if not identities or not backends.exists(warehouse_path):
         return set()
+    opening = backends.connect(warehouse_path, read_only=True)
     try:
-        conn = duckdb.connect(str(warehouse_path), read_only=True)
+        conn = opening.__enter__()
     except duckdb.IOException as error:  # DuckDB's lock: one writing process, or readers only
         raise WarehouseBusy(f"{warehouse_path}: {str(error).splitlines()[0]}") from None
     try:
@@ -368,4 +370,4 @@ def loaded_identities(warehouse_path: str | Path, identities: Sequence[str]) -> 
                             {"ids": list(identities)}).fetchall()
         return {identity for (identity,) in rows}
     finally:
-        conn.close()
+        opening.__exit__(None, None, None)

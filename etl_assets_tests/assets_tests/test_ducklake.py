@@ -1,0 +1,29 @@
+"""The same assets on a DuckLake warehouse, chosen by configuration: the same tables, row for row."""
+
+import pytest
+
+from etl_assets.pipeline import backends
+from etl_assets_tests.conftest import FIRST_DAYS, LOAD_COLUMNS, Deployment, checksums
+
+
+@pytest.mark.e2e  # a second whole-graph run on another backend: kept out of the fast loop
+def test_three_days_on_ducklake_equal_the_embedded_warehouse_table_for_table(
+        tmp_path, landed_days, loaded, monkeypatch):
+    lake = backends.Lake(str(tmp_path / "catalog.ducklake"), str(tmp_path / "lake"))
+    monkeypatch.setenv("ETL_DUCKLAKE_CATALOG", lake.catalog)
+    monkeypatch.setenv("ETL_DUCKLAKE_DATA_PATH", lake.data_path)
+    deployment = Deployment(tmp_path / "on_ducklake", landed_days, monkeypatch)
+    deployment.location = lake
+
+    summary = deployment.run(*FIRST_DAYS)
+
+    assert summary.success, summary.render()
+    embedded, _ = loaded
+    on_lake = checksums(lake, LOAD_COLUMNS)
+    assert on_lake == checksums(embedded.warehouse, LOAD_COLUMNS)
+    assert on_lake["marts.fct_flights"][0] == 842 + 943 + 914
+    assert {t.table: t.rows for t in summary.tables}["raw.flights"] == 842 + 943 + 914
+    assert not (tmp_path / "on_ducklake" / "warehouse.duckdb").exists()  # nothing in the file
+    parquet = {p.relative_to(lake.data_path).parts[:2] for p in
+               (tmp_path / "lake").rglob("*.parquet")}
+    assert ("clean", "flights") in parquet and ("marts", "fct_flights") in parquet
