@@ -52,13 +52,7 @@ class WarehouseResource(DuckDBResource):
         return self.database
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        location = self.location
-        folders = ([Path(location.data_path)] + ([] if location.catalog.startswith("postgres:")
-                                                  else [Path(location.catalog).parent])
-                   if isinstance(location, backends.Lake) else
-                   [] if location in ("", ":memory:") or location.startswith("md:")
-                   else [Path(location).parent])
-        for folder in folders:
+        for folder in backends.local_folders(self.location):
             folder.mkdir(parents=True, exist_ok=True)
 
     @contextmanager

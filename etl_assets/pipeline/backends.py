@@ -123,6 +123,17 @@ def connect(warehouse: str | Path | Lake, *, read_only: bool = False,
         conn.close()
 
 
+def local_folders(warehouse: str | Path | Lake) -> list[Path]:
+    """The local folders the warehouse writes into, to create before its first write."""
+    if isinstance(warehouse, Lake):
+        catalog = [] if warehouse.catalog.startswith("postgres:") else [
+            Path(warehouse.catalog).parent]
+        return [Path(warehouse.data_path), *catalog]
+    if str(warehouse) in ("", ":memory:") or str(warehouse).startswith("md:"):
+        return []  # in memory, or MotherDuck
+    return [Path(warehouse).parent]
+
+
 def exists(warehouse: str | Path | Lake) -> bool:
     """Whether anything was ever written: the file, or the lake's catalog (a file or a server)."""
     if isinstance(warehouse, Lake):

@@ -123,3 +123,12 @@ def test_four_processes_replace_their_own_days_at_once_and_each_day_holds_its_ro
                                   "GROUP BY 1 ORDER BY 1").fetchall()
     # each day: the last replacement's 100 rows, once; nothing of another day's writer
     assert held == [(day, 100, 100, 4, 4) for day in days]
+
+
+def test_the_folders_a_warehouse_writes_into_are_created_for_files_only(tmp_path):
+    lake = backends.Lake(str(tmp_path / "c" / "catalog.ducklake"), str(tmp_path / "data"))
+    assert backends.local_folders(lake) == [tmp_path / "data", tmp_path / "c"]
+    on_postgres = backends.Lake("postgres:dbname=lake host=127.0.0.1", str(tmp_path / "data"))
+    assert backends.local_folders(on_postgres) == [tmp_path / "data"]
+    assert backends.local_folders(str(tmp_path / "w" / "warehouse.duckdb")) == [tmp_path / "w"]
+    assert backends.local_folders(":memory:") == backends.local_folders("md:analytics") == []
