@@ -6,6 +6,7 @@ outcome of every check from the instance. Both read the warehouse and the instan
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -190,24 +191,24 @@ def table_summaries(warehouse, start, end, checks, step_seconds) -> list[TableSu
         layout.append((f"marts.{name}", contract.partition_column, None, step_key("marts", name)))
 
     summaries = []
-    opening = backends.connect(warehouse, read_only=True)
-    try:
-        conn = opening.__enter__() if backends.exists(warehouse) else None
-    except duckdb.Error:
-        conn = None
-    for table, date_column, quarantine, step in layout:
-        rows = quarantined = None
-        if conn is not None:
-            rows = _count(conn, table, date_column, start, end)
-            if quarantine:
-                quarantined = _count(conn, quarantine, date_column and "delivery_date", start, end)
-        summaries.append(TableSummary(
-            table=table, rows=rows, quarantined=quarantined,
-            checks=[c for c in checks if c.table in (table, quarantine)],
-            seconds=step_seconds.get(step),
-        ))
-    if conn is not None:
-        opening.__exit__(None, None, None)
+    with contextlib.ExitStack() as opened:
+        try:
+            conn = (opened.enter_context(backends.connect(warehouse, read_only=True))
+                    if backends.exists(warehouse) else None)
+        except duckdb.Error:
+            conn = None
+        for table, date_column, quarantine, step in layout:
+            rows = quarantined = None
+            if conn is not None:
+                rows = _count(conn, table, date_column, start, end)
+                if quarantine:
+                    quarantined = _count(conn, quarantine, date_column and "delivery_date",
+                                         start, end)
+            summaries.append(TableSummary(
+                table=table, rows=rows, quarantined=quarantined,
+                checks=[c for c in checks if c.table in (table, quarantine)],
+                seconds=step_seconds.get(step),
+            ))
     return summaries
 
 

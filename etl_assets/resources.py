@@ -132,7 +132,7 @@ def warehouse_location() -> str | backends.Lake:
     (ETL_WAREHOUSE_PATH), or the DuckLake of ETL_DUCKLAKE_CATALOG and ETL_DUCKLAKE_DATA_PATH."""
     catalog = os.environ.get("ETL_DUCKLAKE_CATALOG")
     if catalog:
-        if not catalog.startswith("postgres:"):
+        if not backends.on_postgres(catalog):
             catalog = str(env_path("ETL_DUCKLAKE_CATALOG", catalog))
         return backends.Lake(catalog, str(env_path("ETL_DUCKLAKE_DATA_PATH",
                                                    DEFAULT_DUCKLAKE_DATA)))
@@ -163,7 +163,7 @@ def build_resources() -> dict[str, object]:
         "warehouse": WarehouseResource(
             database=warehouse,
             ducklake_catalog=(None if not catalog else setting("ETL_DUCKLAKE_CATALOG", None)
-                              if catalog.startswith("postgres:")
+                              if backends.on_postgres(catalog)
                               else path_setting("ETL_DUCKLAKE_CATALOG", catalog)),
             ducklake_data_path=path_setting("ETL_DUCKLAKE_DATA_PATH", DEFAULT_DUCKLAKE_DATA),
             connection_config=tables.connection_config(os.environ.get("ETL_DUCKDB_MEMORY_LIMIT"))),

@@ -8,14 +8,13 @@ import datetime as dt
 import warnings
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from etl_assets.alerts import Alert, AlertSink
 from etl_assets.checks import MART_KEYS, freshness_checks
 from etl_assets.jobs import daily_ingest_job, feed_assets, reference_job
 from etl_assets.partitions import daily_partitions
 from etl_assets.pipeline import deliveries, extract
-from etl_assets.resources import LandingZone
+from etl_assets.resources import LandingZone, WarehouseResource
 from etl_assets.ticks import LANDING_SECONDS, interval_seconds
 
 TICK_SECONDS = interval_seconds(LANDING_SECONDS)
@@ -32,7 +31,7 @@ TICK_SECONDS = interval_seconds(LANDING_SECONDS)
                 f"map to no partition are logged, alerted once and passed over.",
 )
 def landing_zone_sensor(context: dg.SensorEvaluationContext, landing: LandingZone,
-                        alerts: AlertSink, warehouse: DuckDBResource):
+                        alerts: AlertSink, warehouse: WarehouseResource):
     found = deliveries.scan(landing.root, deliveries.Cursor.load(context.cursor),
                             partition_days(context),
                             manifests_required=landing.manifests_required)
@@ -41,8 +40,7 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing: LandingZon
     candidates = [f.file.identity for files in found.daily.values() for f in files]
     candidates += [f.file.identity for f in found.reference]
     try:
-        held = extract.loaded_identities(
-            getattr(warehouse, "location", warehouse.database), candidates)
+        held = extract.loaded_identities(warehouse.location, candidates)
     except extract.WarehouseBusy as busy:  # the cursor stays: the same files are seen next tick
         return dg.SkipReason(f"{len(candidates)} changed file(s) wait: the warehouse is being "
                              f"written ({busy})")

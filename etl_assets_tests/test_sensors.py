@@ -11,7 +11,6 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from etl_assets.assets.clean import build_clean_assets
 from etl_assets.assets.raw import build_raw_assets
@@ -21,7 +20,7 @@ from etl_assets.pipeline import deliveries, extract
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.deliveries import MAX_FILES_PER_TICK
 from etl_assets.alerts import AlertSink
-from etl_assets.resources import LandingZone, build_resources
+from etl_assets.resources import LandingZone, WarehouseResource, build_resources
 from etl_assets.sensors import landing_zone_sensor
 
 _clock = [1_700_000_000]
@@ -52,7 +51,7 @@ def tick(landing, cursor=None, defs=None, instance=None):
             cursor=cursor, definitions=defs, instance=instance or dg.DagsterInstance.ephemeral(),
             resources={"landing": LandingZone(path=str(landing)),
                        "alerts": AlertSink(log_path=str(landing.parent / "alerts.jsonl")),
-                       "warehouse": DuckDBResource(database=str(warehouse_of(landing)))},
+                       "warehouse": WarehouseResource(database=str(warehouse_of(landing)))},
     ) as context:
         return landing_zone_sensor(context)
 

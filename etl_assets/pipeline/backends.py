@@ -8,6 +8,7 @@ with autoinstall off: nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +21,15 @@ EXTENSION_PACKAGE = "duckdb_ext"  # the folder the duckdb-ext-* packages install
 LAKE = "lake"  # what the DuckLake catalog is attached as
 # Extension names as LOAD takes them, and the file each is shipped as.
 EXTENSION_FILES = {"ducklake": "ducklake", "postgres": "postgres_scanner"}
+POSTGRES = "postgres:"  # a catalog on PostgreSQL: postgres:<libpq connection string>
 
 
+def on_postgres(catalog: str) -> bool:
+    """Whether a DuckLake catalog is a PostgreSQL database (else a DuckDB file)."""
+    return catalog.startswith(POSTGRES)
+
+
+@functools.cache
 def extension_directory() -> Path:
     """The installed duckdb-ext-* packages' folder, as DuckDB's extension_directory."""
     spec = importlib.util.find_spec(EXTENSION_PACKAGE)
@@ -36,6 +44,7 @@ def platform() -> str:
     return duckdb.execute("PRAGMA platform").fetchone()[0]
 
 
+@functools.cache  # the installed packages do not change while a process runs
 def extension_problems(duckdb_version: str | None = None) -> list[str]:
     """What keeps the installed extension packages from loading into this DuckDB; [] if none."""
     version = duckdb_version or duckdb.__version__
@@ -75,7 +84,7 @@ def attach_ducklake(conn: duckdb.DuckDBPyConnection, catalog: str, data_path: st
     for name, value in offline_config().items():
         conn.execute(f"SET {name} = {_literal(str(value))}")
     conn.execute("LOAD ducklake")
-    if catalog.startswith("postgres:"):
+    if on_postgres(catalog):
         conn.execute("LOAD postgres")
     options = f"DATA_PATH {_literal(data_path)}" + (", READ_ONLY" if read_only else "")
     conn.execute(f"ATTACH {_literal(f'ducklake:{catalog}')} AS {LAKE} ({options})")
@@ -95,7 +104,7 @@ class Lake:
     data_path: str
 
     def __str__(self) -> str:
-        where = "PostgreSQL" if self.catalog.startswith("postgres:") else self.catalog
+        where = "PostgreSQL" if on_postgres(self.catalog) else self.catalog
         return f"DuckLake (catalog {where}, data {self.data_path})"
 
 
@@ -126,8 +135,7 @@ def connect(warehouse: str | Path | Lake, *, read_only: bool = False,
 def local_folders(warehouse: str | Path | Lake) -> list[Path]:
     """The local folders the warehouse writes into, to create before its first write."""
     if isinstance(warehouse, Lake):
-        catalog = [] if warehouse.catalog.startswith("postgres:") else [
-            Path(warehouse.catalog).parent]
+        catalog = [] if on_postgres(warehouse.catalog) else [Path(warehouse.catalog).parent]
         return [Path(warehouse.data_path), *catalog]
     if str(warehouse) in ("", ":memory:") or str(warehouse).startswith("md:"):
         return []  # in memory, or MotherDuck
@@ -137,5 +145,5 @@ def local_folders(warehouse: str | Path | Lake) -> list[Path]:
 def exists(warehouse: str | Path | Lake) -> bool:
     """Whether anything was ever written: the file, or the lake's catalog (a file or a server)."""
     if isinstance(warehouse, Lake):
-        return warehouse.catalog.startswith("postgres:") or Path(warehouse.catalog).exists()
+        return on_postgres(warehouse.catalog) or Path(warehouse.catalog).exists()
     return Path(warehouse).exists()

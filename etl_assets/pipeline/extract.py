@@ -9,6 +9,7 @@ in any order), so a bad delivery fails with its name rather than midway through 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -354,12 +355,11 @@ def loaded_identities(warehouse_path: str | Path | backends.Lake,
     """
     if not identities or not backends.exists(warehouse_path):
         return set()
-    opening = backends.connect(warehouse_path, read_only=True)
-    try:
-        conn = opening.__enter__()
-    except duckdb.IOException as error:  # DuckDB's lock: one writing process, or readers only
-        raise WarehouseBusy(f"{warehouse_path}: {str(error).splitlines()[0]}") from None
-    try:
+    with contextlib.ExitStack() as opened:
+        try:
+            conn = opened.enter_context(backends.connect(warehouse_path, read_only=True))
+        except duckdb.IOException as error:  # DuckDB's lock: one writing process, or readers
+            raise WarehouseBusy(f"{warehouse_path}: {str(error).splitlines()[0]}") from None
         held = conn.execute(
             "SELECT 1 FROM information_schema.tables WHERE table_schema = $s AND table_name = $t",
             {"s": LEDGER[0], "t": LEDGER[1]}).fetchall()
@@ -369,5 +369,3 @@ def loaded_identities(warehouse_path: str | Path | backends.Lake,
                             "WHERE identity IN (SELECT unnest($ids))",
                             {"ids": list(identities)}).fetchall()
         return {identity for (identity,) in rows}
-    finally:
-        opening.__exit__(None, None, None)

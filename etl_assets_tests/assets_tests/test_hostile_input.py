@@ -16,13 +16,12 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from etl_assets.alerts import AlertSink
 from etl_assets.pipeline import deliveries
 from etl_assets.pipeline.landing import daily_file, days, deliver, manifest_file
 from etl_assets.pipeline.marts import MARTS
-from etl_assets.resources import LandingZone
+from etl_assets.resources import LandingZone, WarehouseResource
 from etl_assets.sensors import landing_zone_sensor
 from etl_assets_tests.conftest import FIRST_DAYS, LOAD_COLUMNS, checksums
 
@@ -206,7 +205,7 @@ def test_the_sensor_survives_a_landing_zone_of_hostile_files(deployment, tmp_pat
             instance=deployment.instance,
             resources={"landing": LandingZone(path=str(landing)),
                        "alerts": AlertSink(log_path=str(tmp_path / "alerts.jsonl")),
-                       "warehouse": DuckDBResource(database=deployment.warehouse)}) as context:
+                       "warehouse": WarehouseResource(database=deployment.warehouse)}) as context:
         result = landing_zone_sensor(context)
 
     assert [r.partition_key for r in result.run_requests] == ["2013-01-02"]  # the changed file
