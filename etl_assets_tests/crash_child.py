@@ -29,8 +29,8 @@ def main(layer: str, signal_file: str, start: str, end: str) -> None:
         return replace_rows(conn, target, *args, **kwargs)
 
     @contextmanager
-    def stopping_transaction(conn):
-        with transaction(conn):
+    def stopping_transaction(conn, *args, **kwargs):
+        with transaction(conn, *args, **kwargs):
             written.clear()
             yield
             if STOP_AT[layer] in written:  # the rows are in, not yet committed

@@ -44,6 +44,17 @@ class Postgres:
     database: str
 
     @property
+    def libpq(self) -> str:
+        """The server as a libpq connection string."""
+        return (f"dbname={self.database} host={self.host} port={self.port} user={self.user} "
+                f"password={self.password}")
+
+    @property
+    def ducklake_catalog(self) -> str:
+        """The server as a DuckLake catalog (ETL_DUCKLAKE_CATALOG)."""
+        return f"postgres:{self.libpq}"
+
+    @property
     def env(self) -> dict[str, str]:
         """The variables deploy/postgres/dagster.yaml reads."""
         return {"ETL_PG_HOST": self.host, "ETL_PG_PORT": str(self.port),

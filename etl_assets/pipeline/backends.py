@@ -10,18 +10,27 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import datetime as dt
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import psycopg2
 
 EXTENSION_PACKAGE = "duckdb_ext"  # the folder the duckdb-ext-* packages install into
 LAKE = "lake"  # what the DuckLake catalog is attached as
 # Extension names as LOAD takes them, and the file each is shipped as.
 EXTENSION_FILES = {"ducklake": "ducklake", "postgres": "postgres_scanner"}
 POSTGRES = "postgres:"  # a catalog on PostgreSQL: postgres:<libpq connection string>
+# How long a writer waits for another writer of the same days before it gives up (and its step
+# retries): a year's range holds a table's days for tens of seconds.
+LOCK_WAIT = "10min"
+
+
+class CatalogUnavailable(ConnectionError):
+    """The lake's PostgreSQL catalog could not be reached, or its days stayed locked: transient."""
 
 
 def on_postgres(catalog: str) -> bool:
@@ -147,3 +156,46 @@ def exists(warehouse: str | Path | Lake) -> bool:
     if isinstance(warehouse, Lake):
         return on_postgres(warehouse.catalog) or Path(warehouse.catalog).exists()
     return Path(warehouse).exists()
+
+
+def lake_catalog(conn: duckdb.DuckDBPyConnection) -> str | None:
+    """The catalog of the lake the connection writes by default (USE), or None off DuckLake."""
+    row = conn.execute("SELECT type, path FROM duckdb_databases() "
+                       "WHERE database_name = current_database()").fetchone()
+    return row[1] if row and row[0] == "ducklake" else None
+
+
+@contextmanager
+def write_lock(conn: duckdb.DuckDBPyConnection, table: str | None, start: dt.date | None,
+               end: dt.date | None) -> Iterator[None]:
+    """Hold the table's days start..end (end exclusive; the whole table without them) against
+    other writers until the block ends, on a lake whose catalog is on PostgreSQL.
+
+    DuckLake detects two transactions deleting from the same file, but two that replace a day
+    which is still empty both commit, and the day holds both sets of rows. So a writer takes a
+    PostgreSQL advisory lock per (table, day), in day order, before its transaction begins (its
+    snapshot then sees the previous writer's rows); the locks go when the block ends. Writers of
+    other days do not wait. A DuckDB file, or a lake with its catalog in one, has a single writer
+    process (the file's lock), so nothing is taken there.
+    """
+    catalog = lake_catalog(conn) if table else None
+    if catalog is None or not on_postgres(catalog):
+        yield
+        return
+    days = ([(start + dt.timedelta(days=n)).toordinal() for n in range((end - start).days)]
+            if start and end else [0])
+    try:
+        pg = psycopg2.connect(catalog.removeprefix(POSTGRES), connect_timeout=30)
+    except psycopg2.OperationalError as error:
+        raise CatalogUnavailable(f"the lake's catalog is not reachable: {error}") from None
+    with closing(pg), pg:  # the transaction ends (and the locks go) when the block does
+        try:
+            with pg.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = %s", (LOCK_WAIT,))
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s), d) "
+                               "FROM (SELECT unnest(%s::int[]) AS d ORDER BY d) AS days",
+                               (table, days))
+        except psycopg2.errors.LockNotAvailable:
+            raise CatalogUnavailable(f"{table}: another writer held its days for longer than "
+                                     f"{LOCK_WAIT}") from None
+        yield

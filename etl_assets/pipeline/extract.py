@@ -274,9 +274,10 @@ def load_raw(conn, contract: TableContract, files: Sequence[DeliveredFile],
                    f"dates{group}": [f.delivery_date for f in group_files]}
     read = " UNION ALL ".join(read_sql(contract, header, group)
                               for group, header in enumerate(by_header))
-    with warehouse.transaction(conn):
-        warehouse.ensure_table(conn, "raw", contract.name, columns)
-        warehouse.ensure_table(conn, *LEDGER, LEDGER_COLUMNS)
+    with warehouse.transaction(conn, target, (start, end) if date_column else None):
+        warehouse.ensure_table(conn, "raw", contract.name, columns, date_column)
+        # by feed: a reference file's delivery_date is empty, and DuckLake cannot partition NULLs
+        warehouse.ensure_table(conn, *LEDGER, LEDGER_COLUMNS, "feed")
         if files:
             try:
                 warehouse.replace_rows(conn, target, columns, date_column, start, end,

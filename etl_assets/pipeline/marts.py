@@ -192,8 +192,8 @@ def load_mart(conn, name: str, start: dt.date, end: dt.date) -> dict[dt.date, in
     contract, sql = MARTS[name]
     target = warehouse.table("marts", name)
     date = contract.partition_column
-    with warehouse.transaction(conn):
-        warehouse.ensure_table(conn, "marts", name, contract.columns)
+    with warehouse.transaction(conn, target, (start, end)):
+        warehouse.ensure_table(conn, "marts", name, contract.columns, date)
         warehouse.replace_rows(conn, target, contract.columns, date, start, end, sql,
                                {"start": start, "end": end})
         counts = conn.execute(f"SELECT {date}, count(*) FROM {target}"

@@ -126,9 +126,12 @@ def load_clean(conn, contract: TableContract, start: dt.date | None = None,
     quarantine_table = warehouse.table("quarantine", contract.name)
     held = contract.columns + quarantine_columns(contract)
     names = rules_by_number(contract)
-    with warehouse.transaction(conn):
-        warehouse.ensure_table(conn, "clean", contract.name, contract.columns)
-        warehouse.ensure_table(conn, "quarantine", contract.name, held)
+    # The clean table's days stand for the quarantine's too: the two are only written together.
+    with warehouse.transaction(conn, clean_table, (start, end) if daily else None):
+        warehouse.ensure_table(conn, "clean", contract.name, contract.columns,
+                               contract.partition_column)
+        warehouse.ensure_table(conn, "quarantine", contract.name, held,
+                               "delivery_date" if daily else None)
         conn.execute("CREATE OR REPLACE TEMP TABLE staged_rows AS "
                      + staged_sql(contract, warehouse.table("raw", contract.name)), params)
         warehouse.replace_rows(conn, clean_table, contract.columns, contract.partition_column,

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from etl_assets.pipeline import backends
 from etl_assets.pipeline.tables import Column
 
 
@@ -35,8 +36,21 @@ def table(schema: str, name: str) -> str:
 
 
 @contextmanager
-def transaction(conn) -> Iterator[None]:
-    """BEGIN … COMMIT, or ROLLBACK on any error, so a write is whole or absent."""
+def transaction(conn, writes: str | None = None,
+                days: tuple[dt.date, dt.date] | None = None) -> Iterator[None]:
+    """BEGIN … COMMIT, or ROLLBACK on any error, so a write is whole or absent.
+
+    writes: the table the transaction replaces rows of; days: the (start, end exclusive) it
+    replaces, or None for the whole table. Another writer of any of those days waits until this
+    one has committed (`backends.write_lock`), so a day is never written by two at once.
+    """
+    with backends.write_lock(conn, writes, *(days or (None, None))):
+        with _begun(conn):
+            yield
+
+
+@contextmanager
+def _begun(conn) -> Iterator[None]:
     conn.execute("BEGIN TRANSACTION")
     try:
         yield
@@ -46,9 +60,31 @@ def transaction(conn) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-def ensure_table(conn, schema: str, name: str, columns: Iterable[Column]) -> None:
-    """Create the schema and table with the declared column types if they are not there."""
+def ensure_table(conn, schema: str, name: str, columns: Iterable[Column],
+                 partition_column: str | None = None) -> None:
+    """Create the schema and table with the declared column types if they are not there.
+
+    partition_column: the column the table's rows are replaced by (a daily table's date). On
+    DuckLake a new table is partitioned by it, so replacing a day touches only that day's Parquet
+    files. It must never be NULL: DuckLake (1.4.4) fails with an internal error that ends the
+    process on a NULL partition value. The callers' columns are never NULL: a daily file's
+    delivery date, a partition column the contract declares NOT NULL, the ledger's feed.
+    """
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    if partition_column and backends.lake_catalog(conn) is not None:
+        exists = conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = $schema AND table_name = $name",
+            {"schema": schema, "name": name}).fetchone()[0]
+        if not exists:  # altering a table again would conflict with its concurrent writers
+            _create(conn, schema, name, columns)
+            conn.execute(f"ALTER TABLE {table(schema, name)} "
+                         f"SET PARTITIONED BY ({partition_column})")
+        return
+    _create(conn, schema, name, columns)
+
+
+def _create(conn, schema: str, name: str, columns: Iterable[Column]) -> None:
     declared = ", ".join(f"{c.name} {c.dtype}" for c in columns)
     conn.execute(f"CREATE TABLE IF NOT EXISTS {table(schema, name)} ({declared})")
 

@@ -1,15 +1,18 @@
 """DuckLake from the installed extension packages, offline, with a day replaced in one commit."""
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
+import psycopg2
 import pytest
 
-from etl_assets.pipeline import backends
+from etl_assets.pipeline import backends, warehouse
 from etl_assets.pipeline.backends import LAKE
-from etl_assets_tests.servers import postgres_bin, postgres_server
+from etl_assets.pipeline.tables import Column
+from etl_assets_tests.servers import postgres_bin, postgres_server, wait_for
 
 
 def test_the_extension_packages_are_built_for_the_pinned_duckdb():
@@ -37,28 +40,39 @@ def parquet_files(root: Path, day: str) -> set[str]:
 
 
 def test_ducklake_loads_from_the_package_and_a_day_is_replaced_touching_only_its_files(
-        lake, tmp_path):
-    [(path,)] = lake.execute("SELECT install_path FROM duckdb_extensions() "
-                             "WHERE extension_name = 'ducklake' AND loaded").fetchall()
-    assert Path(path).is_relative_to(backends.extension_directory())  # not downloaded
-
-    lake.execute(f"CREATE SCHEMA {LAKE}.clean")
-    lake.execute(f"CREATE TABLE {LAKE}.clean.t (day DATE, v INTEGER)")
-    lake.execute(f"ALTER TABLE {LAKE}.clean.t SET PARTITIONED BY (day)")
-    lake.execute(f"INSERT INTO {LAKE}.clean.t VALUES "
-                 "('2013-01-01', 1), ('2013-01-01', 2), ('2013-01-02', 3)")
+        tmp_path):
     data = tmp_path / "data"
-    first_day = parquet_files(data, "2013-01-01")
+    with backends.connect(backends.Lake(str(tmp_path / "catalog.ducklake"), str(data))) as lake:
+        [(path,)] = lake.execute("SELECT install_path FROM duckdb_extensions() "
+                                 "WHERE extension_name = 'ducklake' AND loaded").fetchall()
+        assert Path(path).is_relative_to(backends.extension_directory())  # not downloaded
 
-    lake.execute("BEGIN")
-    lake.execute(f"DELETE FROM {LAKE}.clean.t WHERE day = DATE '2013-01-02'")
-    lake.execute(f"INSERT INTO {LAKE}.clean.t VALUES ('2013-01-02', 4), ('2013-01-02', 5)")
-    lake.execute("COMMIT")
+        replace(lake, JAN1, JAN3, "SELECT DATE '2013-01-01' + (range % 2)::INT AS day, "
+                                  "range AS n FROM range(4)")
+        first_day = parquet_files(data, "2013-01-01")
+        replace(lake, JAN2, JAN3, "SELECT DATE '2013-01-02' AS day, 10 + range AS n FROM range(2)")
 
-    assert lake.execute(f"SELECT day::VARCHAR, count(*), sum(v) FROM {LAKE}.clean.t "
-                        "GROUP BY 1 ORDER BY 1").fetchall() == [
-        ("2013-01-01", 2, 3), ("2013-01-02", 2, 9)]
+        assert lake.execute("SELECT day::VARCHAR, count(*), sum(n) FROM clean.t "
+                            "GROUP BY 1 ORDER BY 1").fetchall() == [
+            ("2013-01-01", 2, 2), ("2013-01-02", 2, 21)]
+        # partitioned by the day when created, and only then: altering a table again would
+        # conflict with every concurrent writer of it
+        altered = [c.get("tables_altered") for _, c in lake.execute(
+            "SELECT snapshot_id, changes FROM lake.snapshots() ORDER BY 1").fetchall()]
+    assert len([a for a in altered if a]) == 1  # in the first write alone
     assert first_day and parquet_files(data, "2013-01-01") == first_day
+    assert len(parquet_files(data, "2013-01-02")) == 2  # the first write's and the replacement
+
+
+COLUMNS = (Column("day", "DATE", "The day."), Column("n", "BIGINT", "A number."))
+JAN1, JAN2, JAN3 = dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 3)
+
+
+def replace(conn, start, end, select_sql):
+    """The pipeline's write: clean.t's days start..end replaced, in one transaction."""
+    with warehouse.transaction(conn, "clean.t", (start, end)):
+        warehouse.ensure_table(conn, "clean", "t", COLUMNS, "day")
+        warehouse.replace_rows(conn, "clean.t", COLUMNS, "day", start, end, select_sql)
 
 
 def test_a_failed_replacement_leaves_the_day_as_it_was(lake):
@@ -101,8 +115,7 @@ def test_four_processes_replace_their_own_days_at_once_and_each_day_holds_its_ro
         tmp_path):
     days = ["2013-01-01", "2013-01-02", "2013-01-03", "2013-01-04"]
     with postgres_server() as pg:
-        catalog = (f"postgres:dbname={pg.database} host={pg.host} port={pg.port} "
-                   f"user={pg.user} password={pg.password}")
+        catalog = pg.ducklake_catalog
         data = str(tmp_path / "data")
         with duckdb.connect() as setup:
             backends.attach_ducklake(setup, catalog, data)
@@ -123,6 +136,77 @@ def test_four_processes_replace_their_own_days_at_once_and_each_day_holds_its_ro
                                   "GROUP BY 1 ORDER BY 1").fetchall()
     # each day: the last replacement's 100 rows, once; nothing of another day's writer
     assert held == [(day, 100, 100, 4, 4) for day in days]
+
+
+LOCKED_WRITER = """
+import datetime as dt, sys, time
+from pathlib import Path
+from etl_assets.pipeline import backends, warehouse
+from etl_assets_tests.pipeline_tests.test_backends import COLUMNS
+catalog, data, day, value, inside, release = sys.argv[1:7]
+day = dt.date.fromisoformat(day)
+with backends.connect(backends.Lake(catalog, data)) as conn:
+    with warehouse.transaction(conn, "clean.t", (day, day + dt.timedelta(days=1))):
+        warehouse.replace_rows(conn, "clean.t", COLUMNS, "day", day, day + dt.timedelta(days=1),
+                               f"SELECT DATE '{day}' AS day, {value} * 1000 + range AS n "
+                               "FROM range(100)")
+        if inside != "-":  # hold the day, uncommitted, until the test says
+            Path(inside).touch()
+            deadline = time.monotonic() + 120
+            while not Path(release).exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+print("done")
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
+                    "(apt-get install -y postgresql); .ci/run installs it")
+def test_a_second_writer_of_the_same_day_waits_for_the_first_and_other_days_do_not(tmp_path):
+    """Two transactions replacing a day that is still empty would both commit on DuckLake (it
+    sees no file deleted by both) and the day would hold both sets of rows: the write lock."""
+    with postgres_server() as pg:
+        data = str(tmp_path / "data")
+        with backends.connect(backends.Lake(pg.ducklake_catalog, data)) as setup:
+            replace(setup, dt.date(2013, 1, 9), dt.date(2013, 1, 10),
+                    "SELECT DATE '2013-01-09' AS day, 1 AS n")  # the table, partitioned
+
+        def writer(day, value, inside="-", release="-"):
+            return subprocess.Popen(
+                [sys.executable, "-c", LOCKED_WRITER, pg.ducklake_catalog, data, day,
+                 str(value), inside, release], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True)
+
+        inside, release = tmp_path / "inside", tmp_path / "release"
+        first = writer("2013-01-01", 1, str(inside), str(release))
+        try:
+            wait_for("the first writer inside its transaction",
+                     lambda: inside.exists() or first.poll() is not None, 60, every=0.05)
+            assert first.poll() is None, first.communicate()
+            second = writer("2013-01-01", 2)
+            with psycopg2.connect(pg.libpq) as watch, watch.cursor() as cursor:
+                def waiting():
+                    cursor.execute("SELECT count(*) FROM pg_locks "
+                                   "WHERE locktype = 'advisory' AND NOT granted")
+                    return cursor.fetchone()[0] == 1
+                wait_for("the second writer of the day to wait for the first", waiting, 60,
+                         every=0.05)
+            other_day = writer("2013-01-02", 3)
+            assert other_day.wait(timeout=60) == 0, other_day.communicate()
+            assert first.poll() is None and second.poll() is None  # both still at it
+        finally:
+            release.touch()
+        for process in (first, second):
+            out, err = process.communicate(timeout=60)
+            assert process.returncode == 0, err[-2000:]
+
+        with backends.connect(backends.Lake(pg.ducklake_catalog, data), read_only=True) as lake:
+            held = lake.execute("SELECT day::VARCHAR, count(*), count(DISTINCT n), "
+                                "min(n // 1000), max(n // 1000) FROM clean.t "
+                                "GROUP BY 1 ORDER BY 1").fetchall()
+    # the second writer began after the first had committed, and replaced its rows
+    assert held == [("2013-01-01", 100, 100, 2, 2), ("2013-01-02", 100, 100, 3, 3),
+                    ("2013-01-09", 1, 1, 0, 0)]
 
 
 def test_the_folders_a_warehouse_writes_into_are_created_for_files_only(tmp_path):
