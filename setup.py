@@ -12,12 +12,15 @@ setup(
     description="A production-grade Dagster pipeline: landing zone → raw → clean → marts in DuckDB.",
     python_requires=">=3.10",
     packages=find_packages(exclude=["etl_assets_tests*", "benchmarks*"]),
+    package_data={"etl_assets": ["celery.yaml"]},  # the runs' and the workers' Celery settings
     install_requires=[
         f"dagster=={DAGSTER}",
         f"dagster-webserver=={DAGSTER}",
         f"dagster-duckdb=={DAGSTER_LIBRARIES}",
         f"dagster-duckdb-pandas=={DAGSTER_LIBRARIES}",
         f"dagster-postgres=={DAGSTER_LIBRARIES}",  # the production instance (deploy/postgres)
+        # steps on Celery workers with a Redis broker (ETL_CELERY_BROKER, etl_assets/executors.py)
+        f"dagster-celery[redis]=={DAGSTER_LIBRARIES}",
         "pandas>=2.2,<3",  # dagster-duckdb-pandas 0.29 needs pandas < 3
         "duckdb==1.4.4",  # the version the duckdb-ext-* packages below are built for
         # DuckDB extensions from PyPI, loaded from the installed package (nothing is downloaded

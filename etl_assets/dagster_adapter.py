@@ -109,6 +109,19 @@ def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     return None
 
 
+def celery_step_workers(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, str]]:
+    """(step, worker) each time a Celery worker began one of the run's steps, oldest first: the
+    engine event dagster-celery reports as a task starts."""
+    entries, _ = run_events(instance, run_id, dg.DagsterEventType.ENGINE_EVENT)
+    began = []
+    for entry in entries:
+        worker = getattr(entry.dagster_event.event_specific_data, "metadata", {}).get(
+            "Celery worker")
+        if worker is not None and entry.dagster_event.step_key:
+            began.append((entry.dagster_event.step_key, str(worker.value)))
+    return began
+
+
 Evaluation = tuple[dg.AssetCheckEvaluation | None, dg.EventLogEntry | None, str]
 
 

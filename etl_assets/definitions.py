@@ -11,6 +11,7 @@ from etl_assets.assets.clean import build_clean_assets
 from etl_assets.assets.marts import build_mart_assets
 from etl_assets.assets.raw import build_raw_assets
 from etl_assets.checks import factory_checks
+from etl_assets.executors import build_executor
 from etl_assets.jobs import daily_ingest_job, etl_job, reference_job
 from etl_assets.partitions import build_daily_partitions, last_day_setting
 from etl_assets.resources import build_resources
@@ -41,8 +42,7 @@ def defs() -> dg.Definitions:
         sensors=[landing_zone_sensor, marts_automation_sensor, marts_freshness_sensor,
                  run_failure_alert_sensor, check_failure_alert_sensor, alert_delivery_sensor],
         resources=build_resources(),
-        # Runs of the assets themselves (the marts automation, a materialization from the UI) in
-        # one process too, like the jobs: their steps take turns on the warehouse pool anyway,
-        # and a process per step costs seconds of start-up each.
-        executor=dg.in_process_executor,
+        # Every job and every run of the assets themselves (the marts automation, a
+        # materialization from the UI): one process, or Celery workers (ETL_CELERY_BROKER).
+        executor=build_executor(),
     )

@@ -15,12 +15,11 @@ def feed_assets(feeds: Iterable[str]) -> list[dg.AssetKey]:
     return [table_key(layer, feed) for feed in feeds for layer in LAYERS]
 
 
-# In-process: one Python process for the whole graph. DuckDB takes one writer at a time, and
-# per-step processes would each pay Dagster's start-up cost for work measured in seconds.
+# The jobs run on the definitions' executor (etl_assets/executors.py): one process for the whole
+# graph, or Celery workers when ETL_CELERY_BROKER is set.
 etl_job = dg.define_asset_job(
     "etl_job",
     selection=dg.AssetSelection.all(),
-    executor_def=dg.in_process_executor,
     description="Landing zone → raw → clean (+ quarantine) → marts, with every check.",
 )
 
@@ -29,7 +28,6 @@ etl_job = dg.define_asset_job(
 daily_ingest_job = dg.define_asset_job(
     "daily_ingest_job",
     selection=feed_assets(c.name for c in DAILY_FEEDS),
-    executor_def=dg.in_process_executor,
     description="A day's flights and weather files → raw → clean (+ quarantine), with their "
                 "checks. The marts follow by automation.",
 )
@@ -37,6 +35,5 @@ daily_ingest_job = dg.define_asset_job(
 reference_job = dg.define_asset_job(
     "reference_job",
     selection=feed_assets(c.name for c in REFERENCE_FEEDS),
-    executor_def=dg.in_process_executor,
     description="The airlines, airports and planes files → raw → clean (+ quarantine).",
 )

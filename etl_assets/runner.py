@@ -19,7 +19,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from etl_assets import dagster_adapter
+from etl_assets import dagster_adapter, executors
 from etl_assets.assets.keys import key_table, table_key
 from etl_assets.instance import (
     HOST_TAG,
@@ -44,6 +44,8 @@ from etl_assets.report import (
 )
 from etl_assets.resources import setting_value
 
+# Names one call's run, so its progress can follow it before the run id is known.
+ATTEMPT_TAG = "etl/attempt"
 _PROGRESS_EVENTS = {
     dg.DagsterEventType.STEP_START,
     dg.DagsterEventType.STEP_SUCCESS,
@@ -56,9 +58,10 @@ _PROGRESS_EVENTS = {
 class _Progress(threading.Thread):
     """Prints step and check events of a run as they land in the instance's event log."""
 
-    def __init__(self, instance: dg.DagsterInstance, run_id: str, echo: Callable[[str], None]):
+    def __init__(self, instance: dg.DagsterInstance, attempt: str, echo: Callable[[str], None]):
         super().__init__(daemon=True)
-        self.instance, self.run_id, self.echo = instance, run_id, echo
+        self.instance, self.attempt, self.echo = instance, attempt, echo
+        self.run_id: str | None = None  # found by the run's ATTEMPT_TAG once it is stored
         self.done = threading.Event()
         self.step_seconds: dict[str, float] = {}
         self._step_began: dict[str, float] = {}
@@ -70,6 +73,12 @@ class _Progress(threading.Thread):
         self.poll()
 
     def poll(self) -> None:
+        if self.run_id is None:
+            found = self.instance.get_run_ids(dg.RunsFilter(tags={ATTEMPT_TAG: self.attempt}),
+                                              limit=1)
+            if not found:
+                return  # not stored yet
+            self.run_id = found[0]
         try:  # only the events after the last poll's
             entries, cursor = dagster_adapter.run_events(self.instance, self.run_id,
                                                          _PROGRESS_EVENTS, self._cursor)
@@ -187,23 +196,25 @@ def run_job(
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, block: Block,
              selection: list[dg.AssetKey] | None, echo: Callable[[str], None]):
     """One run of the job for the block's days (the selected assets only, when given)."""
-    run_id = str(uuid.uuid4())
-    progress = _Progress(instance, run_id, echo)
+    attempt = str(uuid.uuid4())
+    tags = {dagster_adapter.RANGE_START_TAG: block.start.isoformat(),
+            dagster_adapter.RANGE_END_TAG: block.end.isoformat(),
+            LAUNCHER_TAG: "etl-assets", HOST_TAG: socket.gethostname(),
+            PID_TAG: str(os.getpid()), ATTEMPT_TAG: attempt}
+    # Progress lines and the summary replace the console log; the full event log, stack traces
+    # included, stays in the instance for `make dev`.
+    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    progress = _Progress(instance, attempt, echo)
     progress.start()
     try:
-        result = job.execute_in_process(
-            instance=instance,
-            run_id=run_id,
-            raise_on_error=False,
-            asset_selection=selection,
-            tags={dagster_adapter.RANGE_START_TAG: block.start.isoformat(),
-                  dagster_adapter.RANGE_END_TAG: block.end.isoformat(),
-                  LAUNCHER_TAG: "etl-assets", HOST_TAG: socket.gethostname(),
-                  PID_TAG: str(os.getpid())},
-            # Progress lines and the summary replace the console log; the full event log, stack
-            # traces included, stays in the instance for `make dev`.
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        )
+        if executors.on_celery():  # the steps go to the workers, which rebuild the job
+            result = dg.execute_job(dg.reconstructable(executors.etl_job), instance,
+                                    run_config=run_config, tags=tags, raise_on_error=False,
+                                    asset_selection=selection)
+        else:
+            result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                            asset_selection=selection, tags=tags,
+                                            run_config=run_config)
     finally:
         progress.done.set()
         progress.join()

@@ -1,8 +1,9 @@
-"""Real servers for tests and benchmarks, on loopback: PostgreSQL, and `dagster dev`.
+"""Real servers for tests and benchmarks, on loopback: PostgreSQL, Redis, Celery workers and
+`dagster dev`.
 
 Debian's `postgresql` package provides the binaries; initdb and postgres refuse to run as root, so
-as root they run as the `postgres` user the package creates, on a folder it owns. `.ci/run`
-installs the package when it is missing.
+as root they run as the `postgres` user the package creates, on a folder it owns. Debian's
+`redis-server` package provides Redis. `.ci/run` installs both when they are missing.
 """
 
 from __future__ import annotations
@@ -53,6 +54,19 @@ class Postgres:
     def ducklake_catalog(self) -> str:
         """The server as a DuckLake catalog (ETL_DUCKLAKE_CATALOG)."""
         return f"postgres:{self.libpq}"
+
+    def create_database(self, name: str) -> "Postgres":
+        """A new, empty database on the same server."""
+        import psycopg2
+
+        conn = psycopg2.connect(self.libpq)
+        try:
+            conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
+            with conn.cursor() as cursor:
+                cursor.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
+        return Postgres(self.host, self.port, self.user, self.password, name)
 
     @property
     def env(self) -> dict[str, str]:
@@ -126,6 +140,73 @@ def postgres_server(timeout: float = 60.0) -> Iterator[Postgres]:
         _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
                      timeout=timeout)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def redis_bin() -> Path | None:
+    """Debian's redis-server, if installed."""
+    found = shutil.which("redis-server") or ("/usr/bin/redis-server"
+                                             if Path("/usr/bin/redis-server").exists() else None)
+    return Path(found) if found else None
+
+
+@contextlib.contextmanager
+def redis_server(timeout: float = 30.0) -> Iterator[str]:
+    """A Redis server on a free loopback port, without persistence; yields its URL, then ends it."""
+    binary = redis_bin()
+    if binary is None:
+        raise FileNotFoundError("redis-server not found (apt-get install -y redis-server)")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(binary), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+         "--appendonly", "no", "--protected-mode", "yes"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        def answers() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server ended: {process.stdout.read()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    return sock.recv(16).startswith(b"+PONG")
+            except OSError:
+                return False
+
+        wait_for("redis-server to answer", answers, timeout, every=0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        from etl_assets.demo import end_group
+
+        end_group(process)
+
+
+@contextlib.contextmanager
+def celery_worker(name: str, env: dict[str, str], log: Path,
+                  timeout: float = 120.0) -> Iterator[subprocess.Popen]:
+    """A dagster-celery worker (one step at a time) taking tasks, then ended with its whole
+    process group. env must hold DAGSTER_HOME and ETL_CELERY_BROKER; the worker reads the
+    settings file the runs read (ETL_CELERY_SETTINGS in env, else the project's)."""
+    import sys
+
+    from etl_assets.demo import end_group
+    from etl_assets.executors import DEFAULT_SETTINGS_FILE, SETTINGS_FILE_SETTING
+
+    bin_dir = str(Path(sys.executable).parent)  # dagster-celery starts `celery` from PATH
+    env = {**env, "PATH": bin_dir + os.pathsep + env.get("PATH", "")}
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [str(Path(bin_dir) / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
+             "-y", env.get(SETTINGS_FILE_SETTING) or str(DEFAULT_SETTINGS_FILE), "-n", name, "--", "--concurrency", "1"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"worker {name} ended:\n{log.read_text()[-3000:]}")
+            return " ready." in log.read_text()
+
+        wait_for(f"celery worker {name} to be ready", ready, timeout, every=0.2)
+        yield process
+    finally:
+        end_group(process)
 
 
 def graphql(port: int, query: str, variables: dict | None = None) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import time
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -24,6 +25,7 @@ LAKE = "lake"  # what the DuckLake catalog is attached as
 # Extension names as LOAD takes them, and the file each is shipped as.
 EXTENSION_FILES = {"ducklake": "ducklake", "postgres": "postgres_scanner"}
 POSTGRES = "postgres:"  # a catalog on PostgreSQL: postgres:<libpq connection string>
+INIT_ATTEMPTS = 5  # ATTACHes of an empty catalog, which another process may be creating
 # How long a writer waits for another writer of the same days before it gives up (and its step
 # retries): a year's range holds a table's days for tens of seconds.
 LOCK_WAIT = "10min"
@@ -96,7 +98,17 @@ def attach_ducklake(conn: duckdb.DuckDBPyConnection, catalog: str, data_path: st
     if on_postgres(catalog):
         conn.execute("LOAD postgres")
     options = f"DATA_PATH {_literal(data_path)}" + (", READ_ONLY" if read_only else "")
-    conn.execute(f"ATTACH {_literal(f'ducklake:{catalog}')} AS {LAKE} ({options})")
+    for attempt in range(INIT_ATTEMPTS):
+        try:
+            conn.execute(f"ATTACH {_literal(f'ducklake:{catalog}')} AS {LAKE} ({options})")
+            return
+        except duckdb.Error as error:
+            # The first ATTACH of an empty catalog creates its tables. Two processes doing that
+            # at once (two workers' first steps) collide on the catalog server; the loser finds
+            # the tables there when it tries again.
+            if "Failed to initialize DuckLake" not in str(error) or attempt + 1 == INIT_ATTEMPTS:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _literal(text: str) -> str:

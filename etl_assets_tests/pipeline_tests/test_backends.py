@@ -138,6 +138,38 @@ def test_four_processes_replace_their_own_days_at_once_and_each_day_holds_its_ro
     assert held == [(day, 100, 100, 4, 4) for day in days]
 
 
+ATTACHER = """
+import sys, time
+from pathlib import Path
+import duckdb
+from etl_assets.pipeline import backends
+catalog, data, go = sys.argv[1:4]
+conn = duckdb.connect()
+while not Path(go).exists():  # every process attaches at the same moment
+    time.sleep(0.005)
+backends.attach_ducklake(conn, catalog, data)
+print(conn.execute("SELECT count(*) FROM duckdb_databases() WHERE type = 'ducklake'").fetchone()[0])
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
+                    "(apt-get install -y postgresql); .ci/run installs it")
+def test_processes_attaching_an_empty_postgres_catalog_at_once_all_get_the_lake(tmp_path):
+    """The first ATTACH creates the catalog's tables: the others wait for it, not fail (two
+    Celery workers' first steps on a new lake)."""
+    with postgres_server() as pg:
+        go = tmp_path / "go"
+        processes = [subprocess.Popen([sys.executable, "-c", ATTACHER, pg.ducklake_catalog,
+                                       str(tmp_path / "data"), str(go)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     for _ in range(4)]
+        go.touch()
+        outcomes = [p.communicate(timeout=120) for p in processes]
+    assert [(p.returncode, out.strip()) for p, (out, _) in zip(processes, outcomes)] == \
+        [(0, "1")] * 4, [err[-1500:] for _, err in outcomes]
+
+
 LOCKED_WRITER = """
 import datetime as dt, sys, time
 from pathlib import Path

@@ -1,0 +1,56 @@
+"""Where a run's steps execute: in the run's own process (the default), or on Celery workers.
+
+With ETL_CELERY_BROKER set (a Redis URL), every step of a run is a task that any worker on that
+broker takes (`dagster-celery`, settings in `celery.yaml`). Runs, workers and the webserver must
+then share a Dagster instance on PostgreSQL (deploy/postgres) and a warehouse every worker can
+reach: DuckLake with its catalog on PostgreSQL (a DuckDB file has one writer process).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+BROKER_SETTING = "ETL_CELERY_BROKER"
+SETTINGS_FILE_SETTING = "ETL_CELERY_SETTINGS"  # another settings file, e.g. a shorter timeout
+DEFAULT_SETTINGS_FILE = Path(__file__).with_name("celery.yaml")
+
+
+def settings_file() -> Path:
+    """The Celery settings the runs and the workers read: ETL_CELERY_SETTINGS, else celery.yaml."""
+    named = os.environ.get(SETTINGS_FILE_SETTING)
+    return Path(named) if named else DEFAULT_SETTINGS_FILE
+
+
+def on_celery() -> bool:
+    """Whether runs send their steps to Celery workers (ETL_CELERY_BROKER is set)."""
+    return bool(os.environ.get(BROKER_SETTING))
+
+
+def celery_settings() -> dict:
+    """The executor's config block of the settings file, the file the workers start with."""
+    return yaml.safe_load(settings_file().read_text())["execution"]["config"]
+
+
+def build_executor() -> dg.ExecutorDefinition:
+    """The executor of every job and asset run: Celery's with ETL_CELERY_BROKER, else one process.
+
+    In one process, DuckDB's single writer and Dagster's start-up cost per step process make
+    extra processes a loss; on Celery the steps of different days (and of independent assets)
+    run on several workers at once.
+    """
+    if not on_celery():
+        return dg.in_process_executor
+    from dagster_celery import celery_executor
+
+    return celery_executor.configured(celery_settings(), name="celery")
+
+
+def etl_job() -> dg.JobDefinition:
+    """etl_job as every process of a run rebuilds it: the run's own and each worker's."""
+    from etl_assets.definitions import defs
+
+    return defs().resolve_job_def("etl_job")
