@@ -9,6 +9,7 @@ reach: DuckLake with its catalog on PostgreSQL (a DuckDB file has one writer pro
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -46,11 +47,19 @@ def build_executor() -> dg.ExecutorDefinition:
         return dg.in_process_executor
     from dagster_celery import celery_executor
 
+    # dagster-celery registers its step task again for every step it submits; Celery warns of
+    # the second registration each time (the first one stands, and is the same code).
+    warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
+
     return celery_executor.configured(celery_settings(), name="celery")
 
 
 def etl_job() -> dg.JobDefinition:
-    """etl_job as every process of a run rebuilds it: the run's own and each worker's."""
+    """etl_job as every process of a run rebuilds it: the run's own and each worker's, which
+    write the run's events with the same settings as `etl-assets run` (batched on PostgreSQL)."""
+    from etl_assets import dagster_adapter
     from etl_assets.definitions import defs
+
+    dagster_adapter.use_fast_event_writes()
 
     return defs().resolve_job_def("etl_job")

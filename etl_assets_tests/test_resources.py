@@ -31,8 +31,9 @@ def test_resources_name_the_environment_variables_they_read(monkeypatch, tmp_pat
     assert resources["io_manager"].database == resources["warehouse"].database
     # the default when the variable is unset, inside the project whatever the working directory
     assert resources["landing"].path == str(Path(__file__).resolve().parents[1] / "data/landing")
-    assert resources["warehouse"].connection_config == {"memory_limit": "400MB",
-                                                        "preserve_insertion_order": False}
+    assert resources["warehouse"].connection_config == {
+        "memory_limit": "400MB", "preserve_insertion_order": False,
+        "partitioned_write_flush_threshold": 10_000}
     monkeypatch.setenv("ETL_DUCKDB_MEMORY_LIMIT", "1GB")
     assert build_resources()["warehouse"].connection_config["memory_limit"] == "1GB"
 
