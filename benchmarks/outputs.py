@@ -1,7 +1,8 @@
 """What the benchmark cases must agree on, read from one warehouse: row counts and mart checksums.
 
-Run in a process of its own (`python -m benchmarks.outputs WAREHOUSE` prints JSON), so the
-harness stays small: a child's peak memory as the kernel reports it starts from its parent's.
+Run in a process of its own (`python -m benchmarks.outputs WAREHOUSE [LAKE_DATA]` prints JSON;
+with LAKE_DATA, WAREHOUSE is a DuckLake catalog), so the harness stays small: a child's peak
+memory as the kernel reports it starts from its parent's.
 """
 
 from __future__ import annotations
@@ -9,9 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-import duckdb
-
-from etl_assets.pipeline import quality
+from etl_assets.pipeline import backends, quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.marts import MARTS
 
@@ -20,17 +19,15 @@ TABLES += [f"marts.{name}" for name in MARTS]
 CHECKSUMMED = [f"marts.{name}" for name in MARTS]
 
 
-def outputs(warehouse: str) -> dict:
-    conn = duckdb.connect(warehouse, read_only=True)
-    try:
+def outputs(warehouse: str | backends.Lake) -> dict:
+    with backends.connect(warehouse, read_only=True) as conn:
         rows = {t: quality.row_count(conn, t, None) for t in TABLES}
         checksums = {}
         for table in CHECKSUMMED:
             rows[table], checksums[table] = quality.table_checksum(conn, table)
         return {"rows": rows, "checksums": checksums}
-    finally:
-        conn.close()
 
 
 if __name__ == "__main__":
-    print(json.dumps(outputs(sys.argv[1])))
+    where, lake_data = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None
+    print(json.dumps(outputs(backends.Lake(where, lake_data) if lake_data else where)))

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from etl_assets_tests.servers import postgres_server
+from etl_assets_tests.servers import celery_worker, postgres_server, redis_server
 
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -39,8 +39,10 @@ class Case:
     title: str
     # (workdir, the environment of its servers) -> argv, the environment to add
     command: Callable[[Path, dict[str, str]], tuple[list[str], dict[str, str]]]
-    builds_warehouse: bool = False  # a warehouse.duckdb in its workdir, compared with the others
+    builds_warehouse: bool = False  # a warehouse in its workdir, compared with the others
     needs_postgres: bool = False  # runs against a fresh PostgreSQL server of its own
+    needs_redis: bool = False  # and a Redis server of its own (ETL_CELERY_BROKER)
+    workers: int = 0  # Celery workers started for it (one step at a time each)
     metric: str | None = None  # a figure the process reports itself (BENCH line), else wall time
     repeats: int | None = None  # fewer runs than --repeats, for a case of minutes
 
@@ -85,17 +87,27 @@ def measure(argv: list[str], env: dict[str, str], log: Path) -> tuple[Sample, st
     return Sample(wall_seconds=wall, peak_rss_mb=usage.ru_maxrss / 1024, metric_seconds=metric), text
 
 
-def outputs(warehouse: Path) -> dict:
-    """Row counts of every table and a checksum of each mart (benchmarks.outputs)."""
-    done = subprocess.run([str(BIN / "python"), "-m", "benchmarks.outputs", str(warehouse)],
+def outputs(work: Path, env: dict[str, str]) -> dict:
+    """Row counts of every table and a checksum of each mart (benchmarks.outputs), read from
+    the case's DuckLake when it has one (its env), else from its warehouse.duckdb."""
+    where = ([env["ETL_DUCKLAKE_CATALOG"], env["ETL_DUCKLAKE_DATA_PATH"]]
+             if "ETL_DUCKLAKE_CATALOG" in env else [str(work / "warehouse.duckdb")])
+    done = subprocess.run([str(BIN / "python"), "-m", "benchmarks.outputs", *where],
                           capture_output=True, text=True, check=True, cwd=PROJECT)
     return json.loads(done.stdout)
+
+
+def on_lake(work: Path) -> dict[str, str]:
+    """The settings of a DuckLake in the workdir, its catalog in a DuckDB file."""
+    return {"ETL_DUCKLAKE_CATALOG": str(work / "catalog.ducklake"),
+            "ETL_DUCKLAKE_DATA_PATH": str(work / "lake")}
 
 
 def cases(landing: Path, root: Path) -> list[Case]:
     python = str(BIN / "python")
     home_config = PROJECT / ".dagster_home" / "dagster.yaml"
     postgres_config = PROJECT / "deploy" / "postgres" / "dagster.yaml"
+    scale_out_config = PROJECT / "deploy" / "scale-out" / "dagster.yaml"
 
     def etl_assets_run(config: Path, work: Path, extra: dict[str, str]):
         home = work / "dagster_home"
@@ -112,11 +124,16 @@ def cases(landing: Path, root: Path) -> list[Case]:
                     "--warehouse", str(work / "warehouse.duckdb")], {}
         return command
 
-    def one_day(years: int):
+    def one_day(years: int, lake: bool = False):
         def command(work: Path, env: dict[str, str]):
-            history_landing, history_warehouse = history(root, years)
+            history_landing, history_warehouse = history(root, years, lake)
             day = f"{2013 + years - 1}-{ONE_DAY}"
-            shutil.copy(history_warehouse, work / "warehouse.duckdb")
+            if lake:  # the catalog copied; its Parquet files stay in the history's folder
+                shutil.copy(history_warehouse / "catalog.ducklake", work / "catalog.ducklake")
+                env = {**env, "ETL_DUCKLAKE_CATALOG": str(work / "catalog.ducklake"),
+                       "ETL_DUCKLAKE_DATA_PATH": str(history_warehouse / "lake")}
+            else:
+                shutil.copy(history_warehouse, work / "warehouse.duckdb")
             argv, run_env = etl_assets_run(home_config, work, env)
             run_env["ETL_LANDING_DIR"] = str(history_landing)
             run_env["ETL_LAST_DAY"] = f"{2013 + years - 1}-12-31"
@@ -145,6 +162,20 @@ def cases(landing: Path, root: Path) -> list[Case]:
              one_day(HISTORY_YEARS)),
         Case("h10", f"{HISTORY_YEARS} years through the DuckDB path in one go (memory bound)",
              ten_years, repeats=1),
+        Case("k", "full year on DuckLake (catalog in a DuckDB file), one process, embedded "
+                  "SQLite instance", lambda work, env: etl_assets_run(
+                      home_config, work, {**env, **on_lake(work)}), builds_warehouse=True),
+        Case("l1", "full year on DuckLake (catalog on PostgreSQL), steps on 1 Celery worker, "
+                   "PostgreSQL instance (deploy/scale-out); RSS of the run process only",
+             lambda work, env: etl_assets_run(scale_out_config, work, {
+                 **env, "ETL_DUCKLAKE_DATA_PATH": str(work / "lake")}),
+             builds_warehouse=True, needs_postgres=True, needs_redis=True, workers=1),
+        Case("l2", "the same on 2 Celery workers",
+             lambda work, env: etl_assets_run(scale_out_config, work, {
+                 **env, "ETL_DUCKLAKE_DATA_PATH": str(work / "lake")}),
+             builds_warehouse=True, needs_postgres=True, needs_redis=True, workers=2),
+        Case("m10", f"one partition at {HISTORY_YEARS} years of history on DuckLake (catalog "
+                    "in a DuckDB file), one process", one_day(HISTORY_YEARS, lake=True)),
         Case("f", "landing-sensor tick over 10,000 files (in-process, worst of two ticks)",
              lambda work, env: ([python, "-m", "benchmarks.probes", "sensor-tick", "--files", "10000",
                             "--root", str(root / "sensor")], {}), metric="tick"),
@@ -158,26 +189,43 @@ HISTORY_YEARS = 10
 ONE_DAY = "12-30"  # the partition (e) runs: in the last year of the history
 
 
-def history(root: Path, years: int) -> tuple[Path, Path]:
-    """A landing zone of `years` years and a warehouse holding them all, built once and kept.
+def history(root: Path, years: int, lake: bool = False) -> tuple[Path, Path]:
+    """A landing zone of `years` years and a warehouse holding them all, built once and kept:
+    a DuckDB file, or (lake) a folder with a DuckLake's catalog.ducklake and its lake/ data.
 
     The warehouse is built by the DuckDB path (benchmarks.duckdb_script): history, not a
     measurement of Dagster. The landing zone comes from benchmarks.generate.
     """
     landing = root / "landing" if years == 1 else root / f"landing-{years}y"
-    warehouse = root / f"history-{years}y.duckdb"
+    warehouse = root / (f"history-{years}y-lake" if lake else f"history-{years}y.duckdb")
     last = dt.date(2013 + years - 1, 12, 31)
     if not warehouse.exists():
         print(f"preparing {years} year(s) of history in {warehouse} (kept between runs)",
               flush=True)
-        subprocess.run([str(BIN / "python"), "-m", "benchmarks.generate", "--landing",
-                        str(landing), "--years", str(years)], check=True, cwd=PROJECT)
-        building = warehouse.with_suffix(".building")
+        if not (landing / "flights").exists():
+            subprocess.run([str(BIN / "python"), "-m", "benchmarks.generate", "--landing",
+                            str(landing), "--years", str(years)], check=True, cwd=PROJECT)
+        building = warehouse.with_name(warehouse.name + ".building")
+        shutil.rmtree(building, ignore_errors=True)
         building.unlink(missing_ok=True)
-        subprocess.run([str(BIN / "python"), "-m", "benchmarks.duckdb_script", "--landing",
-                        str(landing), "--warehouse", str(building), "--end", last.isoformat()],
-                       check=True, cwd=PROJECT)
-        building.rename(warehouse)
+        target = (["--warehouse", str(building / "catalog.ducklake"), "--lake-data",
+                   str(warehouse / "lake")] if lake else ["--warehouse", str(building)])
+        if lake:
+            building.mkdir(parents=True)
+            shutil.rmtree(warehouse / "lake", ignore_errors=True)
+        # The lake a year at a time: ten years in one transaction of 3,650 day partitions
+        # outgrow the 400MB DuckDB limit on DuckLake (README, Performance).
+        spans = ([(f"{y}-01-01", f"{y}-12-31") for y in range(2013, last.year + 1)] if lake
+                 else [("2013-01-01", last.isoformat())])
+        for first, end in spans:
+            subprocess.run([str(BIN / "python"), "-m", "benchmarks.duckdb_script", "--landing",
+                            str(landing), *target, "--start", first, "--end", end],
+                           check=True, cwd=PROJECT)
+        if lake:  # the data went straight to its place; the catalog comes with it
+            shutil.move(str(building / "catalog.ducklake"), str(warehouse / "catalog.ducklake"))
+            building.rmdir()
+        else:
+            building.rename(warehouse)
     return landing, warehouse
 
 
@@ -220,6 +268,16 @@ def render(results: list[Result], problems: list[str], meta: dict) -> str:
         lines += [f"One partition at {HISTORY_YEARS} years of history takes "
                   f"{by_key['e10'].seconds / by_key['e1'].seconds:.2f}× the same partition at "
                   f"one year.", ""]
+    ratios = [("The year on DuckLake in one process (k) takes", "k", "a",
+               "the embedded default (a)"),
+              ("on 1 Celery worker (l1)", "l1", "a", "the embedded default (a)"),
+              ("on 2 Celery workers (l2)", "l2", "l1", "1 worker (l1)"),
+              (f"One partition at {HISTORY_YEARS} years on DuckLake (m10)", "m10", "e10",
+               "the embedded warehouse (e10)")]
+    found = [f"{what} {by_key[k].seconds / by_key[base].seconds:.2f}× {of}"
+             for what, k, base, of in ratios if k in by_key and base in by_key]
+    if found:
+        lines += ["; ".join(found) + ".", ""]
     if problems:
         lines += ["**Outputs differ:**", *[f"- {p}" for p in problems]]
     elif compared := sorted({r.case.key for r in results if r.case.builds_warehouse and r.samples}):
@@ -261,17 +319,27 @@ def main(argv: list[str] | None = None) -> int:
                 with contextlib.ExitStack() as servers:
                     server_env = {}
                     if result.case.needs_postgres:
-                        server_env = servers.enter_context(postgres_server()).env
+                        pg = servers.enter_context(postgres_server())
+                        server_env = {**pg.env}
+                        if result.case.workers:  # the lake's catalog beside the instance
+                            server_env["ETL_DUCKLAKE_CATALOG"] = pg.create_database(
+                                "lake").ducklake_catalog
+                    if result.case.needs_redis:
+                        server_env["ETL_CELERY_BROKER"] = servers.enter_context(redis_server())
                     argv, env = result.case.command(work, server_env)
+                    for n in range(1, result.case.workers + 1):
+                        servers.enter_context(celery_worker(
+                            f"bench{n}", {**os.environ, **env}, work / f"worker{n}.log"))
                     sample, _ = measure(argv, env, work / "output.log")
-            except (RuntimeError, FileNotFoundError) as error:
+                    if result.case.builds_warehouse:  # while its servers still run
+                        sample.outputs = outputs(work, env)
+            except (RuntimeError, FileNotFoundError, subprocess.CalledProcessError) as error:
                 result.error = "failed"
                 print(f"  FAILED: {error}", flush=True)
                 continue
-            if result.case.builds_warehouse:
-                sample.outputs = outputs(work / "warehouse.duckdb")
             for built in work.glob("*.duckdb"):
                 built.unlink()  # a year's warehouse is ~100 MB
+            shutil.rmtree(work / "lake", ignore_errors=True)
             result.samples.append(sample)
             shown = sample.metric_seconds if result.case.metric else sample.wall_seconds
             print(f"  {shown:.2f} s, peak RSS {sample.peak_rss_mb:.0f} MB", flush=True)
