@@ -73,16 +73,17 @@ class _Progress(threading.Thread):
         self.poll()
 
     def poll(self) -> None:
-        if self.run_id is None:
-            found = self.instance.get_run_ids(dg.RunsFilter(tags={ATTEMPT_TAG: self.attempt}),
-                                              limit=1)
-            if not found:
-                return  # not stored yet
-            self.run_id = found[0]
-        try:  # only the events after the last poll's
+        try:
+            if self.run_id is None:
+                found = self.instance.get_run_ids(
+                    dg.RunsFilter(tags={ATTEMPT_TAG: self.attempt}), limit=1)
+                if not found:
+                    return  # not stored yet
+                self.run_id = found[0]
+            # only the events after the last poll's
             entries, cursor = dagster_adapter.run_events(self.instance, self.run_id,
                                                          _PROGRESS_EVENTS, self._cursor)
-        except Exception:  # the run may not be stored yet
+        except Exception:  # the run or its storage may not be there yet: the next poll
             return
         self._cursor = cursor or self._cursor
         for entry in entries:

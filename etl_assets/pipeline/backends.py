@@ -8,10 +8,10 @@ with autoinstall off: nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import importlib.util
 import time
-import datetime as dt
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
