@@ -140,6 +140,11 @@ def cases(landing: Path, root: Path) -> list[Case]:
             return argv + ["--start", day, "--end", day], run_env
         return command
 
+    def on_celery(work: Path, env: dict[str, str]):
+        """`etl-assets run` on the scale-out instance; the catalog and broker come in env."""
+        return etl_assets_run(scale_out_config, work,
+                              {**env, "ETL_DUCKLAKE_DATA_PATH": str(work / "lake")})
+
     def ten_years(work: Path, env: dict[str, str]):
         history_landing, _ = history(root, HISTORY_YEARS)
         return [python, "-m", "benchmarks.duckdb_script", "--landing", str(history_landing),
@@ -167,13 +172,9 @@ def cases(landing: Path, root: Path) -> list[Case]:
                       home_config, work, {**env, **on_lake(work)}), builds_warehouse=True),
         Case("l1", "full year on DuckLake (catalog on PostgreSQL), steps on 1 Celery worker, "
                    "PostgreSQL instance (deploy/scale-out); RSS of the run process only",
-             lambda work, env: etl_assets_run(scale_out_config, work, {
-                 **env, "ETL_DUCKLAKE_DATA_PATH": str(work / "lake")}),
-             builds_warehouse=True, needs_postgres=True, needs_redis=True, workers=1),
+             on_celery, builds_warehouse=True, needs_postgres=True, needs_redis=True, workers=1),
         Case("l2", "the same on 2 Celery workers",
-             lambda work, env: etl_assets_run(scale_out_config, work, {
-                 **env, "ETL_DUCKLAKE_DATA_PATH": str(work / "lake")}),
-             builds_warehouse=True, needs_postgres=True, needs_redis=True, workers=2),
+             on_celery, builds_warehouse=True, needs_postgres=True, needs_redis=True, workers=2),
         Case("m10", f"one partition at {HISTORY_YEARS} years of history on DuckLake (catalog "
                     "in a DuckDB file), one process", one_day(HISTORY_YEARS, lake=True)),
         Case("f", "landing-sensor tick over 10,000 files (in-process, worst of two ticks)",

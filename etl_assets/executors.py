@@ -2,7 +2,7 @@
 
 With ETL_CELERY_BROKER set (a Redis URL), every step of a run is a task that any worker on that
 broker takes (`dagster-celery`, settings in `celery.yaml`). Runs, workers and the webserver must
-then share a Dagster instance on PostgreSQL (deploy/postgres) and a warehouse every worker can
+then share a Dagster instance on PostgreSQL (deploy/scale-out) and a warehouse every worker can
 reach: DuckLake with its catalog on PostgreSQL (a DuckDB file has one writer process).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -20,9 +21,10 @@ SETTINGS_FILE_SETTING = "ETL_CELERY_SETTINGS"  # another settings file, e.g. a s
 DEFAULT_SETTINGS_FILE = Path(__file__).with_name("celery.yaml")
 
 
-def settings_file() -> Path:
-    """The Celery settings the runs and the workers read: ETL_CELERY_SETTINGS, else celery.yaml."""
-    named = os.environ.get(SETTINGS_FILE_SETTING)
+def settings_file(environ: Mapping[str, str] | None = None) -> Path:
+    """The Celery settings the runs and the workers read: ETL_CELERY_SETTINGS in the environment
+    (this process's, or the one a worker is started with), else celery.yaml."""
+    named = (os.environ if environ is None else environ).get(SETTINGS_FILE_SETTING)
     return Path(named) if named else DEFAULT_SETTINGS_FILE
 
 

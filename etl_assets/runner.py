@@ -208,7 +208,7 @@ def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, block: Block,
     progress = _Progress(instance, attempt, echo)
     progress.start()
     try:
-        if executors.on_celery():  # the steps go to the workers, which rebuild the job
+        if job.executor_def.name != "in_process":  # Celery: each worker rebuilds the job
             result = dg.execute_job(dg.reconstructable(executors.etl_job), instance,
                                     run_config=run_config, tags=tags, raise_on_error=False,
                                     asset_selection=selection)
