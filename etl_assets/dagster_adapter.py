@@ -9,8 +9,8 @@ fails there first; the rest of the package uses only `import dagster as dg`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import dagster as dg
 
@@ -87,6 +87,43 @@ def reuse_connections(instance: dg.DagsterInstance) -> None:
     timeout (0): a run's writes are not a webserver's reads. SQLite storage ignores it.
     """
     instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+
+
+# --- executing ----------------------------------------------------------------------------
+
+# What a run's execution happens inside: given the run and a function that logs to it.
+RunScope = Callable[[dg.DagsterRun, Callable[[str], None]], AbstractContextManager]
+
+
+class _ScopedExecutor(dg.Executor):
+    def __init__(self, inner: dg.Executor, scope: RunScope):
+        self._inner, self._scope = inner, scope
+
+    @property
+    def retries(self):
+        return self._inner.retries
+
+    def __getattr__(self, name):  # what an executor's own loop reads of it (Celery: app_args)
+        return getattr(self._inner, name)
+
+    def execute(self, plan_context, execution_plan):
+        # The orchestration context (run and log) has no public name in 1.13.
+        with self._scope(plan_context.dagster_run, plan_context.log.info):
+            yield from self._inner.execute(plan_context, execution_plan)
+
+
+def executor_within(executor_def: dg.ExecutorDefinition, scope: RunScope
+                    ) -> dg.ExecutorDefinition:
+    """The executor, each of whose runs executes its steps inside scope(run, log): in the run's
+    own process, whether the daemon launched it or `execute_job` (not `execute_in_process`,
+    which brings its own executor). Configure it after (`.configured`), as the executor itself."""
+    def create(init_context: dg.InitExecutorContext) -> dg.Executor:
+        return _ScopedExecutor(executor_def.executor_creation_fn(init_context), scope)
+
+    return dg.ExecutorDefinition(name=executor_def.name, config_schema=executor_def.config_schema,
+                                 requirements=executor_def.get_requirements,
+                                 executor_creation_fn=create,
+                                 description=executor_def.description)
 
 
 # --- reading what a run did ----------------------------------------------------------------

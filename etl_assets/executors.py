@@ -4,17 +4,26 @@ With ETL_CELERY_BROKER set (a Redis URL), every step of a run is a task that any
 broker takes (`dagster-celery`, settings in `celery.yaml`). Runs, workers and the webserver must
 then share a Dagster instance on PostgreSQL (deploy/scale-out) and a warehouse every worker can
 reach: DuckLake with its catalog on PostgreSQL (a DuckDB file has one writer process).
+
+Either way a run holds its days for as long as it executes (`days_held`): a second run of any
+of them waits for it to end, so two runs of one day never interleave their steps.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import yaml
+
+from etl_assets import dagster_adapter
+from etl_assets.pipeline import backends
+from etl_assets.resources import warehouse_location
 
 BROKER_SETTING = "ETL_CELERY_BROKER"
 SETTINGS_FILE_SETTING = "ETL_CELERY_SETTINGS"  # another settings file, e.g. a shorter timeout
@@ -46,14 +55,42 @@ def build_executor() -> dg.ExecutorDefinition:
     run on several workers at once.
     """
     if not on_celery():
-        return dg.in_process_executor
+        return dagster_adapter.executor_within(dg.in_process_executor, run_days_held)
     from dagster_celery import celery_executor
 
     # dagster-celery registers its step task again for every step it submits; Celery warns of
     # the second registration each time (the first one stands, and is the same code).
     warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
 
-    return celery_executor.configured(celery_settings(), name="celery")
+    return dagster_adapter.executor_within(celery_executor, run_days_held).configured(
+        celery_settings(), name="celery")
+
+
+def days_held(first: dt.date, last: dt.date, say: Callable[[str], None]):
+    """Hold the days first..last of the warehouse (as the resources find it) for one run."""
+    return backends.hold_days(warehouse_location(), first, last, on_wait=say)
+
+
+def run_days(tags: Mapping[str, str]) -> tuple[dt.date, dt.date] | None:
+    """The first and last day a run loads, from its partition tags; None for a run of no day."""
+    if dagster_adapter.PARTITION_TAG in tags:
+        day = dt.date.fromisoformat(tags[dagster_adapter.PARTITION_TAG])
+        return day, day
+    if dagster_adapter.RANGE_START_TAG in tags:
+        return (dt.date.fromisoformat(tags[dagster_adapter.RANGE_START_TAG]),
+                dt.date.fromisoformat(tags[dagster_adapter.RANGE_END_TAG]))
+    return None
+
+
+@contextmanager
+def run_days_held(run: dg.DagsterRun, say: Callable[[str], None]) -> Iterator[None]:
+    """The run's days held while it executes (nothing held for a run of no day)."""
+    days = run_days(run.tags)
+    if days is None:
+        yield
+        return
+    with days_held(*days, say):
+        yield
 
 
 def etl_job() -> dg.JobDefinition:

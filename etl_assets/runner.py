@@ -212,10 +212,11 @@ def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, block: Block,
             result = dg.execute_job(dg.reconstructable(executors.etl_job), instance,
                                     run_config=run_config, tags=tags, raise_on_error=False,
                                     asset_selection=selection)
-        else:
-            result = job.execute_in_process(instance=instance, raise_on_error=False,
-                                            asset_selection=selection, tags=tags,
-                                            run_config=run_config)
+        else:  # execute_in_process has its own executor: the days are held here instead
+            with executors.days_held(block.start, block.end, echo):
+                result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                                asset_selection=selection, tags=tags,
+                                                run_config=run_config)
     finally:
         progress.done.set()
         progress.join()

@@ -28,15 +28,13 @@ WAREHOUSE_STEPS = ({step_key(layer, c.name) for layer in ("raw", "clean") for c 
                    | {step_key("marts", name) for name in MARTS})
 
 
-def warehouse_steps(instance, run_id) -> list[tuple[float, float, str]]:
-    """(start, end, step) of each step of the run that writes the warehouse."""
+def step_spans(instance, run_id) -> list[tuple[float, float, str]]:
+    """(start, end, step) of each step of the run."""
     began, spans = {}, []
     entries, _ = dagster_adapter.run_events(
         instance, run_id, {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS})
     for entry in entries:
         step = entry.dagster_event.step_key
-        if step not in WAREHOUSE_STEPS:
-            continue
         if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
             began[step] = entry.timestamp
         else:
@@ -44,28 +42,39 @@ def warehouse_steps(instance, run_id) -> list[tuple[float, float, str]]:
     return spans
 
 
-def test_four_runs_at_once_all_succeed_without_a_lock_error(tmp_path):
+def warehouse_steps(instance, run_id) -> list[tuple[float, float, str]]:
+    """(start, end, step) of each step of the run that writes the warehouse."""
+    return [span for span in step_spans(instance, run_id) if span[2] in WAREHOUSE_STEPS]
+
+
+def runs_at_once(tmp_path: Path, days: list[dt.date]) -> tuple[Path, list[str]]:
+    """`etl-assets run` of each day, one process each, started at once on one instance and
+    warehouse; the instance's home and each run's output, once every run has succeeded."""
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    land(tmp_path / "landing", DAYS[0], DAYS[-1])
+    land(tmp_path / "landing", min(days), max(days))
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.get_runs()  # create the instance's storage once, as a first `make run` would
     env = {**os.environ, "DAGSTER_HOME": str(home),
            "ETL_LANDING_DIR": str(tmp_path / "landing"),
            "ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb")}
-
-    began = time.monotonic()
     runs = [subprocess.Popen([sys.executable, "-m", "etl_assets.cli", "run",
                               "--start", str(day), "--end", str(day)],
                              cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
-            for day in DAYS]
+            for day in days]
     outputs = [run.communicate(timeout=600)[0] for run in runs]
-    seconds = time.monotonic() - began
-
-    for day, run, output in zip(DAYS, runs, outputs):
+    for day, run, output in zip(days, runs, outputs):
         assert run.returncode == 0, f"{day}:\n{output}"
+    return home, outputs
+
+
+def test_four_runs_at_once_all_succeed_without_a_lock_error(tmp_path):
+    began = time.monotonic()
+    home, outputs = runs_at_once(tmp_path, DAYS)
+    seconds = time.monotonic() - began
+    for output in outputs:
         assert "lock" not in output.lower(), output
     print(f"\n{len(DAYS)} overlapping runs succeeded in {seconds:.1f}s")
 
@@ -89,3 +98,26 @@ def test_four_runs_at_once_all_succeed_without_a_lock_error(tmp_path):
                               "GROUP BY 1 ORDER BY 1").fetchall()
     assert [n for _, n in loaded] == expected
     assert [d for d, _ in loaded] == DAYS
+
+
+def test_a_second_run_of_the_same_day_waits_for_the_first_to_end(tmp_path):
+    """The pool alone lets two runs of one day take turns step by step (raw of one, raw of the
+    other, clean of the first...); each run holds its days, so the second begins after."""
+    home, outputs = runs_at_once(tmp_path, [DAYS[0], DAYS[0], DAYS[1]])
+    told = [o for o in outputs[:2] if f"another run is loading {DAYS[0]}" in o]
+    assert len(told) == 1, outputs[:2]  # the one that waited said so; the other did not wait
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        of_the_day = dg.RunsFilter(tags={dagster_adapter.RANGE_START_TAG: str(DAYS[0])})
+        same_day = [step_spans(instance, r.run_id)
+                    for r in instance.get_runs(filters=of_the_day)]
+    assert len(same_day) == 2 and all(len(spans) > 13 for spans in same_day)
+    first, second = sorted(same_day)
+    assert max(end for _, end, _ in first) <= min(start for start, _, _ in second)
+
+    source = read_source("flights")
+    expected = int(((source.month == "2") & (source.day == "1")).sum())
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
+        loaded = conn.execute("SELECT count(*) FROM marts.fct_flights "
+                              "WHERE flight_date = ?", [DAYS[0]]).fetchone()[0]
+    assert loaded == expected  # replaced by the second run, not added to

@@ -3,6 +3,7 @@
 import ast
 import datetime as dt
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -133,6 +134,40 @@ def test_free_pool_slots_frees_the_runs_slots_and_counts_them(tmp_path):
         claimed = storage.get_concurrency_info("warehouse").claimed_slots
         assert [(s.run_id, s.step_key) for s in claimed] == [("alive", "c")]
         assert dagster_adapter.free_pool_slots(instance, "dead") == 0
+
+
+SCOPED = []  # what the scoped job below did, in order (it runs in this process)
+
+
+@contextmanager
+def recording_scope(run, say):
+    SCOPED.append(("enter", run.tags.get("day")))
+    say("scope entered")
+    try:
+        yield
+    finally:
+        SCOPED.append(("exit", run.tags.get("day")))
+
+
+@dg.op
+def scoped_step():
+    SCOPED.append(("step", None))
+
+
+@dg.job(executor_def=dagster_adapter.executor_within(dg.in_process_executor, recording_scope))
+def scoped_job():
+    scoped_step()
+
+
+def test_a_run_launched_as_the_daemon_does_executes_its_steps_inside_the_scope(tmp_path):
+    SCOPED.clear()
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = dg.execute_job(dg.reconstructable(scoped_job), instance, tags={"day": "d1"})
+        assert result.success
+        logged = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert SCOPED == [("enter", "d1"), ("step", None), ("exit", "d1")]
+    assert "scope entered" in logged  # said in the run's own log
+    assert scoped_job.executor_def.name == "in_process"  # what etl-assets run asks
 
 
 # What the package needs of Dagster beyond its public API; only the adapter may touch these.

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import psycopg2
 import pytest
 import yaml
 
@@ -46,6 +47,15 @@ def test_with_a_broker_every_job_sends_its_steps_to_celery_with_the_workers_sett
     settings = executors.celery_settings()  # what `dagster-celery worker start -y` reads too
     assert settings["broker"] == {"env": executors.BROKER_SETTING}
     assert settings["config_source"]["task_acks_late"] is True  # a killed worker's step returns
+
+
+def test_a_run_holds_the_days_its_partition_tags_name():
+    assert executors.run_days({dagster_adapter.PARTITION_TAG: "2013-01-05"}) == (
+        dt.date(2013, 1, 5), dt.date(2013, 1, 5))
+    assert executors.run_days({dagster_adapter.RANGE_START_TAG: "2013-01-01",
+                               dagster_adapter.RANGE_END_TAG: "2013-12-31"}) == (
+        dt.date(2013, 1, 1), dt.date(2013, 12, 31))
+    assert executors.run_days({"dagster/schedule_name": "reference"}) is None  # no day held
 
 
 # --- two workers, a PostgreSQL instance and catalog, Redis ---------------------------------
@@ -101,14 +111,21 @@ def test_thirty_days_on_two_celery_workers_equal_the_embedded_default_though_one
                 victim = wait_for(
                     f"a worker to begin {VICTIM}",
                     lambda: [w for s, w in dagster_adapter.celery_step_workers(instance, run_id)
-                             if s == VICTIM], 300, every=0.05)[0]
+                             if s == VICTIM] or run.poll() is not None, 300, every=0.05)
+                assert run.poll() is None, run.communicate()[0][-4000:]
+                victim = victim[0]
                 killed = victim.split("@")[0]
+                with psycopg2.connect(pg.libpq) as watch, watch.cursor() as cursor:
+                    cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                   "AND classid = %s AND granted", (backends.RUN_DAYS_KEY,))
+                    held_days = cursor.fetchone()[0]
                 os.killpg(workers[killed].pid, signal.SIGKILL)  # the worker and its pool
                 output, _ = run.communicate(timeout=600)
             finally:
                 if run.poll() is None:
                     run.kill()
             assert run.returncode == 0, output[-4000:]
+            assert held_days == (DAYS[1] - DAYS[0]).days + 1  # the run holds its 30 days
 
             began = [w.split("@")[0] for s, w in
                      dagster_adapter.celery_step_workers(instance, run_id) if s == VICTIM]

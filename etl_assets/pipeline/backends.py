@@ -9,10 +9,11 @@ with autoinstall off: nothing is downloaded at run time.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import functools
 import importlib.util
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,10 @@ INIT_ATTEMPTS = 5  # ATTACHes of an empty catalog, which another process may be 
 # How long a writer waits for another writer of the same days before it gives up (and its step
 # retries): a year's range holds a table's days for tens of seconds.
 LOCK_WAIT = "10min"
+# The first key of a run's advisory lock on its days (the second is the day): a write_lock's
+# first key is a table name's hash instead.
+RUN_DAYS_KEY = 0x45544C44  # "ETLD"
+RUN_DAYS_LOCK_FILE = ".days.lock"  # beside a DuckDB file: one byte per day, locked by a run
 
 
 class CatalogUnavailable(ConnectionError):
@@ -210,4 +215,69 @@ def write_lock(conn: duckdb.DuckDBPyConnection, table: str | None, start: dt.dat
         except psycopg2.errors.LockNotAvailable:
             raise CatalogUnavailable(f"{table}: another writer held its days for longer than "
                                      f"{LOCK_WAIT}") from None
+        yield
+
+
+@contextmanager
+def hold_days(warehouse: str | Path | Lake, first: dt.date, last: dt.date,
+              on_wait: Callable[[str], None]) -> Iterator[None]:
+    """Hold the days first..last (inclusive) of the warehouse for one run until the block ends;
+    a run of any of them elsewhere waits for that (on_wait is told once, before it waits).
+
+    So two runs of the same day never interleave their steps, while runs of other days go on.
+    On a PostgreSQL catalog: a session advisory lock per day, taken in day order. Otherwise (a
+    DuckDB file, or a lake whose catalog is one): a lock on the day's byte of a file beside it,
+    the whole range in one call. Both go when the process ends, however it ends.
+    """
+    catalog = warehouse.catalog if isinstance(warehouse, Lake) else str(warehouse)
+    told = []
+
+    def wait(text: str) -> None:
+        if not told:
+            told.append(text)
+            on_wait(text)
+
+    if on_postgres(catalog):
+        with _days_on_postgres(catalog.removeprefix(POSTGRES), first, last, wait):
+            yield
+    elif catalog in ("", ":memory:") or catalog.startswith("md:"):
+        yield  # nothing another process could write
+    else:
+        with _days_in_file(Path(catalog + RUN_DAYS_LOCK_FILE), first, last, wait):
+            yield
+
+
+def _held_text(first: dt.date, last: dt.date) -> str:
+    days = str(first) if first == last else f"some of the days {first}..{last}"
+    return f"another run is loading {days}; this run waits until it ends"
+
+
+@contextmanager
+def _days_on_postgres(dsn: str, first: dt.date, last: dt.date,
+                      wait: Callable[[str], None]) -> Iterator[None]:
+    try:
+        pg = psycopg2.connect(dsn, connect_timeout=30)
+    except psycopg2.OperationalError as error:
+        raise CatalogUnavailable(f"the lake's catalog is not reachable: {error}") from None
+    pg.autocommit = True
+    with closing(pg), pg.cursor() as cursor:  # closing the session releases its locks
+        for day in range(first.toordinal(), last.toordinal() + 1):  # in order: no deadlock
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", (RUN_DAYS_KEY, day))
+            if not cursor.fetchone()[0]:
+                wait(_held_text(dt.date.fromordinal(day), dt.date.fromordinal(day)))
+                cursor.execute("SELECT pg_advisory_lock(%s, %s)", (RUN_DAYS_KEY, day))
+        yield
+
+
+@contextmanager
+def _days_in_file(path: Path, first: dt.date, last: dt.date,
+                  wait: Callable[[str], None]) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    span = (last.toordinal() - first.toordinal() + 1, first.toordinal())  # length, start
+    with open(path, "a+b") as file:  # closing it releases the lock
+        try:
+            fcntl.lockf(file, fcntl.LOCK_EX | fcntl.LOCK_NB, *span)
+        except OSError:  # held by another process
+            wait(_held_text(first, last))
+            fcntl.lockf(file, fcntl.LOCK_EX, *span)
         yield

@@ -3,6 +3,7 @@
 import datetime as dt
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
@@ -239,6 +240,75 @@ def test_a_second_writer_of_the_same_day_waits_for_the_first_and_other_days_do_n
     # the second writer began after the first had committed, and replaced its rows
     assert held == [("2013-01-01", 100, 100, 2, 2), ("2013-01-02", 100, 100, 3, 3),
                     ("2013-01-09", 1, 1, 0, 0)]
+
+
+HOLDER = """
+import datetime as dt, sys, time
+from pathlib import Path
+from etl_assets.pipeline import backends
+where, first, last, inside = sys.argv[1:5]
+warehouse = backends.Lake(where, "unused") if where.startswith("postgres:") else where
+with backends.hold_days(warehouse, dt.date.fromisoformat(first), dt.date.fromisoformat(last),
+                       on_wait=print):
+    Path(inside).touch()
+    time.sleep(600)  # until the test kills it
+"""
+
+
+def assert_a_run_of_the_same_days_waits_and_others_do_not(warehouse, where: str, tmp_path):
+    """A process holds 01-01..01-03 and is then killed; 01-04..01-05 go at once meanwhile, and
+    01-03..01-04 wait for it."""
+    inside = tmp_path / "inside"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, where, "2013-01-01", "2013-01-03",
+                               str(inside)], stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for("the first run to hold its days",
+                 lambda: inside.exists() or holder.poll() is not None, 60, every=0.05)
+        assert holder.poll() is None, holder.communicate()
+
+        def hold(first, last):
+            told, entered = [], threading.Event()
+
+            def run():
+                with backends.hold_days(warehouse, first, last, on_wait=told.append):
+                    entered.set()
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            return thread, told, entered
+
+        other, told, entered = hold(dt.date(2013, 1, 4), dt.date(2013, 1, 5))
+        assert entered.wait(30) and told == []  # other days do not wait
+        other.join(30)
+
+        waiter, told, entered = hold(dt.date(2013, 1, 3), dt.date(2013, 1, 4))
+        wait_for("the second run of 01-03 to say it waits", lambda: told, 30, every=0.02)
+        assert not entered.is_set()  # it waits, and was told why
+        assert "another run is loading" in told[0] and "2013-01-03" in told[0]
+    finally:
+        holder.kill()  # SIGKILL: the lock goes with the process, however it ends
+        holder.wait(30)
+    assert entered.wait(30), "the days stayed held after the holder died"
+    waiter.join(30)
+
+
+def test_a_run_of_days_another_process_holds_waits_for_it_on_a_duckdb_file(tmp_path):
+    warehouse = str(tmp_path / "w" / "warehouse.duckdb")
+    assert_a_run_of_the_same_days_waits_and_others_do_not(warehouse, warehouse, tmp_path)
+    assert (tmp_path / "w" / "warehouse.duckdb.days.lock").exists()
+    assert not (tmp_path / "w" / "warehouse.duckdb").exists()  # the warehouse is not touched
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
+                    "(apt-get install -y postgresql); .ci/run installs it")
+def test_a_run_of_days_another_process_holds_waits_for_it_on_a_postgres_catalog(tmp_path):
+    with postgres_server() as pg:
+        lake = backends.Lake(pg.ducklake_catalog, str(tmp_path / "data"))
+        assert_a_run_of_the_same_days_waits_and_others_do_not(lake, pg.ducklake_catalog,
+                                                              tmp_path)
+        with psycopg2.connect(pg.libpq) as watch, watch.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+            assert cursor.fetchone()[0] == 0  # every session's days went with it
 
 
 def test_the_folders_a_warehouse_writes_into_are_created_for_files_only(tmp_path):
