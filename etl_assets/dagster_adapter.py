@@ -1,9 +1,11 @@
 """Everything the project needs of Dagster 1.13 that has no public name, in one place.
 
 Environment flags, run tags, reading a run's events, a check's latest outcome, the checks of a job,
-failing an abandoned run and freeing its pool slots, and one fix to how a range run plans its
-checks. Each is pinned by etl_assets_tests/test_dagster_adapter.py, so an upgrade that changes one
-fails there first; the rest of the package uses only `import dagster as dg`.
+failing an abandoned run and freeing its pool slots, one fix to how a range run plans its checks,
+what a run executes inside (its executor's scope), and dagster-duckdb's IO manager with another
+client. Each is pinned by etl_assets_tests/test_dagster_adapter.py (the IO manager by the
+load_asset_value tests), so an upgrade that changes one fails there first; the rest of the
+package uses only `import dagster as dg`.
 """
 
 from __future__ import annotations
@@ -124,6 +126,17 @@ def executor_within(executor_def: dg.ExecutorDefinition, scope: RunScope
                                  requirements=executor_def.get_requirements,
                                  executor_creation_fn=create,
                                  description=executor_def.description)
+
+
+def duckdb_io_manager(factory, db_client):
+    """What DuckDBIOManager.create_io_manager builds (dagster-duckdb 0.29), with another client,
+    i.e. another way to connect: DbIOManager has no public name in 1.13."""
+    from dagster._core.storage.db_io_manager import DbIOManager
+
+    return DbIOManager(db_client=db_client, database=factory.database, schema=factory.schema_,
+                       type_handlers=factory.type_handlers(),
+                       default_load_type=factory.default_load_type(),
+                       io_manager_name="DuckDBIOManager")
 
 
 # --- reading what a run did ----------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The assets write the warehouse through `DuckDBResource` with explicit SQL transactions
 (`etl_assets/pipeline/warehouse.py`). The stock `DuckDBPandasIOManager` is the `io_manager`
-only for reading a table into pandas (`defs.load_asset_value`), where a DataFrame is the unit.
+only for reading a table into pandas (`defs.load_asset_value`), where a DataFrame is the unit;
+on DuckLake its connections attach the lake (`WarehouseIOManager`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
+from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+from etl_assets import dagster_adapter
 
 from etl_assets.alerts import (
     DEFAULT_ALERT_LOG,
@@ -71,6 +75,34 @@ class WarehouseResource(DuckDBResource):
             yield conn
         finally:
             conn.close()
+
+
+class _LakeOrFileClient(DuckDbClient):
+    """dagster-duckdb's client, connecting to the lake when the IO manager names one."""
+
+    @staticmethod
+    @contextmanager
+    def connect(context, table_slice):
+        config = context.resource_config
+        if not config.get("ducklake_catalog"):
+            with DuckDbClient.connect(context, table_slice) as conn:
+                yield conn
+            return
+        lake = backends.Lake(config["ducklake_catalog"],
+                             config.get("ducklake_data_path") or DEFAULT_DUCKLAKE_DATA)
+        with backends.connect(lake, config=config["connection_config"]) as conn:
+            yield conn
+
+
+class WarehouseIOManager(DuckDBPandasIOManager):
+    """`DuckDBPandasIOManager` (a table, or its days, into pandas: `defs.load_asset_value`) on
+    the warehouse's backend: the DuckDB file, or the lake when `ducklake_catalog` is set."""
+
+    ducklake_catalog: str | None = None  # as WarehouseResource's
+    ducklake_data_path: str | None = None
+
+    def create_io_manager(self, context):
+        return dagster_adapter.duckdb_io_manager(self, _LakeOrFileClient())
 
 
 class LandingZone(dg.ConfigurableResource):
@@ -156,16 +188,17 @@ def build_resources() -> dict[str, object]:
     policy = os.environ.get("ETL_MANIFEST_POLICY")
     if policy and policy not in MANIFEST_POLICIES:  # at load, not on every sensor tick
         raise ValueError(f"ETL_MANIFEST_POLICY must be one of {MANIFEST_POLICIES}, not {policy!r}")
-    warehouse = path_setting("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE)
     catalog = os.environ.get("ETL_DUCKLAKE_CATALOG")
+    where = {  # the same for the assets' writes and for reading a table into pandas
+        "database": path_setting("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE),
+        "ducklake_catalog": (None if not catalog else setting("ETL_DUCKLAKE_CATALOG", None)
+                             if backends.on_postgres(catalog)
+                             else path_setting("ETL_DUCKLAKE_CATALOG", catalog)),
+        "ducklake_data_path": path_setting("ETL_DUCKLAKE_DATA_PATH", DEFAULT_DUCKLAKE_DATA)}
     return {
-        "io_manager": DuckDBPandasIOManager(database=warehouse),
+        "io_manager": WarehouseIOManager(**where),
         "warehouse": WarehouseResource(
-            database=warehouse,
-            ducklake_catalog=(None if not catalog else setting("ETL_DUCKLAKE_CATALOG", None)
-                              if backends.on_postgres(catalog)
-                              else path_setting("ETL_DUCKLAKE_CATALOG", catalog)),
-            ducklake_data_path=path_setting("ETL_DUCKLAKE_DATA_PATH", DEFAULT_DUCKLAKE_DATA),
+            **where,
             connection_config=tables.connection_config(os.environ.get("ETL_DUCKDB_MEMORY_LIMIT"))),
         "landing": LandingZone(path=path_setting("ETL_LANDING_DIR", DEFAULT_LANDING),
                                manifest_policy=setting("ETL_MANIFEST_POLICY", "warn")),

@@ -241,7 +241,7 @@ def hold_days(warehouse: str | Path | Lake, first: dt.date, last: dt.date,
         with _days_on_postgres(catalog.removeprefix(POSTGRES), first, last, wait):
             yield
     elif catalog in ("", ":memory:") or catalog.startswith("md:"):
-        yield  # nothing another process could write
+        yield  # in memory (one process), or MotherDuck: no file here to hold days in
     else:
         with _days_in_file(Path(catalog + RUN_DAYS_LOCK_FILE), first, last, wait):
             yield
@@ -277,7 +277,7 @@ def _days_in_file(path: Path, first: dt.date, last: dt.date,
     with open(path, "a+b") as file:  # closing it releases the lock
         try:
             fcntl.lockf(file, fcntl.LOCK_EX | fcntl.LOCK_NB, *span)
-        except OSError:  # held by another process
+        except (BlockingIOError, PermissionError):  # held by another process (EAGAIN, EACCES)
             wait(_held_text(first, last))
             fcntl.lockf(file, fcntl.LOCK_EX, *span)
         yield

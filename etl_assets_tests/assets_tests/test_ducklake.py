@@ -1,5 +1,6 @@
 """The same assets on a DuckLake warehouse, chosen by configuration: the same tables, row for row."""
 
+import dagster as dg
 import pytest
 
 from etl_assets.pipeline import backends
@@ -27,3 +28,14 @@ def test_three_days_on_ducklake_equal_the_embedded_warehouse_table_for_table(
     parquet = {p.relative_to(lake.data_path).parts[:2] for p in
                (tmp_path / "lake").rglob("*.parquet")}
     assert ("clean", "flights") in parquet and ("marts", "fct_flights") in parquet
+
+    # An analyst reads a day into pandas from the lake, as from the file (load_asset_value)
+    key, day = dg.AssetKey(["marts", "carrier_daily_performance"]), "2013-01-02"
+    frames = []
+    for each in (deployment, embedded):
+        each.use(monkeypatch)
+        frames.append(each.definitions.load_asset_value(key, partition_key=day,
+                                                        instance=each.instance))
+    assert len(frames[0]) > 0 and {str(d.date()) for d in frames[0]["flight_date"]} == {day}
+    assert frames[0].sort_values("carrier").reset_index(drop=True).equals(
+        frames[1].sort_values("carrier").reset_index(drop=True))
