@@ -311,6 +311,37 @@ def test_a_run_of_days_another_process_holds_waits_for_it_on_a_postgres_catalog(
             assert cursor.fetchone()[0] == 0  # every session's days went with it
 
 
+@pytest.mark.e2e
+@pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
+                    "(apt-get install -y postgresql); .ci/run installs it")
+def test_a_lake_on_postgres_is_attached_once_per_process_and_sees_other_processes_commits(
+        tmp_path):
+    with postgres_server() as pg:
+        lake = backends.Lake(pg.ducklake_catalog, str(tmp_path / "data"))
+        with backends.connect(lake) as conn:
+            conn.execute("CREATE SCHEMA s")
+            conn.execute("CREATE TABLE s.t AS SELECT 1 AS n")
+        other = subprocess.run(
+            [sys.executable, "-c", "import sys; from etl_assets.pipeline import backends\n"
+             "with backends.connect(backends.Lake(sys.argv[1], sys.argv[2])) as conn:\n"
+             "    conn.execute('INSERT INTO s.t VALUES (2)')", lake.catalog, lake.data_path],
+            capture_output=True, text=True, timeout=120)
+        assert other.returncode == 0, other.stderr
+        with psycopg2.connect(pg.libpq) as watch, watch.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = 'lake'")
+            sessions = cursor.fetchone()[0]
+        with backends.connect(lake) as conn, backends.connect(lake) as again:
+            assert conn.execute("SELECT sum(n) FROM s.t").fetchone()[0] == 3  # the other's row
+            assert again.execute("SELECT sum(n) FROM s.t").fetchone()[0] == 3
+        with psycopg2.connect(pg.libpq) as watch, watch.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = 'lake'")
+            assert cursor.fetchone()[0] == sessions  # the same attachment: no new session
+        with pytest.raises(duckdb.Error), backends.connect(lake) as conn:
+            conn.execute("SELECT * FROM s.missing")
+        with backends.connect(lake) as conn:  # attached anew after an error, and still right
+            assert conn.execute("SELECT sum(n) FROM s.t").fetchone()[0] == 3
+
+
 def test_the_folders_a_warehouse_writes_into_are_created_for_files_only(tmp_path):
     lake = backends.Lake(str(tmp_path / "c" / "catalog.ducklake"), str(tmp_path / "data"))
     assert backends.local_folders(lake) == [tmp_path / "data", tmp_path / "c"]
