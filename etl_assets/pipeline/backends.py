@@ -142,11 +142,12 @@ def connect(warehouse: str | Path | Lake, *, read_only: bool = False,
     """A connection in which the tables are `schema.name` on either backend, closed after.
 
     On DuckLake the lake is attached and made the default catalog (USE), so the contract's SQL
-    runs there unchanged.
+    runs there unchanged: per connection for a catalog in a DuckDB file, once per process for
+    one on PostgreSQL (`_cursor`).
     """
     if isinstance(warehouse, Lake) and on_postgres(warehouse.catalog):
         key = (os.getpid(), warehouse, read_only, tuple(sorted((config or {}).items())))
-        conn = _attached(key).cursor()  # a connection of its own, to the attached lake
+        conn = _cursor(key)  # a connection of its own, to the lake the process attached
         try:
             conn.execute(f"USE {LAKE}")
             yield conn
@@ -181,7 +182,9 @@ _ATTACHED: dict[tuple, duckdb.DuckDBPyConnection] = {}
 _ATTACHING = threading.Lock()
 
 
-def _attached(key: tuple) -> duckdb.DuckDBPyConnection:
+def _cursor(key: tuple) -> duckdb.DuckDBPyConnection:
+    """A new connection to the process's attachment of the lake, attaching it first if need be.
+    The process id is in the key: a forked child never uses its parent's DuckDB."""
     _pid, lake, read_only, config = key
     with _ATTACHING:
         if key not in _ATTACHED:
@@ -192,7 +195,7 @@ def _attached(key: tuple) -> duckdb.DuckDBPyConnection:
                 base.close()
                 raise
             _ATTACHED[key] = base
-        return _ATTACHED[key]
+        return _ATTACHED[key].cursor()
 
 
 def local_folders(warehouse: str | Path | Lake) -> list[Path]:
