@@ -20,7 +20,6 @@ from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from etl_assets import dagster_adapter
-
 from etl_assets.alerts import (
     DEFAULT_ALERT_LOG,
     DEFAULT_UI_BASE_URL,
