@@ -96,7 +96,6 @@ def run_days_held(run: dg.DagsterRun, say: Callable[[str], None]) -> Iterator[No
 def etl_job() -> dg.JobDefinition:
     """etl_job as every process of a run rebuilds it: the run's own and each worker's, which
     write the run's events with the same settings as `etl-assets run` (batched on PostgreSQL)."""
-    from etl_assets import dagster_adapter
     from etl_assets.definitions import defs
 
     dagster_adapter.use_fast_event_writes()

@@ -39,6 +39,11 @@ DEFAULT_DUCKLAKE_DATA = "data/lake"  # where a DuckLake's Parquet files go, unle
 # pool, limited to 1 in .dagster_home/dagster.yaml, so overlapping runs queue for it.
 WAREHOUSE_POOL = "warehouse"
 
+def lake_of(catalog: str | None, data_path: str | None) -> backends.Lake | None:
+    """The DuckLake a warehouse setting names, or None for the DuckDB file."""
+    return backends.Lake(catalog, data_path or DEFAULT_DUCKLAKE_DATA) if catalog else None
+
+
 class WarehouseResource(DuckDBResource):
     """The warehouse: the DuckDB file (`database`, its folder created on first use), or a
     DuckLake when `ducklake_catalog` is set (`pipeline/backends.py`)."""
@@ -49,10 +54,7 @@ class WarehouseResource(DuckDBResource):
     @property
     def location(self) -> str | backends.Lake:
         """Where the tables are: the file's path, or the lake."""
-        if self.ducklake_catalog:
-            return backends.Lake(self.ducklake_catalog,
-                                 self.ducklake_data_path or DEFAULT_DUCKLAKE_DATA)
-        return self.database
+        return lake_of(self.ducklake_catalog, self.ducklake_data_path) or self.database
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         for folder in backends.local_folders(self.location):
@@ -83,12 +85,11 @@ class _LakeOrFileClient(DuckDbClient):
     @contextmanager
     def connect(context, table_slice):
         config = context.resource_config
-        if not config.get("ducklake_catalog"):
+        lake = lake_of(config.get("ducklake_catalog"), config.get("ducklake_data_path"))
+        if lake is None:
             with DuckDbClient.connect(context, table_slice) as conn:
                 yield conn
             return
-        lake = backends.Lake(config["ducklake_catalog"],
-                             config.get("ducklake_data_path") or DEFAULT_DUCKLAKE_DATA)
         with backends.connect(lake, config=config["connection_config"]) as conn:
             yield conn
 
