@@ -1,4 +1,5 @@
-"""What the benchmark cases must agree on, read from one warehouse: row counts and mart checksums.
+"""What the benchmark cases must agree on, read from one warehouse: row counts and mart checksums;
+and what two loads of one case must agree on: every table's full-precision digest.
 
 Run in a process of its own (`python -m benchmarks.outputs WAREHOUSE [LAKE_DATA]` prints JSON;
 with LAKE_DATA, WAREHOUSE is a DuckLake catalog), so the harness stays small: a child's peak
@@ -17,6 +18,7 @@ from etl_assets.pipeline.marts import MARTS
 TABLES = [f"{layer}.{c.name}" for layer in ("raw", "clean", "quarantine") for c in ALL_FEEDS]
 TABLES += [f"marts.{name}" for name in MARTS]
 CHECKSUMMED = [f"marts.{name}" for name in MARTS]
+LOAD_TIMES = ("_loaded_at", "loaded_at")  # when a file was loaded: the one thing a re-run changes
 
 
 def outputs(warehouse: str | backends.Lake) -> dict:
@@ -25,7 +27,9 @@ def outputs(warehouse: str | backends.Lake) -> dict:
         checksums = {}
         for table in CHECKSUMMED:
             rows[table], checksums[table] = quality.table_checksum(conn, table)
-        return {"rows": rows, "checksums": checksums}
+        exact = {t: quality.table_checksum(conn, t, LOAD_TIMES, digits=None)[1]
+                 for t in TABLES}
+        return {"rows": rows, "checksums": checksums, "exact": exact}
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""Benchmarks (f) and (g), each timed inside its own process: a landing-sensor tick, a code load.
+"""Benchmarks timed inside their own process: a landing-sensor tick (f), a code load (g), and a
+backlog of landed days caught up by the live path under `dagster dev` (n).
 
     python -m benchmarks.probes sensor-tick --files 10000 --root DIR
     python -m benchmarks.probes code-location
+    python -m benchmarks.probes backlog --start 2013-01-01 --end 2013-01-10 --root DIR
 
 Each prints one line `BENCH {"seconds": ...}` for the harness to read.
 """
@@ -94,6 +96,48 @@ def sensor_tick(files: int, root: Path) -> None:
            files=day_count * 2, run_requests=len(result.run_requests or []))
 
 
+def backlog(start: dt.date, end: dt.date, root: Path) -> None:
+    """The days start..end already waiting in the landing zone, then `dagster dev` on a fresh
+    instance (the project's dagster.yaml) and an empty warehouse, nobody launching anything:
+    seconds from its start until every file is loaded with the last day's marts and no run is
+    left, and the runs it took."""
+    import shutil
+    import socket
+
+    import dagster as dg
+
+    from etl_assets.demo import ACTIVE, caught_up, dagster_dev
+    from etl_assets.instance import instance_at
+    from etl_assets.pipeline.landing import land
+
+    project = Path(__file__).resolve().parent.parent
+    shutil.rmtree(root, ignore_errors=True)
+    home, landing, warehouse = root / "home", root / "landing", root / "warehouse.duckdb"
+    home.mkdir(parents=True)
+    shutil.copy(project / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    land(landing, start, end)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_WAREHOUSE_PATH": str(warehouse),
+           "ETL_LANDING_DIR": str(landing), "ETL_ALERT_LOG": str(root / "alerts.jsonl")}
+    began = time.perf_counter()
+    with dagster_dev(project, port, root / "dagster_dev.log", env=env):
+        with instance_at(home) as instance:
+            while not (caught_up(warehouse, landing, end)
+                       and not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))):
+                if time.perf_counter() - began > 7200:
+                    raise SystemExit(f"not caught up after 2 h; see {root}")
+                time.sleep(1)
+            seconds = time.perf_counter() - began
+            runs = instance.get_runs()
+            failed = [r for r in runs if r.status == dg.DagsterRunStatus.FAILURE]
+    report(seconds=seconds, runs=len(runs), failed_runs=len(failed),
+           days=(end - start).days + 1)
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed; see {root}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -101,9 +145,15 @@ def main() -> None:
     tick.add_argument("--files", type=int, default=10_000)
     tick.add_argument("--root", type=Path, required=True)
     commands.add_parser("code-location")
+    caught = commands.add_parser("backlog")
+    caught.add_argument("--start", type=dt.date.fromisoformat, required=True)
+    caught.add_argument("--end", type=dt.date.fromisoformat, required=True)
+    caught.add_argument("--root", type=Path, required=True)
     args = parser.parse_args()
     if args.command == "sensor-tick":
         sensor_tick(args.files, args.root)
+    elif args.command == "backlog":
+        backlog(args.start, args.end, args.root)
     else:
         code_location()
 

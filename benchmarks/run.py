@@ -45,6 +45,7 @@ class Case:
     workers: int = 0  # Celery workers started for it (one step at a time each)
     metric: str | None = None  # a figure the process reports itself (BENCH line), else wall time
     repeats: int | None = None  # fewer runs than --repeats, for a case of minutes
+    on_request: bool = False  # run only when named in --only (a case of an hour)
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Sample:
     peak_rss_mb: float
     metric_seconds: float | None = None
     outputs: dict | None = None
+    figures: dict = field(default_factory=dict)  # all the process reported (BENCH line)
 
 
 @dataclass
@@ -80,11 +82,12 @@ def measure(argv: list[str], env: dict[str, str], log: Path) -> tuple[Sample, st
     if process.returncode != 0:
         tail = "\n".join(text.splitlines()[-15:])
         raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}:\n{tail}")
-    metric = None
+    figures = {}
     for line in text.splitlines():
         if line.startswith("BENCH "):
-            metric = json.loads(line[6:])["seconds"]
-    return Sample(wall_seconds=wall, peak_rss_mb=usage.ru_maxrss / 1024, metric_seconds=metric), text
+            figures = json.loads(line[6:])
+    return Sample(wall_seconds=wall, peak_rss_mb=usage.ru_maxrss / 1024,
+                  metric_seconds=figures.get("seconds"), figures=figures), text
 
 
 def outputs(work: Path, env: dict[str, str]) -> dict:
@@ -145,6 +148,18 @@ def cases(landing: Path, root: Path) -> list[Case]:
         return etl_assets_run(scale_out_config, work,
                               {**env, "ETL_DUCKLAKE_DATA_PATH": str(work / "lake")})
 
+    def days_run(last: str):
+        def command(work: Path, env: dict[str, str]):
+            argv, run_env = etl_assets_run(home_config, work, env)
+            return argv + ["--start", "2013-01-01", "--end", last], run_env
+        return command
+
+    def live_backlog(last: str):
+        def command(work: Path, env: dict[str, str]):
+            return [python, "-m", "benchmarks.probes", "backlog", "--start", "2013-01-01",
+                    "--end", last, "--root", str(work / "live")], {}
+        return command
+
     def ten_years(work: Path, env: dict[str, str]):
         history_landing, _ = history(root, HISTORY_YEARS)
         return [python, "-m", "benchmarks.duckdb_script", "--landing", str(history_landing),
@@ -177,6 +192,14 @@ def cases(landing: Path, root: Path) -> list[Case]:
              on_celery, builds_warehouse=True, needs_postgres=True, needs_redis=True, workers=2),
         Case("m10", f"one partition at {HISTORY_YEARS} years of history on DuckLake (catalog "
                     "in a DuckDB file), one process", one_day(HISTORY_YEARS, lake=True)),
+        Case("n10", "backlog of 10 days (01-01..01-10) caught up by the live path: `dagster dev` "
+                    "on a fresh instance, its sensors and automation, nobody launching",
+             live_backlog("2013-01-10"), metric="backlog"),
+        Case("o10", "the same 10 days by `etl-assets run` (embedded instance)",
+             days_run("2013-01-10")),
+        Case("n365", "backlog of the year caught up by the live path (as n10; only with "
+                     "--only n365)", live_backlog("2013-12-31"), metric="backlog", repeats=1,
+             on_request=True),
         Case("f", "landing-sensor tick over 10,000 files (in-process, worst of two ticks)",
              lambda work, env: ([python, "-m", "benchmarks.probes", "sensor-tick", "--files", "10000",
                             "--root", str(root / "sensor")], {}), metric="tick"),
@@ -231,12 +254,18 @@ def history(root: Path, years: int, lake: bool = False) -> tuple[Path, Path]:
 
 
 def compare(results: list[Result]) -> list[str]:
-    """What differs between the warehouses the cases built (empty when all agree)."""
+    """What differs between the warehouses the cases built (empty when all agree): row counts
+    and mart checksums across cases, every table bit for bit across the loads of one case."""
     built = [(r.case.key, s.outputs) for r in results for s in r.samples if s.outputs]
     if not built:
         return []
     reference_key, reference = built[0]
     problems = []
+    for result in results:
+        loads = [s.outputs["exact"] for s in result.samples if s.outputs]
+        problems += [f"{table} differs bit for bit between two loads of ({result.case.key})"
+                     for table in loads[0] if any(o[table] != loads[0][table] for o in loads)
+                     ] if loads else []
     for key, found in built[1:]:
         for what in ("rows", "checksums"):
             for table, value in reference[what].items():
@@ -277,13 +306,20 @@ def render(results: list[Result], problems: list[str], meta: dict) -> str:
                "the embedded warehouse (e10)")]
     found = [f"{what} {by_key[k].seconds / by_key[base].seconds:.2f}× {of}"
              for what, k, base, of in ratios if k in by_key and base in by_key]
+    for key in ("n10", "n365"):
+        if key in by_key:
+            runs = statistics.median(s.figures["runs"] for s in by_key[key].samples)
+            versus = (f", {by_key[key].seconds / by_key['o10'].seconds:.2f}× `etl-assets run` "
+                      f"(o10)" if key == "n10" and "o10" in by_key else "")
+            found.append(f"The live path ({key}) took {runs:g} runs (median){versus}")
     if found:
         lines += ["; ".join(found) + ".", ""]
     if problems:
         lines += ["**Outputs differ:**", *[f"- {p}" for p in problems]]
     elif compared := sorted({r.case.key for r in results if r.case.builds_warehouse and r.samples}):
         lines.append(f"Outputs agree across ({', '.join(compared)}): row counts of all "
-                     f"{TABLES} tables and checksums of the {CHECKSUMMED} marts.")
+                     f"{TABLES} tables and checksums of the {CHECKSUMMED} marts; the loads of "
+                     f"each case are bit-identical in every table.")
     return "\n".join(lines)
 
 
@@ -305,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([str(BIN / "etl-assets"), "land"], check=True, cwd=PROJECT,
                    env={**os.environ, "ETL_LANDING_DIR": str(landing)}, stdout=subprocess.DEVNULL)
 
-    chosen = [c for c in cases(landing, root) if not args.only or c.key in args.only]
+    chosen = [c for c in cases(landing, root)
+              if (c.key in args.only if args.only else not c.on_request)]
     results = [Result(c) for c in chosen]
     for repeat in range(1, args.repeats + 1):
         for result in results:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -27,6 +28,26 @@ def project_instance() -> dg.DagsterInstance:
     Path(home).mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = home
     return dg.DagsterInstance.get()
+
+
+@contextmanager
+def instance_at(home: Path | str) -> Iterator[dg.DagsterInstance]:
+    """The instance whose dagster.yaml is in `home`, closed after use.
+
+    Opened with DAGSTER_HOME pointing at `home`, since the project's event log finds its folder
+    there (etl_assets/sqlite_event_log.py); the variable is as before once it is open.
+    """
+    before = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        instance = dg.DagsterInstance.from_config(str(home))
+    finally:
+        if before is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = before
+    with instance:
+        yield instance
 
 
 def release_abandoned_runs(instance: dg.DagsterInstance, echo: Callable[[str], None]) -> int:

@@ -24,11 +24,12 @@ TABLES += [f"marts.{name}" for name in MARTS] + ["raw.delivered_files"]
 LOAD_COLUMNS = ("_loaded_at", "loaded_at", "_source_identity", "identity")
 
 
-def checksums(warehouse: str | backends.Lake, exclude: tuple[str, ...] = ()
-              ) -> dict[str, tuple[int, str]]:
-    """Each table's rows and content digest, without the columns in `exclude`."""
+def checksums(warehouse: str | backends.Lake, exclude: tuple[str, ...] = (),
+              digits: int | None = 6) -> dict[str, tuple[int, str]]:
+    """Each table's rows and content digest, without the columns in `exclude`, doubles rounded
+    to `digits` places (None: at full precision)."""
     with backends.connect(warehouse, read_only=True) as conn:
-        return {t: quality.table_checksum(conn, t, exclude) for t in TABLES}
+        return {t: quality.table_checksum(conn, t, exclude, digits) for t in TABLES}
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -2,6 +2,12 @@
 
 Each builder is SQL text with $start/$end parameters (dates, end exclusive) so a step reads only
 the partitions it writes; the columns each mart delivers are declared here as its contract.
+
+Re-runs are bit-identical. DuckDB adds DOUBLEs in whatever order its threads and row groups
+deliver them, so a float sum or average can differ in its last bits from one load to the next.
+Every sum and average of a DOUBLE here therefore adds the values as DECIMAL(18, 6) (`exact`):
+integer arithmetic, the same in any order. The source carries at most 6 decimal places, so
+nothing is rounded away; the result is stored as DOUBLE, one rounding of an exact value.
 """
 
 from __future__ import annotations
@@ -10,6 +16,14 @@ import datetime as dt
 
 from etl_assets.pipeline import warehouse
 from etl_assets.pipeline.tables import Column, TableContract
+
+
+AGGREGATE_DECIMALS = 6  # the scale sums and averages of DOUBLE columns are taken at
+
+
+def exact(column: str) -> str:
+    """A DOUBLE column as the DECIMAL that sums and averages over it add, exactly."""
+    return f"{column}::DECIMAL(18, {AGGREGATE_DECIMALS})"
 
 
 def _mart(name: str, description: str, key: tuple[str, ...], *columns: Column) -> TableContract:
@@ -110,13 +124,13 @@ CARRIER_DAILY_PERFORMANCE = _mart(
            min=0, max=1, lineage=("marts.fct_flights.arr_delay", "marts.fct_flights.status")),
 )
 
-CARRIER_DAILY_PERFORMANCE_SQL = """
+CARRIER_DAILY_PERFORMANCE_SQL = f"""
 SELECT carrier, any_value(carrier_name) AS carrier_name, flight_date,
        count(*) AS flights,
        count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
        count(*) FILTER (WHERE status = 'diverted') AS diverted,
-       avg(dep_delay) AS mean_dep_delay,
-       avg(arr_delay) FILTER (WHERE status = 'arrived') AS mean_arr_delay,
+       avg({exact("dep_delay")}) AS mean_dep_delay,
+       avg({exact("arr_delay")}) FILTER (WHERE status = 'arrived') AS mean_arr_delay,
        avg(CASE WHEN arr_delay <= 15 THEN 1.0 ELSE 0.0 END)
            FILTER (WHERE status = 'arrived') AS on_time_rate
 FROM marts.fct_flights
@@ -151,11 +165,11 @@ ORIGIN_DAILY_WEATHER = _mart(
     Column("min_visib", "DOUBLE", "Lowest visibility, miles.", lineage=("clean.weather.visib",)),
 )
 
-ORIGIN_DAILY_WEATHER_SQL = """
+ORIGIN_DAILY_WEATHER_SQL = f"""
 WITH departures AS (
     SELECT origin, flight_date, count(*) AS flights,
            count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
-           avg(dep_delay) AS mean_dep_delay,
+           avg({exact("dep_delay")}) AS mean_dep_delay,
            avg(CASE WHEN dep_delay > 15 THEN 1.0 ELSE 0.0 END)
                FILTER (WHERE status <> 'cancelled') AS delayed_share
     FROM marts.fct_flights
@@ -163,8 +177,8 @@ WITH departures AS (
     GROUP BY origin, flight_date
 ), daily_weather AS (
     SELECT origin, observation_date AS flight_date, count(*) AS weather_hours,
-           avg(temp) AS mean_temp, max(wind_speed) AS max_wind_speed,
-           sum(precip) AS total_precip, min(visib) AS min_visib
+           avg({exact("temp")}) AS mean_temp, max(wind_speed) AS max_wind_speed,
+           sum({exact("precip")})::DOUBLE AS total_precip, min(visib) AS min_visib
     FROM clean.weather
     WHERE observation_date >= $start AND observation_date < $end
     GROUP BY origin, observation_date

@@ -222,12 +222,14 @@ def quarantined_rows(conn, table: str, key: tuple[str, ...], reason_column: str,
     return by_reason, sample
 
 
-def table_checksum(conn, table: str, exclude: tuple[str, ...] = (), digits: int = 6
+def table_checksum(conn, table: str, exclude: tuple[str, ...] = (), digits: int | None = 6
                    ) -> tuple[int, str]:
     """Rows and an order-independent digest of a table's content: equal tables, equal digests.
 
-    Doubles are rounded to `digits` places (sums in another order differ in the last bits) and
-    timestamps with a zone are taken as epoch microseconds (their text follows the session's zone).
+    Doubles are rounded to `digits` places, for tables built by other code (the benchmarks'
+    pandas script); with `digits=None` they are compared at full precision (the shortest text
+    that reads back as the same bits). Timestamps with a zone are taken as epoch microseconds
+    (their text follows the session's zone).
     Columns in `exclude` (load times, say) are left out.
     """
     schema, name = table.split(".")
@@ -239,7 +241,7 @@ def table_checksum(conn, table: str, exclude: tuple[str, ...] = (), digits: int 
     for column, dtype in columns:
         if column in exclude:
             continue
-        if dtype == "DOUBLE":
+        if dtype == "DOUBLE" and digits is not None:
             parts.append(f"round({column}, {int(digits)})::VARCHAR")
         elif dtype == "TIMESTAMP WITH TIME ZONE":
             parts.append(f"epoch_us({column})::VARCHAR")

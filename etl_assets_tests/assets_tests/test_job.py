@@ -7,6 +7,7 @@ import duckdb
 import pandas as pd
 
 from etl_assets.pipeline.landing import read_source
+from etl_assets_tests.conftest import FIRST_DAYS, LOAD_COLUMNS, Deployment, checksums
 
 START, END = dt.date(2013, 1, 1), dt.date(2013, 1, 3)
 UNKNOWN_AIRPORTS = {"BQN", "PSE", "SJU", "STT"}  # destinations the source's airports lack
@@ -113,6 +114,18 @@ def test_rerunning_a_day_replaces_it_without_duplicates(loaded_copy):
         pd.testing.assert_frame_equal(query(deployment, f"SELECT * FROM {table} ORDER BY ALL"),
                                       before[table], obj=table)
     assert query(deployment, "SELECT count(*) AS n FROM raw.flights")["n"][0] == raw_before
+
+
+def test_two_loads_of_the_same_days_are_bit_identical(loaded, tmp_path, landed_days,
+                                                      monkeypatch):
+    """Every column of every table, doubles at full precision; only when and from which path
+    a file was loaded may differ."""
+    again = Deployment(tmp_path, landed_days, monkeypatch)
+    summary = again.run(*FIRST_DAYS)
+    assert summary.success, summary.render()
+    first = checksums(loaded[0].warehouse, LOAD_COLUMNS, digits=None)
+    assert checksums(again.warehouse, LOAD_COLUMNS, digits=None) == first
+    assert all(rows > 0 for table, (rows, _) in first.items() if not table.startswith("quar"))
 
 
 def partition_metadata(deployment, key: list[str], day: dt.date) -> dict:

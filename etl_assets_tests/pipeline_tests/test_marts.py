@@ -106,3 +106,28 @@ def test_each_day_gets_its_own_headline_figures(warehouse):
                                    RANGE["end"])[dt.date(2013, 1, 1)]
     assert (carriers["carriers"], carriers["flights"]) == (2, 5)
     assert carriers["on_time_rate"] == pytest.approx(2 / 3)  # weighted by arrived flights
+
+
+def weather_day(temps: list[str]) -> duckdb.DuckDBPyConnection:
+    """A day of one flight and one EWR observation an hour, temperature and precipitation
+    `temps` in that order of insertion, with its marts built."""
+    conn = duckdb.connect()
+    for reference in (AIRLINES, AIRPORTS, PLANES):
+        load(conn, reference, [])
+    load(conn, FLIGHTS, [flight()])
+    load(conn, WEATHER, [weather(hour=str(hour), time_hour=f"2013-01-01T{hour + 5:02d}:00:00Z",
+                                 temp=temp, precip=temp)
+                         for hour, temp in enumerate(temps, start=1)])
+    for name in marts.MARTS:
+        marts.load_mart(conn, name, RANGE["start"], RANGE["end"])
+    return conn
+
+
+def test_averages_and_sums_are_the_same_bits_whatever_order_the_rows_come_in():
+    # As DOUBLEs, 0.1 + 0.2 + 0.3 is 0.6000000000000001 and 0.3 + 0.2 + 0.1 is 0.6: a load
+    # that reads the same rows in another order would store other bits.
+    one, other = weather_day(["0.1", "0.2", "0.3"]), weather_day(["0.3", "0.2", "0.1"])
+    query = "SELECT mean_temp, total_precip FROM marts.origin_daily_weather_delays"
+    found = one.execute(query).fetchall()
+    assert found == other.execute(query).fetchall()
+    assert found == [(0.2, 0.6)]  # the exact decimal result, rounded once to a DOUBLE
