@@ -22,6 +22,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from etl_assets.instance import instance_at
 from etl_assets.pipeline import extract
 from etl_assets.pipeline.landing import replay
 
@@ -94,7 +95,7 @@ def run_demo(start: dt.date, end: dt.date, *, every: float, port: int, home: Pat
         days = replay(landing, start, end, every=every, progress=echo)
         echo(f"all {days} day(s) delivered; waiting for the pipeline to catch up")
         deadline = time.monotonic() + timeout
-        with dg.DagsterInstance.from_config(str(home)) as instance:
+        with instance_at(home) as instance:
             while not (caught_up(warehouse, landing, end)
                        and not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))):
                 if time.monotonic() > deadline:

@@ -32,6 +32,7 @@ import duckdb
 
 from etl_assets import dagster_adapter
 from etl_assets.alerts import AlertSink
+from etl_assets.instance import instance_at
 from etl_assets.demo import ACTIVE, caught_up, dagster_dev
 from etl_assets.pipeline.contract import DAILY_FEEDS
 from etl_assets.pipeline import extract
@@ -147,7 +148,7 @@ def run_soak(start: dt.date, end: dt.date, *, every: float, port: int, webhook_p
     env = {**os.environ, "ETL_ALERT_WEBHOOK_URL": webhook.url}
     try:
         with dagster_dev(project, port, home / "dagster_dev.log", env=env), \
-                dg.DagsterInstance.from_config(str(home)) as instance:
+                instance_at(home) as instance:
             echo(f"dagster dev is up: open http://127.0.0.1:{port}")
             replay(landing, start, end, every=every, progress=echo, after_day=inject)
             deadline = time.monotonic() + timeout
@@ -186,7 +187,7 @@ def redeliver_whole(landing: Path, day: dt.date) -> None:
 def kill_a_running_worker(home: Path, timeout: float) -> str | None:
     """SIGKILL the worker process of a run that is running now; its run id, or None."""
     deadline = time.monotonic() + timeout
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         while time.monotonic() < deadline:
             for run in instance.get_runs(filters=dg.RunsFilter(
                     statuses=[dg.DagsterRunStatus.STARTED])):

@@ -14,6 +14,7 @@ import pytest
 
 from etl_assets import dagster_adapter
 from etl_assets.assets.keys import step_key
+from etl_assets.instance import instance_at
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.marts import MARTS
 from etl_assets.pipeline.landing import land, read_source
@@ -54,7 +55,7 @@ def runs_at_once(tmp_path: Path, days: list[dt.date]) -> tuple[Path, list[str]]:
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
     land(tmp_path / "landing", min(days), max(days))
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         instance.get_runs()  # create the instance's storage once, as a first `make run` would
     env = {**os.environ, "DAGSTER_HOME": str(home),
            "ETL_LANDING_DIR": str(tmp_path / "landing"),
@@ -78,7 +79,7 @@ def test_four_runs_at_once_all_succeed_without_a_lock_error(tmp_path):
         assert "lock" not in output.lower(), output
     print(f"\n{len(DAYS)} overlapping runs succeeded in {seconds:.1f}s")
 
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         finished = instance.get_runs()
         assert [r.status for r in finished] == [dg.DagsterRunStatus.SUCCESS] * len(DAYS)
         retried = [e for r in finished for e in dagster_adapter.run_events(
@@ -110,7 +111,7 @@ def test_a_second_run_of_the_same_day_waits_for_the_first_to_end(tmp_path):
     told = [o for o in outputs[:2] if f"another run is loading {DAYS[0]}" in o]
     assert len(told) == 1, outputs[:2]  # the one that waited said so; the other did not wait
 
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         of_the_day = dg.RunsFilter(tags={dagster_adapter.RANGE_START_TAG: str(DAYS[0])})
         same_day = [step_spans(instance, r.run_id)
                     for r in instance.get_runs(filters=of_the_day)]

@@ -22,6 +22,7 @@ import duckdb
 import pytest
 
 from etl_assets import dagster_adapter
+from etl_assets.instance import instance_at
 from etl_assets.pipeline.landing import daily_file, land, read_source
 from etl_assets.ticks import INTERVAL_SETTING
 from etl_assets_tests.alerting import Webhook
@@ -61,8 +62,8 @@ class _Deployment:
         self.landing = root / "landing"
         self.warehouse = root / "warehouse.duckdb"
 
-    def instance(self) -> dg.DagsterInstance:
-        return dg.DagsterInstance.from_config(str(self.home))
+    def instance(self):
+        return instance_at(self.home)
 
     def log(self) -> str:
         return (self.root / "dagster_dev.log").read_text()
@@ -227,7 +228,7 @@ def test_the_daemon_launches_the_daily_schedule_and_it_materializes_its_day(tmp_
         assert started["scheduleState"]["status"] == "RUNNING", started
 
         def scheduled_run():
-            with dg.DagsterInstance.from_config(str(home)) as instance:
+            with instance_at(home) as instance:
                 runs = instance.get_runs(filters=dg.RunsFilter(
                     tags={"dagster/schedule_name": "daily_ingest_schedule"}))
                 assert not [r for r in runs if r.status == dg.DagsterRunStatus.FAILURE], (
@@ -237,7 +238,7 @@ def test_the_daemon_launches_the_daily_schedule_and_it_materializes_its_day(tmp_
         run = wait_for("the daemon's scheduled run to succeed", scheduled_run, timeout=300)
 
     assert run.job_name == "daily_ingest_job" and run.tags["dagster/partition"] == day
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         for table in ("flights", "weather"):
             [record] = instance.fetch_materializations(dg.AssetRecordsFilter(
                 asset_key=dg.AssetKey(["raw", table]), asset_partitions=[day]), limit=1).records

@@ -23,6 +23,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from etl_assets.instance import instance_at
 from etl_assets_tests.servers import dagster_dev, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,7 +130,7 @@ def test_a_person_reads_the_lineage_and_materializes_a_partition_from_the_ui(ui,
 
     # 3. The daemon runs it; bounded wait for its success in the instance.
     def succeeded():
-        with dg.DagsterInstance.from_config(str(home)) as instance:
+        with instance_at(home) as instance:
             runs = [r for r in instance.get_runs()
                     if r.tags.get("dagster/partition") == DAY
                     or r.tags.get("dagster/asset_partition_range_start") == DAY

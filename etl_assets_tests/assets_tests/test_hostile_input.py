@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from etl_assets.alerts import AlertSink
+from etl_assets.instance import instance_at
 from etl_assets.pipeline import deliveries
 from etl_assets.pipeline.landing import daily_file, days, deliver, manifest_file
 from etl_assets.pipeline.marts import MARTS
@@ -227,7 +228,7 @@ def test_the_same_day_delivered_twice_at_once_is_loaded_once(deployment, tmp_pat
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         instance.get_runs()  # the instance's storage, created once as a first `make run` would
     deliver(flights_file(deployment), flights_frame(deployment))  # delivered again: new identity
     env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_PROJECT_DIR": str(tmp_path),
