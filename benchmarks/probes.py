@@ -119,8 +119,11 @@ def backlog(start: dt.date, end: dt.date, root: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    from etl_assets.dagster_adapter import PLANNED_EVENTS_FLAG
+
     env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_WAREHOUSE_PATH": str(warehouse),
-           "ETL_LANDING_DIR": str(landing), "ETL_ALERT_LOG": str(root / "alerts.jsonl")}
+           "ETL_LANDING_DIR": str(landing), "ETL_ALERT_LOG": str(root / "alerts.jsonl"),
+           PLANNED_EVENTS_FLAG: "1"}  # as `make dev` (the Makefile) sets it
     began = time.perf_counter()
     with dagster_dev(project, port, root / "dagster_dev.log", env=env):
         with instance_at(home) as instance:

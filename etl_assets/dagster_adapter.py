@@ -33,6 +33,21 @@ def use_fast_event_writes() -> None:
 
 
 @contextmanager
+def batched_event_writes() -> Iterator[None]:
+    """Within: a step's events of many partitions are stored in batches, unless the environment
+    sets the batch size itself. For the runs the daemon launches (a sensor's, the automation's),
+    whose process is Dagster's and was never told to; the flag is read at each event."""
+    if os.environ.get(EVENT_BATCH_FLAG) is not None:
+        yield
+        return
+    os.environ[EVENT_BATCH_FLAG] = str(EVENT_BATCH_SIZE)
+    try:
+        yield
+    finally:
+        os.environ.pop(EVENT_BATCH_FLAG, None)
+
+
+@contextmanager
 def planned_per_partition() -> Iterator[None]:
     """Within: one planned event per asset and day, so a run that fails marks its days failed.
 

@@ -6,11 +6,13 @@ then share a Dagster instance on PostgreSQL (deploy/scale-out) and a warehouse e
 reach: DuckLake with its catalog on PostgreSQL (a DuckDB file has one writer process).
 
 Either way a run holds its days for as long as it executes (`days_held`): a second run of any
-of them waits for it to end, so two runs of one day never interleave their steps.
+of them waits for it to end, so two runs of one day never interleave their steps. And its events
+of many partitions are stored in batches, whoever launched it (`run_scope`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import warnings
@@ -55,14 +57,14 @@ def build_executor() -> dg.ExecutorDefinition:
     run on several workers at once.
     """
     if not on_celery():
-        return dagster_adapter.executor_within(dg.in_process_executor, run_days_held)
+        return dagster_adapter.executor_within(dg.in_process_executor, run_scope)
     from dagster_celery import celery_executor
 
     # dagster-celery registers its step task again for every step it submits; Celery warns of
     # the second registration each time (the first one stands, and is the same code).
     warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
 
-    return dagster_adapter.executor_within(celery_executor, run_days_held).configured(
+    return dagster_adapter.executor_within(celery_executor, run_scope).configured(
         celery_settings(), name="celery")
 
 
@@ -83,13 +85,12 @@ def run_days(tags: Mapping[str, str]) -> tuple[dt.date, dt.date] | None:
 
 
 @contextmanager
-def run_days_held(run: dg.DagsterRun, say: Callable[[str], None]) -> Iterator[None]:
-    """The run's days held while it executes (nothing held for a run of no day)."""
+def run_scope(run: dg.DagsterRun, say: Callable[[str], None]) -> Iterator[None]:
+    """What a run executes inside: its days held (nothing for a run of no day), and its events
+    stored in batches, as `etl-assets run` stores them, when the daemon launched it."""
     days = run_days(run.tags)
-    if days is None:
-        yield
-        return
-    with days_held(*days, say):
+    with dagster_adapter.batched_event_writes(), (
+            days_held(*days, say) if days is not None else contextlib.nullcontext()):
         yield
 
 

@@ -9,11 +9,12 @@ import warnings
 
 import dagster as dg
 
+from etl_assets import dagster_adapter
 from etl_assets.alerts import Alert, AlertSink
 from etl_assets.checks import MART_KEYS, freshness_checks
 from etl_assets.jobs import daily_ingest_job, feed_assets, reference_job
 from etl_assets.partitions import daily_partitions
-from etl_assets.pipeline import deliveries, extract
+from etl_assets.pipeline import deliveries, extract, readiness
 from etl_assets.resources import LandingZone, WarehouseResource
 from etl_assets.ticks import LANDING_SECONDS, interval_seconds
 
@@ -25,15 +26,16 @@ TICK_SECONDS = interval_seconds(LANDING_SECONDS)
     minimum_interval_seconds=TICK_SECONDS,
     # Safe to run by default: it only reacts to files, and a file's run key never runs twice.
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description=f"Requests a daily_ingest_job run for each day whose files are new or changed "
-                f"in the landing zone, and a reference_job run for changed reference files; at "
+    description=f"Requests a daily_ingest_job run for each block of consecutive days whose new "
+                f"or changed files in the landing zone are verified (one day with a bad file: a "
+                f"run of its own), and a reference_job run for changed reference files; at "
                 f"most {deliveries.MAX_FILES_PER_TICK} files a tick, oldest first. Files that "
                 f"map to no partition are logged, alerted once and passed over.",
 )
 def landing_zone_sensor(context: dg.SensorEvaluationContext, landing: LandingZone,
                         alerts: AlertSink, warehouse: WarehouseResource):
     found = deliveries.scan(landing.root, deliveries.Cursor.load(context.cursor),
-                            partition_days(context),
+                            partition_days(context), limit=deliveries.MAX_FILES_PER_TICK,
                             manifests_required=landing.manifests_required)
     # What the warehouse already holds is not loaded again, whatever this instance remembers: a
     # new cursor, a throwaway instance or a deleted DAGSTER_HOME sees every file as new.
@@ -55,16 +57,22 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing: LandingZon
     if found.backlog:
         context.log.info(f"{found.backlog} more changed file(s) wait for the next ticks")
 
-    # One run per day for the feeds whose files changed: a day's flights and weather files
-    # landing in one tick make one run, and a feed whose file has not landed yet is not read.
+    # One run per block of consecutive days whose files are verified, as `etl-assets run` cuts a
+    # range: a backlog of days is one run (a single-run backfill of their range), a day that
+    # lands alone is its own, and a day with a bad file runs alone, failing with the file's
+    # error. Only the feeds whose files changed are read: a file not landed yet is not waited for.
+    daily = {day: new for day, files in found.daily.items()
+             if (new := [f for f in files if f.file.identity not in held])}
     requests = []
-    for day, files in found.daily.items():
-        files = [f for f in files if f.file.identity not in held]
-        if files:
-            requests.append(dg.RunRequest(
-                job_name=daily_ingest_job.name, partition_key=day.isoformat(),
-                run_key=deliveries.run_key(files),
-                asset_selection=feed_assets(sorted({f.feed for f in files}))))
+    for block in readiness.delivery_blocks(landing.root, daily, landing.manifest_policy):
+        if block.start == block.end:
+            days = {"partition_key": block.start.isoformat()}
+        else:
+            days = {"tags": {dagster_adapter.RANGE_START_TAG: block.start.isoformat(),
+                             dagster_adapter.RANGE_END_TAG: block.end.isoformat()}}
+        requests.append(dg.RunRequest(
+            job_name=daily_ingest_job.name, run_key=deliveries.run_key(block.deliveries),
+            asset_selection=feed_assets(block.feeds), **days))
     reference = [f for f in found.reference if f.file.identity not in held]
     if reference:
         requests.append(dg.RunRequest(

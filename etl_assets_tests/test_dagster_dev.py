@@ -148,6 +148,51 @@ def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
                             {"d": DAY}).fetchone()[0] == expected
 
 
+BACKLOG = [dt.date(2013, 1, 1) + dt.timedelta(days=n) for n in range(5)]
+PARTITION_VIEWS = """query($path: [String!]!, $days: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode {
+    assetPartitionStatuses { ... on TimePartitionStatuses { ranges { status startKey endKey } } }
+    assetMaterializations(partitions: $days) {
+      partition metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }"""
+
+
+def test_a_backlog_already_landed_is_caught_up_in_a_few_runs(deployment, tmp_path):
+    """Days waiting in the landing zone when the platform starts (or after an outage): one
+    ingest run for the block, the reference files' run, and the marts' automation."""
+    staging = tmp_path / "staging"
+    land(staging, BACKLOG[0], BACKLOG[-1])
+    staging.rename(deployment.landing)  # all of it at once, as it waited
+    days = [d.isoformat() for d in BACKLOG]
+    wait_for("every day's marts", lambda: all(
+        deployment.materialized("marts", "origin_daily_weather_delays", partition=d)
+        for d in days), timeout=420)
+    wait_for("runs to finish", deployment.idle, timeout=180)
+
+    with deployment.instance() as instance:
+        runs = instance.get_runs()
+        ingest = [r for r in runs if r.job_name == "daily_ingest_job"]
+        by_day = {r.partition_key: r.asset_materialization.metadata[
+            "dagster/partition_row_count"].value
+            for r in instance.fetch_materializations(dg.AssetKey(["raw", "flights"]),
+                                                     limit=20).records}
+    assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [
+        (r.job_name, r.status) for r in runs]
+    assert len(ingest) == 1 and len(runs) <= 4, [(r.job_name, r.tags) for r in runs]
+    assert (ingest[0].tags[dagster_adapter.RANGE_START_TAG],
+            ingest[0].tags[dagster_adapter.RANGE_END_TAG]) == (days[0], days[-1])
+
+    # What the UI shows of the days, read by the webserver from the event log the run wrote:
+    # one materialized range, and each day's own row count in its event.
+    node = graphql(deployment.port, PARTITION_VIEWS, {"path": ["raw", "flights"], "days": days})[
+        "assetNodeOrError"]
+    assert node["assetPartitionStatuses"]["ranges"] == [
+        {"status": "MATERIALIZED", "startKey": days[0], "endKey": days[-1]}]
+    shown = {m["partition"]: next(e["intValue"] for e in m["metadataEntries"]
+                                  if e["label"] == "dagster/partition_row_count")
+             for m in node["assetMaterializations"]}
+    assert shown == by_day and sorted(shown) == days and len(set(shown.values())) == len(days)
+
+
 SENSOR_TICKS = """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {
   ... on Sensor { sensorState { ticks(limit: 20) { status skipReason runIds timestamp } } } } }"""
 

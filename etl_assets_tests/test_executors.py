@@ -64,6 +64,28 @@ DAYS = (dt.date(2013, 1, 1), dt.date(2013, 1, 30))
 VICTIM = step_key("clean", "flights")  # the step whose worker is killed as it runs it
 
 
+SEEN_BATCH_SIZES = []  # the event batch size each step of batched_job saw (it runs here)
+
+
+@dg.op
+def note_batch_size():
+    SEEN_BATCH_SIZES.append(os.environ.get(dagster_adapter.EVENT_BATCH_FLAG))
+
+
+@dg.job(executor_def=dagster_adapter.executor_within(dg.in_process_executor, executors.run_scope))
+def batched_job():
+    note_batch_size()
+
+
+def test_a_run_launched_as_the_daemon_does_stores_its_events_in_batches(tmp_path, monkeypatch):
+    monkeypatch.delenv(dagster_adapter.EVENT_BATCH_FLAG, raising=False)
+    SEEN_BATCH_SIZES.clear()
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        assert dg.execute_job(dg.reconstructable(batched_job), instance).success
+    assert SEEN_BATCH_SIZES == [str(dagster_adapter.EVENT_BATCH_SIZE)]
+    assert dagster_adapter.EVENT_BATCH_FLAG not in os.environ  # set for the run only
+
+
 @pytest.mark.e2e
 @pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
                     "(apt-get install -y postgresql); .ci/run installs it")

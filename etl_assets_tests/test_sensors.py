@@ -12,13 +12,14 @@ import dagster as dg
 import duckdb
 import pytest
 
+from etl_assets import dagster_adapter
 from etl_assets.assets.clean import build_clean_assets
 from etl_assets.assets.raw import build_raw_assets
 from etl_assets.jobs import daily_ingest_job, feed_assets, reference_job
 from etl_assets.partitions import build_daily_partitions
 from etl_assets.pipeline import deliveries, extract
 from etl_assets.pipeline.contract import ALL_FEEDS
-from etl_assets.pipeline.deliveries import MAX_FILES_PER_TICK
+from etl_assets.pipeline.landing import land
 from etl_assets.alerts import AlertSink
 from etl_assets.resources import LandingZone, WarehouseResource, build_resources
 from etl_assets.sensors import landing_zone_sensor
@@ -111,19 +112,21 @@ def test_a_rewritten_file_requests_its_day_again_with_a_new_run_key(landing):
     assert again.run_key != first.run_requests[0].run_key
 
 
-def test_a_thousand_files_are_worked_through_oldest_first_a_bounded_number_per_tick(landing):
+def test_a_thousand_files_are_worked_through_oldest_first_a_bounded_number_per_tick(
+        landing, monkeypatch):
+    monkeypatch.setattr(deliveries, "MAX_FILES_PER_TICK", 100)  # ten looks, not one
     days = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(1000)]
     files = {str(day): deliver(landing, f"flights/{day}.csv") for day in days}
     order = {key: (f.stat().st_ctime_ns, str(f)) for key, f in files.items()}
     defs = definitions("2015-12-31")  # the configured partitions, not the bundled 2013
     ticks, cursor = [], None
     while (result := tick(landing, cursor, defs)).run_requests:
-        assert len(result.run_requests) <= MAX_FILES_PER_TICK
+        assert len(result.run_requests) <= deliveries.MAX_FILES_PER_TICK
         ticks.append([r.partition_key for r in result.run_requests])
         cursor = result.cursor
     requested = [key for keys in ticks for key in keys]
     assert sorted(requested) == sorted(files)  # every partition, exactly once
-    assert len(ticks) == 1000 // MAX_FILES_PER_TICK
+    assert len(ticks) == 1000 // deliveries.MAX_FILES_PER_TICK
     assert all(max(order[k] for k in earlier) < min(order[k] for k in later)
                for earlier, later in zip(ticks, ticks[1:]))
     assert len(cursor) < 1000  # the cursor does not hold the files it has seen
@@ -228,3 +231,37 @@ def test_a_file_rewritten_after_it_was_loaded_is_loaded_again(landing, landed_da
     rewritten.write_text(rewritten.read_text())  # upstream writes it again: a new modified time
     jan3 = [r for r in tick(landing).run_requests if r.partition_key == "2013-01-03"]
     assert [r.asset_selection for r in jan3] == [feed_assets(["flights"])]  # weather is held
+
+
+def days_of(request) -> tuple[str, str]:
+    """The first and last day a run request loads: its partition, or its range's ends."""
+    if request.partition_key:
+        return request.partition_key, request.partition_key
+    return (request.tags[dagster_adapter.RANGE_START_TAG],
+            request.tags[dagster_adapter.RANGE_END_TAG])
+
+
+def test_a_backlog_of_ready_days_is_one_run_of_their_range(landing, landed_days):
+    shutil.copytree(landed_days, landing)
+    daily, reference = tick(landing).run_requests
+    assert (daily.job_name, daily.partition_key) == ("daily_ingest_job", None)
+    assert days_of(daily) == ("2013-01-01", "2013-01-03")
+    assert set(daily.asset_selection) == set(feed_assets(["flights", "weather"]))
+    assert len(daily.run_key.split("|")) == 6  # every file of the three days
+    assert reference.job_name == "reference_job"
+
+
+def test_a_day_with_a_bad_file_runs_alone_and_the_ready_days_around_it_together(tmp_path,
+                                                                               landing):
+    land(landing, dt.date(2013, 1, 1), dt.date(2013, 1, 5))
+    cut = landing / "flights" / "2013-01-03.csv"
+    cut.write_text("".join(cut.read_text().splitlines(keepends=True)[:50]))  # not as manifested
+    only_weather = landing / "flights" / "2013-01-05.csv"
+    only_weather.unlink()  # its flights have not landed yet
+    requests = [r for r in tick(landing).run_requests if r.job_name == "daily_ingest_job"]
+    assert [days_of(r) for r in requests] == [("2013-01-01", "2013-01-02"),
+                                              ("2013-01-03", "2013-01-03"),
+                                              ("2013-01-04", "2013-01-04"),
+                                              ("2013-01-05", "2013-01-05")]
+    assert [r.partition_key for r in requests] == [None, "2013-01-03", "2013-01-04", "2013-01-05"]
+    assert requests[-1].asset_selection == feed_assets(["weather"])
