@@ -50,7 +50,7 @@ demo: setup
 
 # The bundled year through the sensor path under dagster dev with faults injected (bad files, a
 # killed run, a webhook outage), into data/soak; stops by itself and prints what it counted.
-SOAK_EVERY ?= 2
+SOAK_EVERY ?= 1
 SOAK_START ?= 2013-01-01
 SOAK_END ?= 2013-12-31
 soak: setup

@@ -104,7 +104,11 @@ marts_automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.assets(*MART_KEYS),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=TICK_SECONDS,
-    description="Rebuilds a day's marts when that day's clean tables change.",
+    # Several days requested in one tick become a backfill, which runs them by the marts'
+    # single-run backfill policy: one run per block of consecutive days, not one per day.
+    emit_backfills=True,
+    description="Rebuilds a day's marts when that day's clean tables change; days requested "
+                "together are built in one run.",
 )
 
 # The freshness checks run with each mart materialization, when they pass by construction; this

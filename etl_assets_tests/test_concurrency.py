@@ -15,6 +15,7 @@ import pytest
 from etl_assets import dagster_adapter
 from etl_assets.assets.keys import step_key
 from etl_assets.instance import instance_at
+from etl_assets.sqlite_event_log import BatchedSqliteEventLogStorage
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.marts import MARTS
 from etl_assets.pipeline.landing import land, read_source
@@ -80,6 +81,8 @@ def test_four_runs_at_once_all_succeed_without_a_lock_error(tmp_path):
     print(f"\n{len(DAYS)} overlapping runs succeeded in {seconds:.1f}s")
 
     with instance_at(home) as instance:
+        # the project's event log (etl_assets/sqlite_event_log.py) handed out the pool's slot
+        assert isinstance(instance.event_log_storage, BatchedSqliteEventLogStorage)
         finished = instance.get_runs()
         assert [r.status for r in finished] == [dg.DagsterRunStatus.SUCCESS] * len(DAYS)
         retried = [e for r in finished for e in dagster_adapter.run_events(

@@ -210,3 +210,27 @@ def test_engines_are_kept_per_shard_and_the_oldest_let_go(tmp_path):
     assert storage._engines[kept[-1]] is first  # the same engine, reused
     storage.dispose()
     assert storage._engines == {}
+
+
+def pool_turns(storage) -> list[tuple[str, bool]]:
+    """Two runs asking for the one slot of a pool, as their steps do, and the answers."""
+    storage.set_concurrency_slots("warehouse", 1)
+    turns = []
+    for run_id, step in (("first", "raw__flights"), ("second", "raw__flights")):
+        turns.append((run_id, storage.claim_concurrency_slot("warehouse", run_id, step)
+                      .is_claimed))
+    storage.free_concurrency_slots_for_run("first")
+    turns.append(("second", storage.claim_concurrency_slot("warehouse", "second",
+                                                           "raw__flights").is_claimed))
+    info = storage.get_concurrency_info("warehouse")
+    turns.append((",".join(s.run_id for s in info.claimed_slots), info.slot_count == 1))
+    return turns
+
+
+def test_pool_slots_are_handed_out_as_by_dagsters_own_storage(tmp_path):
+    ours = BatchedSqliteEventLogStorage(str(tmp_path / "ours"))
+    theirs = SqliteEventLogStorage(str(tmp_path / "theirs" / "history" / "runs"))
+    assert ours.supports_global_concurrency_limits
+    found = pool_turns(ours)
+    assert found == [("first", True), ("second", False), ("second", True), ("second", True)]
+    assert found == pool_turns(theirs)
