@@ -37,6 +37,22 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def deployment(tmp_path, webhook):
     """`dagster dev` on a free port with a temporary DAGSTER_HOME, warehouse and landing zone."""
+    yield from _started(tmp_path, webhook)
+
+
+BACKLOG = [dt.date(2013, 1, 1) + dt.timedelta(days=n) for n in range(5)]
+
+
+@pytest.fixture
+def deployment_with_backlog(tmp_path, webhook):
+    """The same, with the BACKLOG days already in the landing zone when `dagster dev` starts
+    (its first sensor tick comes seconds later, when every file has settled)."""
+    land(tmp_path / "landing", BACKLOG[0], BACKLOG[-1])
+    yield from _started(tmp_path, webhook)
+
+
+def _started(tmp_path: Path, webhook: Webhook):
+    """`dagster dev` on the deployment's temporary folders, until the test ends."""
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
@@ -148,7 +164,6 @@ def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
                             {"d": DAY}).fetchone()[0] == expected
 
 
-BACKLOG = [dt.date(2013, 1, 1) + dt.timedelta(days=n) for n in range(5)]
 PARTITION_VIEWS = """query($path: [String!]!, $days: [String!]!) {
   assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode {
     assetPartitionStatuses { ... on TimePartitionStatuses { ranges { status startKey endKey } } }
@@ -156,12 +171,10 @@ PARTITION_VIEWS = """query($path: [String!]!, $days: [String!]!) {
       partition metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }"""
 
 
-def test_a_backlog_already_landed_is_caught_up_in_a_few_runs(deployment, tmp_path):
+def test_a_backlog_already_landed_is_caught_up_in_a_few_runs(deployment_with_backlog):
     """Days waiting in the landing zone when the platform starts (or after an outage): one
     ingest run for the block, the reference files' run, and the marts' automation."""
-    staging = tmp_path / "staging"
-    land(staging, BACKLOG[0], BACKLOG[-1])
-    staging.rename(deployment.landing)  # all of it at once, as it waited
+    deployment = deployment_with_backlog
     days = [d.isoformat() for d in BACKLOG]
     wait_for("every day's marts", lambda: all(
         deployment.materialized("marts", "origin_daily_weather_delays", partition=d)
