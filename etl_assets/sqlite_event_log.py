@@ -2,7 +2,7 @@
 one transaction per shard, on database engines it keeps.
 
 Dagster 1.13's `SqliteEventLogStorage` builds and disposes of a SQLAlchemy engine for every write
-(so every statement is compiled again), and has no batch write: the 3,285 materializations of a
+(so every statement is compiled again), and has no batch write: the 3,294 materializations of a
 year's run were written one by one, each in a transaction on the run's shard and another on the
 index shard. This subclass changes how, never what:
 
