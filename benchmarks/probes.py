@@ -102,13 +102,14 @@ def backlog(start: dt.date, end: dt.date, root: Path) -> None:
     seconds from its start until every file is loaded with the last day's marts and no run is
     left, and the runs it took."""
     import shutil
-    import socket
 
     import dagster as dg
 
+    from etl_assets.dagster_adapter import PLANNED_EVENTS_FLAG
     from etl_assets.demo import ACTIVE, caught_up, dagster_dev
     from etl_assets.instance import instance_at
     from etl_assets.pipeline.landing import land
+    from etl_assets_tests.servers import free_port
 
     project = Path(__file__).resolve().parent.parent
     shutil.rmtree(root, ignore_errors=True)
@@ -116,16 +117,11 @@ def backlog(start: dt.date, end: dt.date, root: Path) -> None:
     home.mkdir(parents=True)
     shutil.copy(project / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
     land(landing, start, end)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    from etl_assets.dagster_adapter import PLANNED_EVENTS_FLAG
-
     env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_WAREHOUSE_PATH": str(warehouse),
            "ETL_LANDING_DIR": str(landing), "ETL_ALERT_LOG": str(root / "alerts.jsonl"),
            PLANNED_EVENTS_FLAG: "1"}  # as `make dev` (the Makefile) sets it
     began = time.perf_counter()
-    with dagster_dev(project, port, root / "dagster_dev.log", env=env):
+    with dagster_dev(project, free_port(), root / "dagster_dev.log", env=env):
         with instance_at(home) as instance:
             while not (caught_up(warehouse, landing, end)
                        and not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))):

@@ -262,10 +262,9 @@ def compare(results: list[Result]) -> list[str]:
     reference_key, reference = built[0]
     problems = []
     for result in results:
-        loads = [s.outputs["exact"] for s in result.samples if s.outputs]
+        first, *others = [s.outputs["exact"] for s in result.samples if s.outputs] or [{}]
         problems += [f"{table} differs bit for bit between two loads of ({result.case.key})"
-                     for table in loads[0] if any(o[table] != loads[0][table] for o in loads)
-                     ] if loads else []
+                     for table, digest in first.items() if any(o[table] != digest for o in others)]
     for key, found in built[1:]:
         for what in ("rows", "checksums"):
             for table, value in reference[what].items():
