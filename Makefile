@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
-# One materialization-planned event per asset and run, not per day (see etl_assets/runner.py).
+# One materialization-planned event per asset and run, not per day (see etl_assets/operations/runner.py).
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := 1
 
 .PHONY: setup run land test test-fast dev demo soak bench audit clean

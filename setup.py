@@ -12,14 +12,15 @@ setup(
     description="A production-grade Dagster pipeline: landing zone → raw → clean → marts in DuckDB.",
     python_requires=">=3.10",
     packages=find_packages(exclude=["etl_assets_tests*", "benchmarks*"]),
-    package_data={"etl_assets": ["celery.yaml"]},  # the runs' and the workers' Celery settings
+    # the Celery settings the runs and the workers read
+    package_data={"etl_assets.runtime": ["celery.yaml"]},
     install_requires=[
         f"dagster=={DAGSTER}",
         f"dagster-webserver=={DAGSTER}",
         f"dagster-duckdb=={DAGSTER_LIBRARIES}",
         f"dagster-duckdb-pandas=={DAGSTER_LIBRARIES}",
         f"dagster-postgres=={DAGSTER_LIBRARIES}",  # the production instance (deploy/postgres)
-        # steps on Celery workers with a Redis broker (ETL_CELERY_BROKER, etl_assets/executors.py)
+        # steps on Celery workers with a Redis broker (ETL_CELERY_BROKER, etl_assets/runtime/executors.py)
         f"dagster-celery[redis]=={DAGSTER_LIBRARIES}",
         "pandas>=2.2,<3",  # dagster-duckdb-pandas 0.29 needs pandas < 3
         "duckdb==1.4.4",  # the version the duckdb-ext-* packages below are built for
@@ -35,5 +36,5 @@ setup(
     # used: it does not work on these machines).
     # pytest-xdist runs the in-process tests on both cores (`make test-fast`).
     extras_require={"dev": ["pytest>=8", "pytest-xdist==3.8.0", "playwright==1.65.2"]},
-    entry_points={"console_scripts": ["etl-assets=etl_assets.cli:main"]},
+    entry_points={"console_scripts": ["etl-assets=etl_assets.operations.cli:main"]},
 )

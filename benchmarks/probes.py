@@ -70,8 +70,8 @@ def sensor_tick(files: int, root: Path) -> None:
     import dagster as dg
 
     from etl_assets.definitions import defs
-    from etl_assets.resources import LandingZone
-    from etl_assets.sensors import landing_zone_sensor
+    from etl_assets.runtime.resources import LandingZone
+    from etl_assets.automation.sensors import landing_zone_sensor
 
     definitions = defs()
     instance = dg.DagsterInstance.ephemeral()
@@ -105,9 +105,9 @@ def backlog(start: dt.date, end: dt.date, root: Path) -> None:
 
     import dagster as dg
 
-    from etl_assets.dagster_adapter import PLANNED_EVENTS_FLAG
-    from etl_assets.demo import ACTIVE, caught_up, dagster_dev
-    from etl_assets.instance import instance_at
+    from etl_assets.runtime.dagster_adapter import PLANNED_EVENTS_FLAG
+    from etl_assets.operations.demo import ACTIVE, caught_up, dagster_dev
+    from etl_assets.operations.instance import instance_at
     from etl_assets.pipeline.landing import land
     from etl_assets_tests.servers import free_port
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from etl_assets.alert_sensors import (
+from etl_assets.automation.alert_sensors import (
     alert_delivery_sensor,
     check_failure_alert_sensor,
     run_failure_alert_sensor,
@@ -10,17 +10,17 @@ from etl_assets.alert_sensors import (
 from etl_assets.assets.clean import build_clean_assets
 from etl_assets.assets.marts import build_mart_assets
 from etl_assets.assets.raw import build_raw_assets
-from etl_assets.checks import factory_checks
-from etl_assets.executors import build_executor
-from etl_assets.jobs import daily_ingest_job, etl_job, reference_job
-from etl_assets.partitions import build_daily_partitions, last_day_setting
-from etl_assets.resources import build_resources
-from etl_assets.schedules import (
+from etl_assets.assets.checks import factory_checks
+from etl_assets.runtime.executors import build_executor
+from etl_assets.automation.jobs import daily_ingest_job, etl_job, reference_job
+from etl_assets.assets.partitions import build_daily_partitions, last_day_setting
+from etl_assets.runtime.resources import build_resources
+from etl_assets.automation.schedules import (
     build_daily_ingest_schedule,
     ingest_cron_setting,
     weekly_reference_schedule,
 )
-from etl_assets.sensors import (
+from etl_assets.automation.sensors import (
     landing_zone_sensor,
     marts_automation_sensor,
     marts_freshness_sensor,

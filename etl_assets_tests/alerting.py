@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from etl_assets.alerts import Alert, AlertSink
+from etl_assets.runtime.alerts import Alert, AlertSink
 
 UI = "http://dagster.test:3000"
 DAY = "2013-01-02"

@@ -11,8 +11,8 @@ from etl_assets.pipeline import backends, quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.landing import land
 from etl_assets.pipeline.marts import MARTS
-from etl_assets.report import RunSummary
-from etl_assets.runner import run_job
+from etl_assets.operations.report import RunSummary
+from etl_assets.operations.runner import run_job
 from etl_assets_tests.alerting import sink_for, webhook_server
 
 FIRST_DAYS = (dt.date(2013, 1, 1), dt.date(2013, 1, 3))  # three real days of the bundled feed

@@ -41,7 +41,7 @@ def main(layer: str, signal_file: str, start: str, end: str) -> None:
     warehouse.transaction = stopping_transaction
 
     from etl_assets.definitions import defs
-    from etl_assets.runner import run_job
+    from etl_assets.operations.runner import run_job
 
     summary = run_job(defs(), dt.date.fromisoformat(start), dt.date.fromisoformat(end),
                       warehouse_path=str(warehouse_path()), echo=print)
@@ -50,8 +50,8 @@ def main(layer: str, signal_file: str, start: str, end: str) -> None:
 
 
 def warehouse_path() -> Path:
-    from etl_assets.project import env_path
-    from etl_assets.resources import DEFAULT_WAREHOUSE
+    from etl_assets.runtime.paths import env_path
+    from etl_assets.runtime.resources import DEFAULT_WAREHOUSE
 
     return env_path("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE)
 

@@ -174,7 +174,7 @@ def redis_server(timeout: float = 30.0) -> Iterator[str]:
         wait_for("redis-server to answer", answers, timeout, every=0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        from etl_assets.demo import end_group
+        from etl_assets.operations.demo import end_group
 
         end_group(process)
 
@@ -187,8 +187,8 @@ def celery_worker(name: str, env: dict[str, str], log: Path,
     settings file the runs read (ETL_CELERY_SETTINGS in env, else the project's)."""
     import sys
 
-    from etl_assets.demo import end_group
-    from etl_assets.executors import settings_file
+    from etl_assets.operations.demo import end_group
+    from etl_assets.runtime.executors import settings_file
 
     bin_dir = str(Path(sys.executable).parent)  # dagster-celery starts `celery` from PATH
     env = {**env, "PATH": bin_dir + os.pathsep + env.get("PATH", "")}
@@ -249,8 +249,8 @@ class DagsterDev:
 def dagster_dev(cwd: Path, env: dict[str, str], log: Path, port: int | None = None,
                 timeout: float = 180.0) -> Iterator[DagsterDev]:
     """`dagster dev -w workspace.yaml` on a free loopback port, answering, then gone whole
-    (etl_assets.demo.dagster_dev, which ends its process group)."""
-    from etl_assets.demo import dagster_dev as start
+    (etl_assets.operations.demo.dagster_dev, which ends its process group)."""
+    from etl_assets.operations.demo import dagster_dev as start
 
     port = port or free_port()
     with start(cwd, port, log, env=env, timeout=timeout) as process:

@@ -6,12 +6,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_assets.alert_sensors import (
+from etl_assets.automation.alert_sensors import (
     check_failure_alert_sensor,
     run_failure_alert_sensor,
     run_partition,
 )
-from etl_assets.resources import build_alert_sink
+from etl_assets.runtime.resources import build_alert_sink
 from etl_assets_tests.alerting import DAY, UI, logged
 
 days = dg.DailyPartitionsDefinition(start_date="2013-01-01", end_date="2013-01-10")

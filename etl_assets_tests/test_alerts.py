@@ -9,9 +9,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_assets.alert_sensors import UndeliveredAlerts, alert_delivery_sensor
-from etl_assets.alerts import AlertSink
-from etl_assets.resources import build_alert_sink
+from etl_assets.automation.alert_sensors import UndeliveredAlerts, alert_delivery_sensor
+from etl_assets.runtime.alerts import AlertSink
+from etl_assets.runtime.resources import build_alert_sink
 from etl_assets_tests.alerting import ALERT, DAY, UI, Webhook, closed_port_url, logged, serve
 
 # --- the sink ------------------------------------------------------------------------------

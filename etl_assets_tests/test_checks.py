@@ -8,9 +8,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from etl_assets import checks
+from etl_assets.assets import checks
 from etl_assets.pipeline.contract import CONTRACTS
-from etl_assets.resources import QualityPolicy
+from etl_assets.runtime.resources import QualityPolicy
 
 JAN1, JAN2, JAN4 = dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 4)
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN

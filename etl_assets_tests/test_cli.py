@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from etl_assets.cli import main
+from etl_assets.operations.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def etl_assets(*args, cwd: Path, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "etl_assets.cli", *args], cwd=cwd, capture_output=True, text=True,
+        [sys.executable, "-m", "etl_assets.operations.cli", *args], cwd=cwd, capture_output=True, text=True,
         env={**os.environ, "DAGSTER_HOME": str(cwd / "home"), "ETL_PROJECT_DIR": str(cwd), **env},
         timeout=300,
     )
@@ -130,7 +130,7 @@ def test_a_run_killed_mid_step_does_not_block_the_next_one(tmp_path):
     assert etl_assets("land", "--start", "2013-01-01", "--end", "2013-01-01",
                       cwd=tmp_path).returncode == 0
     first = subprocess.Popen(
-        [sys.executable, "-m", "etl_assets.cli", "run", "--start", "2013-01-01", "--end",
+        [sys.executable, "-m", "etl_assets.operations.cli", "run", "--start", "2013-01-01", "--end",
          "2013-01-01"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, env={**os.environ, "DAGSTER_HOME": str(home), "ETL_PROJECT_DIR": str(tmp_path)})
     for line in first.stdout:  # kill it inside a step that holds the pool's one slot

@@ -12,10 +12,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from etl_assets import dagster_adapter
+from etl_assets.runtime import dagster_adapter
 from etl_assets.assets.keys import step_key
-from etl_assets.instance import instance_at
-from etl_assets.sqlite_event_log import BatchedSqliteEventLogStorage
+from etl_assets.operations.instance import instance_at
+from etl_assets.runtime.sqlite_event_log import BatchedSqliteEventLogStorage
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.marts import MARTS
 from etl_assets.pipeline.landing import land, read_source
@@ -61,7 +61,7 @@ def runs_at_once(tmp_path: Path, days: list[dt.date]) -> tuple[Path, list[str]]:
     env = {**os.environ, "DAGSTER_HOME": str(home),
            "ETL_LANDING_DIR": str(tmp_path / "landing"),
            "ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb")}
-    runs = [subprocess.Popen([sys.executable, "-m", "etl_assets.cli", "run",
+    runs = [subprocess.Popen([sys.executable, "-m", "etl_assets.operations.cli", "run",
                               "--start", str(day), "--end", str(day)],
                              cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
@@ -81,7 +81,7 @@ def test_four_runs_at_once_all_succeed_without_a_lock_error(tmp_path):
     print(f"\n{len(DAYS)} overlapping runs succeeded in {seconds:.1f}s")
 
     with instance_at(home) as instance:
-        # the project's event log (etl_assets/sqlite_event_log.py) handed out the pool's slot
+        # the project's event log (etl_assets/runtime/sqlite_event_log.py) handed out the pool's slot
         assert isinstance(instance.event_log_storage, BatchedSqliteEventLogStorage)
         finished = instance.get_runs()
         assert [r.status for r in finished] == [dg.DagsterRunStatus.SUCCESS] * len(DAYS)

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_assets import dagster_adapter
+from etl_assets.runtime import dagster_adapter
 from etl_assets.assets.keys import key_table
 from etl_assets_tests.conftest import FIRST_DAYS, Deployment
 

@@ -21,10 +21,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from etl_assets import dagster_adapter
-from etl_assets.instance import instance_at
+from etl_assets.runtime import dagster_adapter
+from etl_assets.operations.instance import instance_at
 from etl_assets.pipeline.landing import daily_file, land, read_source
-from etl_assets.ticks import INTERVAL_SETTING
+from etl_assets.automation.intervals import INTERVAL_SETTING
 from etl_assets_tests.alerting import Webhook
 from etl_assets_tests.servers import dagster_dev, free_port, graphql, wait_for
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_assets.demo import end_group
+from etl_assets.operations.demo import end_group
 from etl_assets.definitions import defs
 from etl_assets.pipeline.landing import land
-from etl_assets.report import latest_check_outcomes
+from etl_assets.operations.report import latest_check_outcomes
 from etl_assets_tests.servers import (
     free_port,
     graphql,

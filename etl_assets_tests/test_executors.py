@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 import yaml
 
-from etl_assets import dagster_adapter, executors
+from etl_assets.runtime import dagster_adapter, executors
 from etl_assets.assets.keys import step_key
 from etl_assets.definitions import defs
 from etl_assets.pipeline import backends

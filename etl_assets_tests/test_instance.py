@@ -7,7 +7,7 @@ import sys
 
 import dagster as dg
 
-from etl_assets.instance import HOST_TAG, LAUNCHER_TAG, PID_TAG, release_abandoned_runs
+from etl_assets.operations.instance import HOST_TAG, LAUNCHER_TAG, PID_TAG, release_abandoned_runs
 
 
 def dead_pid() -> int:

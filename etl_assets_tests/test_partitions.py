@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from etl_assets.partitions import build_daily_partitions, last_day_setting, last_partition_day
+from etl_assets.assets.partitions import build_daily_partitions, last_day_setting, last_partition_day
 
 
 def test_the_bundled_feed_is_the_default_range(monkeypatch):

@@ -7,9 +7,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_assets import dagster_adapter
-from etl_assets.report import latest_check_outcomes
-from etl_assets.runner import run_job
+from etl_assets.runtime import dagster_adapter
+from etl_assets.operations.report import latest_check_outcomes
+from etl_assets.operations.runner import run_job
 from etl_assets_tests.conftest import Deployment
 from etl_assets_tests.servers import postgres_bin, postgres_server
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_assets.project import project_dir
-from etl_assets.resources import build_resources
+from etl_assets.runtime.paths import project_dir
+from etl_assets.runtime.resources import build_resources
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,7 @@ def test_the_cli_lands_into_the_project_from_any_folder(tmp_path):
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")}
     done = subprocess.run(
-        [sys.executable, "-m", "etl_assets.cli", "land", "--start", "2013-01-01",
+        [sys.executable, "-m", "etl_assets.operations.cli", "land", "--start", "2013-01-01",
          "--end", "2013-01-01"], cwd=elsewhere, capture_output=True, text=True, timeout=120,
         env={**env, "ETL_PROJECT_DIR": str(project)})
     assert done.returncode == 0, done.stderr

@@ -3,7 +3,7 @@
 import datetime as dt
 
 from etl_assets.pipeline.readiness import Block
-from etl_assets.report import CheckOutcome, RunPart, RunSummary, render_checks, table_text
+from etl_assets.operations.report import CheckOutcome, RunPart, RunSummary, render_checks, table_text
 
 
 def test_columns_line_up_and_a_long_last_column_is_cut_with_an_ellipsis():

@@ -4,7 +4,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from etl_assets.resources import WarehouseResource, build_resources
+from etl_assets.runtime.resources import WarehouseResource, build_resources
 
 
 def test_the_warehouse_folder_is_created_on_first_use(tmp_path):

@@ -12,17 +12,17 @@ import dagster as dg
 import duckdb
 import pytest
 
-from etl_assets import dagster_adapter
+from etl_assets.runtime import dagster_adapter
 from etl_assets.assets.clean import build_clean_assets
 from etl_assets.assets.raw import build_raw_assets
-from etl_assets.jobs import daily_ingest_job, feed_assets, reference_job
-from etl_assets.partitions import build_daily_partitions
+from etl_assets.automation.jobs import daily_ingest_job, feed_assets, reference_job
+from etl_assets.assets.partitions import build_daily_partitions
 from etl_assets.pipeline import deliveries, extract
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.landing import land
-from etl_assets.alerts import AlertSink
-from etl_assets.resources import LandingZone, WarehouseResource, build_resources
-from etl_assets.sensors import landing_zone_sensor
+from etl_assets.runtime.alerts import AlertSink
+from etl_assets.runtime.resources import LandingZone, WarehouseResource, build_resources
+from etl_assets.automation.sensors import landing_zone_sensor
 
 _clock = [1_700_000_000]
 FEEDS = {c.name: c for c in ALL_FEEDS}

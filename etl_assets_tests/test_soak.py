@@ -7,9 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl_assets.alerts import Alert, AlertSink
+from etl_assets.runtime.alerts import Alert, AlertSink
 from etl_assets.pipeline.landing import read_source
-from etl_assets.soak import Faults, Webhook, account
+from etl_assets.operations.soak import Faults, Webhook, account
 
 
 

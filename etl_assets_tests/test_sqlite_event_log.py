@@ -15,10 +15,10 @@ from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.event_log.base import EventLogStorage
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
-from etl_assets import sqlite_event_log
-from etl_assets.instance import instance_at
+from etl_assets.runtime import sqlite_event_log
+from etl_assets.operations.instance import instance_at
 from etl_assets.pipeline.landing import daily_file, deliver, land
-from etl_assets.sqlite_event_log import BatchedSqliteEventLogStorage
+from etl_assets.runtime.sqlite_event_log import BatchedSqliteEventLogStorage
 from etl_assets_tests.conftest import FIRST_DAYS, Deployment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ INDEX_TABLES = {"event_logs": "*", "asset_event_tags": "*",
                               "wipe_timestamp, last_materialization_timestamp, tags"}
 
 # What the subclass builds on, as the pinned Dagster has it. A change to any of these fails
-# here: read the new code against etl_assets/sqlite_event_log.py, then record its digest.
+# here: read the new code against etl_assets/runtime/sqlite_event_log.py, then record its digest.
 PINNED = {
     (SqliteEventLogStorage, "__init__"): "264c15baa761a7bb",
     (SqliteEventLogStorage, "_connect"): "b8435f2665689760",

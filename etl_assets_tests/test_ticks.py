@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from etl_assets.ticks import INTERVAL_SETTING, interval_seconds
+from etl_assets.automation.intervals import INTERVAL_SETTING, interval_seconds
 
 
 def test_a_sensor_keeps_its_default_interval_unless_the_setting_is_given(monkeypatch):

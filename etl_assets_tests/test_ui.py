@@ -23,7 +23,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from etl_assets.instance import instance_at
+from etl_assets.operations.instance import instance_at
 from etl_assets_tests.servers import dagster_dev, wait_for
 
 REPO = Path(__file__).resolve().parents[1]

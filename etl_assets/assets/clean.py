@@ -2,7 +2,7 @@
 
 Each clean table is written with its quarantine table in one step and one transaction (SQL
 generated from the contract, `pipeline/transform.py`), then checked in the warehouse
-(`etl_assets.checks`): the clean checks block, so a failure stops the marts downstream in the
+(`etl_assets.assets.checks`): the clean checks block, so a failure stops the marts downstream in the
 same run, while the rows that broke the contract wait in quarantine with their reasons.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from etl_assets import checks
+from etl_assets.assets import checks
 from etl_assets.assets.keys import step_key, table_key
 from etl_assets.assets.metadata import (
     column_lineage,
@@ -20,12 +20,13 @@ from etl_assets.assets.metadata import (
     report,
     table_figures,
 )
-from etl_assets.partitions import partition_dates, single_run
-from etl_assets.pipeline import transform, warehouse as tables
+from etl_assets.assets.partitions import partition_dates, single_run
+from etl_assets.pipeline import transform
+from etl_assets.pipeline.warehouse import table
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.tables import TableContract, quarantine_columns
 from etl_assets.assets.retries import STEP_RETRY, transient_only
-from etl_assets.resources import WAREHOUSE_POOL, QualityPolicy
+from etl_assets.runtime.resources import WAREHOUSE_POOL, QualityPolicy
 
 OWNERS = ["team:data-platform"]
 
@@ -54,7 +55,7 @@ def build_clean_asset(contract: TableContract, partitions: dg.DailyPartitionsDef
                 tags={"layer": "clean"}, deps=[raw_key],
                 metadata={**partition_meta(contract.partition_column),
                           "dagster/column_schema": clean_schema,
-                          "dagster/table_name": tables.table("clean", contract.name)},
+                          "dagster/table_name": table("clean", contract.name)},
             ),
             dg.AssetSpec(
                 quarantine_key,
@@ -64,7 +65,7 @@ def build_clean_asset(contract: TableContract, partitions: dg.DailyPartitionsDef
                 tags={"layer": "quarantine"}, deps=[raw_key],
                 metadata={**partition_meta("delivery_date"),
                           "dagster/column_schema": quarantine_schema,
-                          "dagster/table_name": tables.table("quarantine", contract.name)},
+                          "dagster/table_name": table("quarantine", contract.name)},
             ),
         ],
         partitions_def=partitions if daily else None,

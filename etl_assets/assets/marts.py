@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from etl_assets import checks
+from etl_assets.assets import checks
 from etl_assets.assets.keys import table_key
 from etl_assets.assets.metadata import (
     column_lineage,
@@ -12,12 +12,13 @@ from etl_assets.assets.metadata import (
     report,
     table_figures,
 )
-from etl_assets.partitions import partition_dates, single_run
-from etl_assets.pipeline import marts, warehouse as tables
+from etl_assets.assets.partitions import partition_dates, single_run
+from etl_assets.pipeline import marts
+from etl_assets.pipeline.warehouse import table
 from etl_assets.pipeline.contract import REFERENCE_FEEDS
 from etl_assets.pipeline.tables import TableContract
 from etl_assets.assets.retries import STEP_RETRY, transient_only
-from etl_assets.resources import WAREHOUSE_POOL, QualityPolicy
+from etl_assets.runtime.resources import WAREHOUSE_POOL, QualityPolicy
 
 OWNERS = ["team:analytics"]
 
@@ -62,7 +63,7 @@ def build_mart_asset(contract: TableContract, deps: list[dg.AssetKey],
         pool=WAREHOUSE_POOL,
         retry_policy=STEP_RETRY,
         metadata={"partition_expr": contract.partition_column, "dagster/column_schema": schema,
-                  "dagster/table_name": tables.table("marts", contract.name)},
+                  "dagster/table_name": table("marts", contract.name)},
     )
     @transient_only
     def _mart(context: dg.AssetExecutionContext, warehouse: DuckDBResource,

@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from etl_assets import checks
+from etl_assets.assets import checks
 from etl_assets.assets.keys import table_key
 from etl_assets.assets.metadata import (
     column_schema,
@@ -13,13 +13,14 @@ from etl_assets.assets.metadata import (
     report,
     table_figures,
 )
-from etl_assets.partitions import partition_dates, single_run
-from etl_assets.pipeline import extract, warehouse as tables
+from etl_assets.assets.partitions import partition_dates, single_run
+from etl_assets.pipeline import extract
+from etl_assets.pipeline.warehouse import table
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
 from etl_assets.pipeline.tables import TableContract, raw_columns
 from etl_assets.pipeline.landing import days as days_from_to, manifest_file
 from etl_assets.assets.retries import STEP_RETRY, transient_only
-from etl_assets.resources import WAREHOUSE_POOL, LandingZone, QualityPolicy
+from etl_assets.runtime.resources import WAREHOUSE_POOL, LandingZone, QualityPolicy
 
 OWNERS = ["team:data-platform"]
 
@@ -50,7 +51,7 @@ def build_raw_asset(contract: TableContract, partitions: dg.DailyPartitionsDefin
         metadata={
             **({"partition_expr": "delivery_date"} if daily else {}),
             "dagster/column_schema": schema,
-            "dagster/table_name": tables.table("raw", contract.name),
+            "dagster/table_name": table("raw", contract.name),
         },
         check_specs=[c.spec(key) for c in table_checks],
         pool=WAREHOUSE_POOL,

@@ -7,11 +7,11 @@ import duckdb
 import pandas as pd
 import pytest
 
-from etl_assets import dagster_adapter
-from etl_assets.dagster_adapter import BLOCKING_CHECK_ERROR
+from etl_assets.runtime import dagster_adapter
+from etl_assets.runtime.dagster_adapter import BLOCKING_CHECK_ERROR
 from etl_assets.pipeline import transform
 from etl_assets.pipeline.landing import daily_file, deliver
-from etl_assets.report import latest_check_outcomes
+from etl_assets.operations.report import latest_check_outcomes
 
 from etl_assets_tests.conftest import Deployment
 

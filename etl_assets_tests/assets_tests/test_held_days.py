@@ -7,12 +7,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from etl_assets.alert_sensors import run_failure_alert_sensor
-from etl_assets.alerts import AlertSink
+from etl_assets.automation.alert_sensors import run_failure_alert_sensor
+from etl_assets.runtime.alerts import AlertSink
 from etl_assets.assets.keys import table_key
-from etl_assets.partitions import daily_partitions
+from etl_assets.assets.partitions import daily_partitions
 from etl_assets.pipeline.landing import daily_file, land
-from etl_assets.runner import run_job
+from etl_assets.operations.runner import run_job
 from etl_assets_tests.conftest import Deployment
 
 JAN1, JAN2, JAN3 = dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 3)

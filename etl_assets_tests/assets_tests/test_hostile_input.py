@@ -17,13 +17,13 @@ import duckdb
 import pandas as pd
 import pytest
 
-from etl_assets.alerts import AlertSink
-from etl_assets.instance import instance_at
+from etl_assets.runtime.alerts import AlertSink
+from etl_assets.operations.instance import instance_at
 from etl_assets.pipeline import deliveries
 from etl_assets.pipeline.landing import daily_file, days, deliver, manifest_file
 from etl_assets.pipeline.marts import MARTS
-from etl_assets.resources import LandingZone, WarehouseResource
-from etl_assets.sensors import landing_zone_sensor
+from etl_assets.runtime.resources import LandingZone, WarehouseResource
+from etl_assets.automation.sensors import landing_zone_sensor
 from etl_assets_tests.conftest import FIRST_DAYS, LOAD_COLUMNS, checksums
 
 JAN2 = dt.date(2013, 1, 2)
@@ -233,7 +233,7 @@ def test_the_same_day_delivered_twice_at_once_is_loaded_once(deployment, tmp_pat
     deliver(flights_file(deployment), flights_frame(deployment))  # delivered again: new identity
     env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_PROJECT_DIR": str(tmp_path),
            "ETL_LANDING_DIR": str(deployment.landing), "ETL_WAREHOUSE_PATH": deployment.warehouse}
-    runs = [subprocess.Popen([sys.executable, "-m", "etl_assets.cli", "run", "--start", str(JAN2),
+    runs = [subprocess.Popen([sys.executable, "-m", "etl_assets.operations.cli", "run", "--start", str(JAN2),
                               "--end", str(JAN2)], cwd=tmp_path, env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
     outputs = [run.communicate(timeout=600)[0] for run in runs]

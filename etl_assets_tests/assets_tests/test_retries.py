@@ -6,7 +6,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from etl_assets import dagster_adapter
+from etl_assets.runtime import dagster_adapter
 from etl_assets.assets.retries import is_transient
 from etl_assets.pipeline import extract
 from etl_assets.pipeline.landing import daily_file

@@ -13,16 +13,16 @@ Never two alerts for the same failure (and the sink, `alerts.py`, drops a repeat
 
 import dagster as dg
 
-from etl_assets import dagster_adapter
-from etl_assets.alerts import Alert, AlertSink
-from etl_assets.dagster_adapter import (
+from etl_assets.runtime import dagster_adapter
+from etl_assets.runtime.alerts import Alert, AlertSink
+from etl_assets.runtime.dagster_adapter import (
     BLOCKING_CHECK_ERROR,
     PARTITION_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
     WILL_RETRY_TAG,
 )
-from etl_assets.ticks import ALERT_SECONDS, interval_seconds
+from etl_assets.automation.intervals import ALERT_SECONDS, interval_seconds
 
 ERROR_LIMIT = 1500  # characters of an error kept in an alert
 FINISHED_RUN_EVENTS = (

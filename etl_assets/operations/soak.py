@@ -1,6 +1,6 @@
 """`etl-assets soak`: the bundled year through the sensor path under `dagster dev`, with faults.
 
-Like the demo (`etl_assets/demo.py`) it delivers one day at a time into an empty warehouse and a
+Like the demo (`etl_assets/operations/demo.py`) it delivers one day at a time into an empty warehouse and a
 fresh instance, and stops by itself. On the way it injects what production brings:
 
 - bad files: three days' flights files are cut short after delivery (their manifests then
@@ -30,10 +30,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from etl_assets import dagster_adapter
-from etl_assets.alerts import AlertSink
-from etl_assets.instance import instance_at
-from etl_assets.demo import ACTIVE, caught_up, dagster_dev
+from etl_assets.runtime import dagster_adapter
+from etl_assets.runtime.alerts import AlertSink
+from etl_assets.operations.instance import instance_at
+from etl_assets.operations.demo import ACTIVE, caught_up, dagster_dev
 from etl_assets.pipeline.contract import DAILY_FEEDS
 from etl_assets.pipeline import extract
 from etl_assets.pipeline.landing import (

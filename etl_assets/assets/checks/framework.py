@@ -11,7 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from etl_assets.assets.metadata import markdown
-from etl_assets.resources import QualityPolicy
+from etl_assets.runtime.resources import QualityPolicy
 
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN

@@ -15,7 +15,7 @@ def feed_assets(feeds: Iterable[str]) -> list[dg.AssetKey]:
     return [table_key(layer, feed) for feed in feeds for layer in LAYERS]
 
 
-# The jobs run on the definitions' executor (etl_assets/executors.py): one process for the whole
+# The jobs run on the definitions' executor (etl_assets/runtime/executors.py): one process for the whole
 # graph, or Celery workers when ETL_CELERY_BROKER is set.
 etl_job = dg.define_asset_job(
     "etl_job",

@@ -7,7 +7,7 @@ import dagster as dg
 
 from etl_assets.assets.keys import table_key
 from etl_assets.assets.metadata import markdown
-from etl_assets.checks.framework import (
+from etl_assets.assets.checks.framework import (
     ERROR,
     WARN,
     Scope,
@@ -20,7 +20,7 @@ from etl_assets.checks.framework import (
 from etl_assets.pipeline import quality, rules
 from etl_assets.pipeline.contract import FEED_TIMEZONE, NYC_ORIGINS
 from etl_assets.pipeline.tables import QUARANTINE_REASON, Column, TableContract
-from etl_assets.resources import QUARANTINE_LIMIT_PERCENT, VOLUME_TOLERANCE_PERCENT
+from etl_assets.runtime.resources import QUARANTINE_LIMIT_PERCENT, VOLUME_TOLERANCE_PERCENT
 
 
 # --- schema --------------------------------------------------------------------------------

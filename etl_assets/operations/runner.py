@@ -2,7 +2,7 @@
 
 Verifies the range's files first, runs one run per block of days (a held-back block runs only
 its failing raw steps), prints each step as it lands in the event log, and returns the summary
-(`etl_assets/report.py`).
+(`etl_assets/operations/report.py`).
 """
 
 from __future__ import annotations
@@ -19,21 +19,21 @@ from pathlib import Path
 
 import dagster as dg
 
-from etl_assets import dagster_adapter, executors
+from etl_assets.runtime import dagster_adapter, executors
 from etl_assets.assets.keys import key_table, table_key
-from etl_assets.instance import (
+from etl_assets.operations.instance import (
     HOST_TAG,
     LAUNCHER_TAG,
     PID_TAG,
     project_instance,
     release_abandoned_runs,
 )
-from etl_assets.jobs import feed_assets
+from etl_assets.automation.jobs import feed_assets
 from etl_assets.pipeline import backends
 from etl_assets.pipeline.contract import REFERENCE_FEEDS
 from etl_assets.pipeline.landing import days
 from etl_assets.pipeline.readiness import Block, Readiness, check_range
-from etl_assets.report import (
+from etl_assets.operations.report import (
     NOT_RUN,
     OUTCOME_ORDER,
     CheckOutcome,
@@ -42,7 +42,8 @@ from etl_assets.report import (
     error_message,
     table_summaries,
 )
-from etl_assets.resources import setting_value
+from etl_assets.runtime.resources import setting_value
+from etl_assets.definitions import defs
 
 # Names one call's run, so its progress can follow it before the run id is known.
 ATTEMPT_TAG = "etl/attempt"
@@ -54,6 +55,13 @@ _PROGRESS_EVENTS = {
     dg.DagsterEventType.ASSET_CHECK_EVALUATION,
 }
 
+
+
+def etl_job() -> dg.JobDefinition:
+    """etl_job as every process of a run rebuilds it: the run's own and each worker's, which
+    write the run's events with the same settings as `etl-assets run` (batched on PostgreSQL)."""
+    dagster_adapter.use_fast_event_writes()
+    return defs().resolve_job_def("etl_job")
 
 class _Progress(threading.Thread):
     """Prints step and check events of a run as they land in the instance's event log."""
@@ -209,7 +217,7 @@ def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, block: Block,
     progress.start()
     try:
         if job.executor_def.name != "in_process":  # Celery: each worker rebuilds the job
-            result = dg.execute_job(dg.reconstructable(executors.etl_job), instance,
+            result = dg.execute_job(dg.reconstructable(etl_job), instance,
                                     run_config=run_config, tags=tags, raise_on_error=False,
                                     asset_selection=selection)
         else:  # execute_in_process has its own executor: the days are held here instead

@@ -22,7 +22,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from etl_assets.instance import instance_at
+from etl_assets.operations.instance import instance_at
 from etl_assets.pipeline import extract
 from etl_assets.pipeline.landing import replay
 

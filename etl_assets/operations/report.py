@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 import duckdb
 
-from etl_assets import dagster_adapter
+from etl_assets.runtime import dagster_adapter
 from etl_assets.assets.keys import key_table, step_key
 from etl_assets.pipeline import backends, quality
 from etl_assets.pipeline.contract import ALL_FEEDS

@@ -9,8 +9,8 @@ import warnings
 import dagster as dg
 
 from etl_assets.assets.keys import table_key
-from etl_assets.checks.framework import WARN, TableCheck
-from etl_assets.checks.library import (
+from etl_assets.assets.checks.framework import WARN, TableCheck
+from etl_assets.assets.checks.library import (
     adds_up_to_fct_flights,
     column_schema_change,
     columns_match_contract,

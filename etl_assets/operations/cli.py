@@ -8,15 +8,15 @@ import os
 import sys
 from pathlib import Path
 
-from etl_assets.partitions import (
+from etl_assets.assets.partitions import (
     BUNDLED_LAST_DAY,
     FIRST_DAY,
     build_daily_partitions,
     last_day_setting,
     last_partition_day,
 )
-from etl_assets.project import env_path, project_dir, project_path
-from etl_assets.resources import DEFAULT_LANDING
+from etl_assets.runtime.paths import env_path, project_dir, project_path
+from etl_assets.runtime.resources import DEFAULT_LANDING
 
 FIRST = dt.date.fromisoformat(FIRST_DAY)
 BUNDLED_LAST = dt.date.fromisoformat(BUNDLED_LAST_DAY)
@@ -129,10 +129,10 @@ def _land(args) -> int:
 
 def _run(args) -> int:
     from etl_assets.definitions import defs
-    from etl_assets.instance import project_instance
-    from etl_assets.runner import run_job
+    from etl_assets.operations.instance import project_instance
+    from etl_assets.operations.runner import run_job
 
-    from etl_assets.resources import warehouse_location
+    from etl_assets.runtime.resources import warehouse_location
 
     warehouse = warehouse_location()
     instance = project_instance()
@@ -151,7 +151,7 @@ def _run(args) -> int:
 
 def _demo(args) -> int:
     import shutil
-    from etl_assets.demo import run_demo
+    from etl_assets.operations.demo import run_demo
 
     project = project_dir()
     config = project / ".dagster_home" / "dagster.yaml"
@@ -171,7 +171,7 @@ def _demo(args) -> int:
     print(f"{args.command} in {root}: {args.start}..{args.end}, a day every {args.every:g}s",
           flush=True)
     if args.command == "soak":
-        from etl_assets.soak import run_soak
+        from etl_assets.operations.soak import run_soak
 
         return run_soak(args.start, args.end, every=args.every, port=args.port,
                         webhook_port=_free_port(), home=paths["DAGSTER_HOME"],
@@ -194,8 +194,8 @@ def _free_port() -> int:
 
 def _status() -> int:
     from etl_assets.definitions import defs
-    from etl_assets.instance import project_instance
-    from etl_assets.report import latest_check_outcomes, render_checks
+    from etl_assets.operations.instance import project_instance
+    from etl_assets.operations.report import latest_check_outcomes, render_checks
 
     instance = project_instance()
     outcomes = latest_check_outcomes(defs(), instance)

@@ -2,7 +2,7 @@
 
 Each alert has a dedup key, and the sink sends nothing for a key already in its log. The log
 outlives sensor cursors: a sensor whose cursor is reset, or whose tick died after sending, finds
-the key and stays quiet. Which failures become alerts is `etl_assets/alert_sensors.py`.
+the key and stays quiet. Which failures become alerts is `etl_assets/automation/alert_sensors.py`.
 """
 
 import contextlib

@@ -1,7 +1,7 @@
 """Sensors: runs start when files land in the landing zone; the marts follow by automation.
 
 The scan and its cursor are plain Python (`etl_assets.pipeline.deliveries`); this module turns a
-scan into run requests. The alert sensors are in `etl_assets/alert_sensors.py`.
+scan into run requests. The alert sensors are in `etl_assets/automation/alert_sensors.py`.
 """
 
 import datetime as dt
@@ -9,14 +9,14 @@ import warnings
 
 import dagster as dg
 
-from etl_assets import dagster_adapter
-from etl_assets.alerts import Alert, AlertSink
-from etl_assets.checks import MART_KEYS, freshness_checks
-from etl_assets.jobs import daily_ingest_job, feed_assets, reference_job
-from etl_assets.partitions import daily_partitions
+from etl_assets.runtime import dagster_adapter
+from etl_assets.runtime.alerts import Alert, AlertSink
+from etl_assets.assets.checks import MART_KEYS, freshness_checks
+from etl_assets.automation.jobs import daily_ingest_job, feed_assets, reference_job
+from etl_assets.assets.partitions import daily_partitions
 from etl_assets.pipeline import deliveries, extract, readiness
-from etl_assets.resources import LandingZone, WarehouseResource
-from etl_assets.ticks import LANDING_SECONDS, interval_seconds
+from etl_assets.runtime.resources import LandingZone, WarehouseResource
+from etl_assets.automation.intervals import LANDING_SECONDS, interval_seconds
 
 TICK_SECONDS = interval_seconds(LANDING_SECONDS)
 

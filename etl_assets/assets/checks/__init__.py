@@ -15,8 +15,8 @@ The queries are plain functions in `etl_assets.pipeline.quality`; this package t
 return into results a person can act on: counts, the failing share and a sample as markdown.
 """
 
-from etl_assets.checks.framework import Scope, TableCheck, Verdict, evaluate
-from etl_assets.checks.suites import (
+from etl_assets.assets.checks.framework import Scope, TableCheck, Verdict, evaluate
+from etl_assets.assets.checks.suites import (
     MART_KEYS,
     MARTS_FRESH_WITHIN,
     clean_checks,

@@ -25,7 +25,7 @@ def project_dir() -> Path:
         if not folder.is_absolute():
             raise ValueError(f"{PROJECT_DIR_VAR} must be an absolute path, not {named!r}")
         return folder
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = Path(__file__).resolve().parents[2]
     if all((checkout / marker).exists() for marker in _MARKERS):
         return checkout
     raise ValueError(

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from etl_assets import dagster_adapter
-from etl_assets.project import env_path
+from etl_assets.runtime import dagster_adapter
+from etl_assets.runtime.paths import env_path
 
 # Who runs a CLI run, so that a later run can tell one whose process died.
 LAUNCHER_TAG, HOST_TAG, PID_TAG = "etl/launched_by", "etl/host", "etl/pid"
@@ -35,7 +35,7 @@ def instance_at(home: Path | str) -> Iterator[dg.DagsterInstance]:
     """The instance whose dagster.yaml is in `home`, closed after use.
 
     Opened with DAGSTER_HOME pointing at `home`, since the project's event log finds its folder
-    there (etl_assets/sqlite_event_log.py); the variable is as before once it is open.
+    there (etl_assets/runtime/sqlite_event_log.py); the variable is as before once it is open.
     """
     before = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)

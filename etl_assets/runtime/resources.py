@@ -19,18 +19,19 @@ from dagster_duckdb import DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
-from etl_assets import dagster_adapter
-from etl_assets.alerts import (
+from etl_assets.runtime import dagster_adapter
+from etl_assets.runtime.alerts import (
     DEFAULT_ALERT_LOG,
     DEFAULT_UI_BASE_URL,
     AlertSink,
     check_webhook_url,
 )
-from etl_assets.pipeline import backends, warehouse as tables
+from etl_assets.pipeline import backends
+from etl_assets.pipeline.warehouse import connection_config
 from etl_assets.pipeline.extract import MANIFEST_POLICIES
-from etl_assets.project import env_path, path_setting
+from etl_assets.runtime.paths import env_path, path_setting
 
-# Relative to the project (etl_assets/project.py), like any relative path in these settings.
+# Relative to the project (etl_assets/runtime/paths.py), like any relative path in these settings.
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 DEFAULT_LANDING = "data/landing"
 DEFAULT_DUCKLAKE_DATA = "data/lake"  # where a DuckLake's Parquet files go, unless told
@@ -199,7 +200,7 @@ def build_resources() -> dict[str, object]:
         "io_manager": WarehouseIOManager(**where),
         "warehouse": WarehouseResource(
             **where,
-            connection_config=tables.connection_config(os.environ.get("ETL_DUCKDB_MEMORY_LIMIT"))),
+            connection_config=connection_config(os.environ.get("ETL_DUCKDB_MEMORY_LIMIT"))),
         "landing": LandingZone(path=path_setting("ETL_LANDING_DIR", DEFAULT_LANDING),
                                manifest_policy=setting("ETL_MANIFEST_POLICY", "warn")),
         "alerts": build_alert_sink(),

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from etl_assets.jobs import reference_job
-from etl_assets.partitions import OPEN, TIMEZONE
+from etl_assets.automation.jobs import reference_job
+from etl_assets.assets.partitions import OPEN, TIMEZONE
 
 DEFAULT_INGEST_CRON = "0 6 * * *"  # 06:00 New York time, when the day before has ended
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from etl_assets import dagster_adapter
+from etl_assets.runtime import dagster_adapter
 from etl_assets.pipeline import backends
-from etl_assets.resources import warehouse_location
+from etl_assets.runtime.resources import warehouse_location
 
 BROKER_SETTING = "ETL_CELERY_BROKER"
 SETTINGS_FILE_SETTING = "ETL_CELERY_SETTINGS"  # another settings file, e.g. a shorter timeout
@@ -93,12 +93,3 @@ def run_scope(run: dg.DagsterRun, say: Callable[[str], None]) -> Iterator[None]:
             days_held(*days, say) if days is not None else contextlib.nullcontext()):
         yield
 
-
-def etl_job() -> dg.JobDefinition:
-    """etl_job as every process of a run rebuilds it: the run's own and each worker's, which
-    write the run's events with the same settings as `etl-assets run` (batched on PostgreSQL)."""
-    from etl_assets.definitions import defs
-
-    dagster_adapter.use_fast_event_writes()
-
-    return defs().resolve_job_def("etl_job")

@@ -1,0 +1,1 @@
+"""What runs the assets by itself: jobs, schedules, sensors and the alert sensors."""
