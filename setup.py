@@ -17,6 +17,7 @@ setup(
     install_requires=[
         f"dagster=={DAGSTER}",
         f"dagster-webserver=={DAGSTER}",
+        f"dagster-dg-cli=={DAGSTER}",  # `dg check defs`, `dg list defs`, `dg dev`, `dg launch`
         f"dagster-duckdb=={DAGSTER_LIBRARIES}",
         f"dagster-duckdb-pandas=={DAGSTER_LIBRARIES}",
         f"dagster-postgres=={DAGSTER_LIBRARIES}",  # the production instance (deploy/postgres)
