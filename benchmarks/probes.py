@@ -71,7 +71,7 @@ def sensor_tick(files: int, root: Path) -> None:
 
     from etl_assets.definitions import defs
     from etl_assets.runtime.resources import LandingZone
-    from etl_assets.automation.sensors import landing_zone_sensor
+    from etl_assets.automation.sensors import build_landing_zone_sensor
 
     definitions = defs()
     instance = dg.DagsterInstance.ephemeral()
@@ -89,7 +89,7 @@ def sensor_tick(files: int, root: Path) -> None:
                        "alerts": definitions.resources["alerts"],
                        "warehouse": definitions.resources["warehouse"]})
         began = time.perf_counter()
-        result = landing_zone_sensor(context)
+        result = build_landing_zone_sensor()(context)
         ticks.append(time.perf_counter() - began)
         cursor = result.cursor
     report(seconds=max(ticks), first_tick_seconds=ticks[0], second_tick_seconds=ticks[1],

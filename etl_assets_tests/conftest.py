@@ -6,13 +6,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_assets.definitions import defs
+from etl_assets.definitions import build_definitions
 from etl_assets.pipeline import backends, quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.landing import land
 from etl_assets.pipeline.marts import MARTS
 from etl_assets.operations.report import RunSummary
 from etl_assets.operations.runner import run_job
+from etl_assets.runtime.settings import Settings
 from etl_assets_tests.alerting import sink_for, webhook_server
 
 FIRST_DAYS = (dt.date(2013, 1, 1), dt.date(2013, 1, 3))  # three real days of the bundled feed
@@ -59,9 +60,9 @@ class Deployment:
         self.warehouse = str(root / "warehouse.duckdb")
         self.environment = {"ETL_WAREHOUSE_PATH": self.warehouse,
                             "ETL_LANDING_DIR": str(self.landing)}
-        self.location: str | backends.Lake = self.warehouse  # where run summaries read
         self.use(monkeypatch)
-        self.definitions = defs()
+        self.settings = Settings.from_env()
+        self.definitions = build_definitions(self.settings)
         self.instance = dg.DagsterInstance.ephemeral()
 
     def use(self, monkeypatch) -> None:
@@ -69,9 +70,14 @@ class Deployment:
         for name, value in self.environment.items():
             monkeypatch.setenv(name, value)
 
+    @property
+    def location(self) -> str | backends.Lake:
+        """Where the tables are: the DuckDB file, or a DuckLake the environment names."""
+        return self.settings.warehouse
+
     def run(self, start: dt.date, end: dt.date):
-        return run_job(self.definitions, start, end, warehouse_path=self.location,
-                       instance=self.instance, echo=lambda _line: None)
+        return run_job(self.definitions, self.settings, start, end, instance=self.instance,
+                       echo=lambda _line: None)
 
 
 @pytest.fixture(scope="module")

@@ -40,20 +40,15 @@ def main(layer: str, signal_file: str, start: str, end: str) -> None:
     warehouse.replace_rows = recording_replace_rows
     warehouse.transaction = stopping_transaction
 
-    from etl_assets.definitions import defs
+    from etl_assets.definitions import build_definitions
     from etl_assets.operations.runner import run_job
+    from etl_assets.runtime.settings import Settings
 
-    summary = run_job(defs(), dt.date.fromisoformat(start), dt.date.fromisoformat(end),
-                      warehouse_path=str(warehouse_path()), echo=print)
+    settings = Settings.from_env()
+    summary = run_job(build_definitions(settings), settings, dt.date.fromisoformat(start),
+                      dt.date.fromisoformat(end), echo=print)
     print(summary.render())
     sys.exit(3)  # never reached when the layer was written: the test kills the process first
-
-
-def warehouse_path() -> Path:
-    from etl_assets.runtime.paths import env_path
-    from etl_assets.runtime.resources import DEFAULT_WAREHOUSE
-
-    return env_path("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE)
 
 
 if __name__ == "__main__":

@@ -188,14 +188,14 @@ def celery_worker(name: str, env: dict[str, str], log: Path,
     import sys
 
     from etl_assets.operations.demo import end_group
-    from etl_assets.runtime.executors import settings_file
+    from etl_assets.runtime.settings import Settings
 
     bin_dir = str(Path(sys.executable).parent)  # dagster-celery starts `celery` from PATH
     env = {**env, "PATH": bin_dir + os.pathsep + env.get("PATH", "")}
     with open(log, "w") as out:
         process = subprocess.Popen(
             [str(Path(bin_dir) / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-             "-y", str(settings_file(env)), "-n", name, "--", "--concurrency", "1"],
+             "-y", str(Settings.from_env(env).celery_settings), "-n", name, "--", "--concurrency", "1"],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         def ready() -> bool:

@@ -6,19 +6,18 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_assets.automation.alert_sensors import (
-    check_failure_alert_sensor,
-    run_failure_alert_sensor,
-    run_partition,
-)
+from etl_assets.automation.alert_sensors import build_alert_sensors, run_partition
 from etl_assets.runtime.resources import build_alert_sink
+from etl_assets.runtime.settings import Settings
 from etl_assets_tests.alerting import DAY, UI, logged
+
+run_failure_alert_sensor, check_failure_alert_sensor, _ = build_alert_sensors()
 
 days = dg.DailyPartitionsDefinition(start_date="2013-01-01", end_date="2013-01-10")
 
 def test_the_sensors_load_with_the_sink():
     defs = dg.Definitions(sensors=[run_failure_alert_sensor, check_failure_alert_sensor],
-                          resources={"alerts": build_alert_sink()})
+                          resources={"alerts": build_alert_sink(Settings.from_env())})
     dg.Definitions.validate_loadable(defs)
 
 

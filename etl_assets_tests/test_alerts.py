@@ -9,10 +9,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_assets.automation.alert_sensors import UndeliveredAlerts, alert_delivery_sensor
+from etl_assets.automation.alert_sensors import UndeliveredAlerts, build_alert_sensors
 from etl_assets.runtime.alerts import AlertSink
 from etl_assets.runtime.resources import build_alert_sink
+from etl_assets.runtime.settings import Settings
 from etl_assets_tests.alerting import ALERT, DAY, UI, Webhook, closed_port_url, logged, serve
+
+_, _, alert_delivery_sensor = build_alert_sensors()
 
 # --- the sink ------------------------------------------------------------------------------
 
@@ -147,7 +150,7 @@ def test_the_webhook_url_is_never_written_to_the_log_or_the_sensor_log(tmp_path,
 def test_only_http_webhooks_are_accepted(tmp_path, monkeypatch, url):
     monkeypatch.setenv("ETL_ALERT_WEBHOOK_URL", url)
     with pytest.raises(ValueError, match="must be an http:// or https:// URL") as error:
-        build_alert_sink()
+        build_alert_sink(Settings.from_env())
     assert url not in str(error.value)
     sink = AlertSink(log_path=str(tmp_path / "alerts.jsonl"), webhook_url=url)
     record = sink.send(ALERT)  # given directly, it is refused at the post
@@ -168,7 +171,7 @@ def test_alerts_sent_at_the_same_moment_by_many_threads_are_one_alert(sink, webh
 def test_the_sink_comes_from_the_environment(monkeypatch):
     for name in ("ETL_ALERT_LOG", "ETL_ALERT_WEBHOOK_URL", "ETL_UI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    defaults = build_alert_sink()
+    defaults = build_alert_sink(Settings.from_env())
     assert (defaults.log_path, defaults.webhook_url, defaults.ui_base_url) == (
         str(Path(__file__).resolve().parents[1] / "data/alerts.jsonl"), None,
         "http://127.0.0.1:3000")  # the log in the project, whatever the working directory
@@ -176,7 +179,7 @@ def test_the_sink_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("ETL_ALERT_LOG", "/var/log/etl/alerts.jsonl")
     monkeypatch.setenv("ETL_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/hook")
     monkeypatch.setenv("ETL_UI_BASE_URL", "https://dagster.example.org")
-    sink = build_alert_sink()
+    sink = build_alert_sink(Settings.from_env())
     assert sink.webhook_url == dg.EnvVar("ETL_ALERT_WEBHOOK_URL")  # a secret: shown by name
     with dg.build_resources({"alerts": sink}) as resources:
         resolved = resources.alerts
@@ -188,7 +191,7 @@ def test_a_webhook_url_with_a_password_is_refused_without_repeating_it(tmp_path,
     url = "https://bot:s3cretpw@hooks.example.org/services/x"
     monkeypatch.setenv("ETL_ALERT_WEBHOOK_URL", url)
     with pytest.raises(ValueError, match="must not carry a user or password") as error:
-        build_alert_sink()
+        build_alert_sink(Settings.from_env())
     assert "s3cretpw" not in str(error.value)
     sink = AlertSink(log_path=str(tmp_path / "alerts.jsonl"), webhook_url=url)
     assert sink.send(ALERT)["webhook_delivered"] is False

@@ -24,7 +24,6 @@ import pytest
 from etl_assets.runtime import dagster_adapter
 from etl_assets.operations.instance import instance_at
 from etl_assets.pipeline.landing import daily_file, land, read_source
-from etl_assets.automation.intervals import INTERVAL_SETTING
 from etl_assets_tests.alerting import Webhook
 from etl_assets_tests.servers import dagster_dev, free_port, graphql, wait_for
 
@@ -66,7 +65,7 @@ def _started(tmp_path: Path, webhook: Webhook):
         "ETL_ALERT_WEBHOOK_URL": webhook.url,
         "ETL_UI_BASE_URL": f"http://127.0.0.1:{port}",
         "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
-        INTERVAL_SETTING: str(TICK_SECONDS),
+        "ETL_SENSOR_INTERVAL_SECONDS": str(TICK_SECONDS),
     }
     with dagster_dev(REPO, env, tmp_path / "dagster_dev.log", port=port) as server:
         yield _Deployment(tmp_path, home, webhook, server.port)
@@ -226,7 +225,7 @@ def test_plain_dagster_dev_on_a_throwaway_instance_reloads_nothing(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     env |= {"ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
             "ETL_LANDING_DIR": str(tmp_path / "landing"),
-            "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl"), INTERVAL_SETTING: str(TICK_SECONDS)}
+            "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl"), "ETL_SENSOR_INTERVAL_SECONDS": str(TICK_SECONDS)}
     cli = str(Path(sys.executable).parent / "etl-assets")
     home = tmp_path / "home"  # the instance `make run` recorded in, which dagster dev never sees
     home.mkdir()

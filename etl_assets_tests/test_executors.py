@@ -1,6 +1,7 @@
 """Steps on one process or on Celery workers, chosen by ETL_CELERY_BROKER; the same tables."""
 
 import datetime as dt
+import functools
 import os
 import shutil
 import signal
@@ -15,9 +16,10 @@ import yaml
 
 from etl_assets.runtime import dagster_adapter, executors
 from etl_assets.assets.keys import step_key
-from etl_assets.definitions import defs
+from etl_assets.definitions import build_definitions
 from etl_assets.pipeline import backends
 from etl_assets.pipeline.landing import land
+from etl_assets.runtime.settings import Settings
 from etl_assets_tests.conftest import LOAD_COLUMNS, Deployment, checksums
 from etl_assets_tests.test_concurrency import warehouse_steps
 from etl_assets_tests.servers import (
@@ -33,19 +35,18 @@ REPO = Path(__file__).resolve().parents[1]
 JOBS = ("etl_job", "daily_ingest_job", "reference_job")
 
 
-def test_without_a_broker_every_run_stays_in_one_process(monkeypatch):
-    monkeypatch.delenv(executors.BROKER_SETTING, raising=False)
-    definitions = defs()
+def test_without_a_broker_every_run_stays_in_one_process():
+    definitions = build_definitions(Settings.from_env({}))
     assert {definitions.resolve_job_def(j).executor_def.name for j in JOBS} == {"in_process"}
 
 
-def test_with_a_broker_every_job_sends_its_steps_to_celery_with_the_workers_settings(
-        monkeypatch):
-    monkeypatch.setenv(executors.BROKER_SETTING, "redis://127.0.0.1:1/0")
-    definitions = defs()
+def test_with_a_broker_every_job_sends_its_steps_to_celery_with_the_workers_settings():
+    on_celery = Settings.from_env({"ETL_CELERY_BROKER": "redis://127.0.0.1:1/0"})
+    definitions = build_definitions(on_celery)
     assert {definitions.resolve_job_def(j).executor_def.name for j in JOBS} == {"celery"}
-    settings = executors.celery_settings()  # what `dagster-celery worker start -y` reads too
-    assert settings["broker"] == {"env": executors.BROKER_SETTING}
+    # what `dagster-celery worker start -y` reads too
+    settings = executors.celery_settings(on_celery)
+    assert settings["broker"] == {"env": "ETL_CELERY_BROKER"}
     assert settings["config_source"]["task_acks_late"] is True  # a killed worker's step returns
 
 
@@ -72,7 +73,8 @@ def note_batch_size():
     SEEN_BATCH_SIZES.append(os.environ.get(dagster_adapter.EVENT_BATCH_FLAG))
 
 
-@dg.job(executor_def=dagster_adapter.executor_within(dg.in_process_executor, executors.run_scope))
+@dg.job(executor_def=dagster_adapter.executor_within(
+    dg.in_process_executor, functools.partial(executors.run_scope, Settings.from_env({}))))
 def batched_job():
     note_batch_size()
 
@@ -102,7 +104,7 @@ def test_thirty_days_on_two_celery_workers_equal_the_embedded_default_though_one
 
     # The shipped settings, with a task handed to another worker 10 s after a worker took it
     # rather than 300 s, so the test need not wait that long.
-    settings = yaml.safe_load(executors.DEFAULT_SETTINGS_FILE.read_text())
+    settings = yaml.safe_load(Settings.from_env({}).celery_settings.read_text())
     settings["execution"]["config"]["config_source"]["broker_transport_options"][
         "visibility_timeout"] = 10
     settings_file = tmp_path / "celery.yaml"

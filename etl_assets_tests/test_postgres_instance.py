@@ -39,7 +39,7 @@ def test_a_run_on_the_postgres_instance_keeps_every_partition_and_check(
     instance = dg.DagsterInstance.from_config(str(home))
     assert type(instance.event_log_storage).__module__.startswith("dagster_postgres")
 
-    summary = run_job(deployment.definitions, START, END, warehouse_path=deployment.warehouse,
+    summary = run_job(deployment.definitions, deployment.settings, START, END,
                       instance=instance, echo=lambda _line: None)
 
     assert summary.success, summary.render()

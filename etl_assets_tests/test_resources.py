@@ -5,6 +5,7 @@ import duckdb
 import pytest
 
 from etl_assets.runtime.resources import WarehouseResource, build_resources
+from etl_assets.runtime.settings import Settings
 
 
 def test_the_warehouse_folder_is_created_on_first_use(tmp_path):
@@ -25,7 +26,7 @@ def test_resources_name_the_environment_variables_they_read(monkeypatch, tmp_pat
     monkeypatch.setenv("ETL_WAREHOUSE_PATH", str(tmp_path / "w.duckdb"))
     monkeypatch.delenv("ETL_LANDING_DIR", raising=False)
     monkeypatch.delenv("ETL_DUCKDB_MEMORY_LIMIT", raising=False)
-    resources = build_resources()
+    resources = build_resources(Settings.from_env())
     assert isinstance(resources["warehouse"].database, dg.EnvVar)
     assert resources["warehouse"].database.env_var_name == "ETL_WAREHOUSE_PATH"
     assert resources["io_manager"].database == resources["warehouse"].database
@@ -35,7 +36,7 @@ def test_resources_name_the_environment_variables_they_read(monkeypatch, tmp_pat
         "memory_limit": "400MB", "preserve_insertion_order": False,
         "partitioned_write_flush_threshold": 10_000}
     monkeypatch.setenv("ETL_DUCKDB_MEMORY_LIMIT", "1GB")
-    assert build_resources()["warehouse"].connection_config["memory_limit"] == "1GB"
+    assert build_resources(Settings.from_env())["warehouse"].connection_config["memory_limit"] == "1GB"
 
 
 def test_a_connection_is_closed_when_its_block_fails(tmp_path):

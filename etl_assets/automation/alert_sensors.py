@@ -22,7 +22,6 @@ from etl_assets.runtime.dagster_adapter import (
     RANGE_START_TAG,
     WILL_RETRY_TAG,
 )
-from etl_assets.automation.intervals import ALERT_SECONDS, interval_seconds
 
 ERROR_LIMIT = 1500  # characters of an error kept in an alert
 FINISHED_RUN_EVENTS = (
@@ -71,15 +70,43 @@ def _assets_by_step(instance: dg.DagsterInstance, run_id: str) -> dict[str, set[
 
 # --- sensors -------------------------------------------------------------------------------
 
-@dg.run_failure_sensor(
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    # Every run in the instance, including runs executed in process by `etl-assets run`, which
-    # have no code location and so would not match "the jobs of this code location".
-    monitor_all_code_locations=True,
-    minimum_interval_seconds=interval_seconds(ALERT_SECONDS),
-    description="Alerts once for a failed run whose retries are exhausted.",
-)
-def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertSink) -> None:
+# How often the alert sensors look, unless the settings say (ETL_SENSOR_INTERVAL_SECONDS).
+ALERT_SECONDS = 30
+
+
+def build_alert_sensors(interval: int = ALERT_SECONDS) -> list[dg.SensorDefinition]:
+    """The sensors that alert: failed runs, failed ERROR checks, and the webhook's redelivery."""
+    return [
+        dg.run_failure_sensor(
+            name="run_failure_alert_sensor",
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            # Every run in the instance, including runs executed in process by `etl-assets
+            # run`, which have no code location and so would not match "the jobs of this code
+            # location".
+            monitor_all_code_locations=True,
+            minimum_interval_seconds=interval,
+            description="Alerts once for a failed run whose retries are exhausted.",
+        )(run_failure_tick),
+        dg.sensor(
+            name="check_failure_alert_sensor",
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=interval,
+            description="Alerts once for each failed ERROR-severity asset check; WARN checks do "
+                        "not alert.",
+        )(check_failure_tick),
+        dg.sensor(
+            name="alert_delivery_sensor",
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=interval,
+            description="Posts again each alert the webhook has not taken, with doubling waits, "
+                        "until it takes it or the alert expires; an expired alert fails the "
+                        "tick, once.",
+        )(alert_delivery_tick),
+    ]
+
+
+def run_failure_tick(context: dg.RunFailureSensorContext, alerts: AlertSink) -> None:
+    """A failed run: one alert, unless a retry follows or its blocking checks alert instead."""
     run = context.dagster_run
     if WILL_RETRY_TAG not in run.tags:
         # Dagster tags the run just after storing its failure; read it again if this tick was first.
@@ -157,13 +184,9 @@ def _check_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun):
         )
 
 
-@dg.sensor(
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=interval_seconds(ALERT_SECONDS),
-    description="Alerts once for each failed ERROR-severity asset check; WARN checks do not alert.",
-)
-def check_failure_alert_sensor(context: dg.SensorEvaluationContext, alerts: AlertSink
-                               ) -> dg.SensorResult:
+def check_failure_tick(context: dg.SensorEvaluationContext, alerts: AlertSink
+                       ) -> dg.SensorResult:
+    """The runs finished since the cursor: one alert per failed ERROR check."""
     # Checks run inside the runs' steps, so the sensor reads each run once, when it finishes. The
     # cursor is the storage id of the last run-finished event read, unique across runs. (Check
     # evaluation events cannot be the cursor: on the default SQLite storage, get_event_records
@@ -202,14 +225,9 @@ class UndeliveredAlerts(Exception):
     """Alerts the webhook never took before they expired: the tick fails so the UI shows it."""
 
 
-@dg.sensor(
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=interval_seconds(ALERT_SECONDS),
-    description="Posts again each alert the webhook has not taken, with doubling waits, until it "
-                "takes it or the alert expires; an expired alert fails the tick, once.",
-)
-def alert_delivery_sensor(context: dg.SensorEvaluationContext, alerts: AlertSink
-                          ) -> dg.SkipReason:
+def alert_delivery_tick(context: dg.SensorEvaluationContext, alerts: AlertSink
+                        ) -> dg.SkipReason:
+    """The alerts the webhook has not taken, posted again when their wait is over."""
     outcome = alerts.retry_undelivered()
     for record in outcome["delivered"]:
         context.log.info(f"Alert {record['dedup_key']} delivered on a later try.")

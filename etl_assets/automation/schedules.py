@@ -9,28 +9,16 @@ landing zone the refresh would fail every week. Turn either on in the UI (Automa
 """
 
 import datetime as dt
-import os
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from etl_assets.automation.jobs import reference_job
-from etl_assets.assets.partitions import OPEN, TIMEZONE
-
-DEFAULT_INGEST_CRON = "0 6 * * *"  # 06:00 New York time, when the day before has ended
-
-
-def ingest_cron_setting() -> str:
-    """ETL_INGEST_CRON: when the daily ingest ticks (a cron string, New York time).
-
-    Read when definitions load, as ETL_LAST_DAY is; Dagster refuses an invalid cron string there.
-    The end-to-end test sets one tick a minute to watch the daemon launch it.
-    """
-    return (os.environ.get("ETL_INGEST_CRON") or DEFAULT_INGEST_CRON).strip()
-
+from etl_assets.assets.partitions import TIMEZONE
+from etl_assets.runtime.settings import OPEN, default
 
 def build_daily_ingest_schedule(job, partitions: dg.DailyPartitionsDefinition, last_day: str,
-                                cron: str = DEFAULT_INGEST_CRON) -> dg.ScheduleDefinition:
+                                cron: str = str(default("ingest_cron"))) -> dg.ScheduleDefinition:
     """Each tick ingests the day that ended before it, in New York (the partitions' timezone);
     after a fixed range's last day, that last day."""
 

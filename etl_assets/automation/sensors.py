@@ -16,24 +16,31 @@ from etl_assets.automation.jobs import daily_ingest_job, feed_assets, reference_
 from etl_assets.assets.partitions import daily_partitions
 from etl_assets.pipeline import deliveries, extract, readiness
 from etl_assets.runtime.resources import LandingZone, WarehouseResource
-from etl_assets.automation.intervals import LANDING_SECONDS, interval_seconds
 
-TICK_SECONDS = interval_seconds(LANDING_SECONDS)
+# How often the landing sensor and the marts' automation look, unless the settings say
+# (ETL_SENSOR_INTERVAL_SECONDS, for tests and demos that wait on the daemon).
+LANDING_SECONDS = 15
 
 
-@dg.sensor(
-    jobs=[daily_ingest_job, reference_job],
-    minimum_interval_seconds=TICK_SECONDS,
-    # Safe to run by default: it only reacts to files, and a file's run key never runs twice.
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=f"Requests a daily_ingest_job run for each block of consecutive days whose new "
-                f"or changed files in the landing zone are verified (one day with a bad file: a "
-                f"run of its own), and a reference_job run for changed reference files; at "
-                f"most {deliveries.MAX_FILES_PER_TICK} files a tick, oldest first. Files that "
-                f"map to no partition are logged, alerted once and passed over.",
-)
-def landing_zone_sensor(context: dg.SensorEvaluationContext, landing: LandingZone,
-                        alerts: AlertSink, warehouse: WarehouseResource):
+def build_landing_zone_sensor(interval: int = LANDING_SECONDS) -> dg.SensorDefinition:
+    return dg.sensor(
+        name="landing_zone_sensor",
+        jobs=[daily_ingest_job, reference_job],
+        minimum_interval_seconds=interval,
+        # Safe to run by default: it only reacts to files, and a file's run key never runs twice.
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Requests a daily_ingest_job run for each block of consecutive days whose "
+                    f"new or changed files in the landing zone are verified (one day with a bad "
+                    f"file: a run of its own), and a reference_job run for changed reference "
+                    f"files; at most {deliveries.MAX_FILES_PER_TICK} files a tick, oldest "
+                    f"first. Files that map to no partition are logged, alerted once and "
+                    f"passed over.",
+    )(landing_zone_tick)
+
+
+def landing_zone_tick(context: dg.SensorEvaluationContext, landing: LandingZone,
+                      alerts: AlertSink, warehouse: WarehouseResource):
+    """One look at the landing zone: the run requests of what changed, and the new cursor."""
     found = deliveries.scan(landing.root, deliveries.Cursor.load(context.cursor),
                             partition_days(context), limit=deliveries.MAX_FILES_PER_TICK,
                             manifests_required=landing.manifests_required)
@@ -99,17 +106,18 @@ def partition_days(context: dg.SensorEvaluationContext) -> deliveries.Days:
                            open_ended=partitions.end is None)
 
 
-marts_automation_sensor = dg.AutomationConditionSensorDefinition(
-    "marts_automation_sensor",
-    target=dg.AssetSelection.assets(*MART_KEYS),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=TICK_SECONDS,
-    # Several days requested in one tick become a backfill, which runs them by the marts'
-    # single-run backfill policy: one run per block of consecutive days, not one per day.
-    emit_backfills=True,
-    description="Rebuilds a day's marts when that day's clean tables change; days requested "
-                "together are built in one run.",
-)
+def build_marts_automation_sensor(interval: int = LANDING_SECONDS) -> dg.SensorDefinition:
+    return dg.AutomationConditionSensorDefinition(
+        "marts_automation_sensor",
+        target=dg.AssetSelection.assets(*MART_KEYS),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=interval,
+        # Several days requested in one tick become a backfill, which runs them by the marts'
+        # single-run backfill policy: one run per block of consecutive days, not one per day.
+        emit_backfills=True,
+        description="Rebuilds a day's marts when that day's clean tables change; days requested "
+                    "together are built in one run.",
+    )
 
 # The freshness checks run with each mart materialization, when they pass by construction; this
 # sensor re-evaluates them on a clock, so marts that stop updating warn (and show in status).

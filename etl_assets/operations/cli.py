@@ -10,13 +10,10 @@ from pathlib import Path
 
 from etl_assets.assets.partitions import (
     BUNDLED_LAST_DAY,
-    FIRST_DAY,
     build_daily_partitions,
-    last_day_setting,
     last_partition_day,
 )
-from etl_assets.runtime.paths import env_path, project_dir, project_path
-from etl_assets.runtime.resources import DEFAULT_LANDING
+from etl_assets.runtime.settings import FIRST_DAY, Settings, inside
 
 FIRST = dt.date.fromisoformat(FIRST_DAY)
 BUNDLED_LAST = dt.date.fromisoformat(BUNDLED_LAST_DAY)
@@ -54,7 +51,7 @@ def _replay_args(parser: argparse.ArgumentParser, *, every: float, root: str,
                         help=f"seconds to wait for the pipeline after the last day ({timeout:g})")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="etl-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -70,11 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run raw → clean → marts with every check for --start..--end, recorded in "
                     "DAGSTER_HOME (default the project's .dagster_home) and written to ETL_WAREHOUSE_PATH "
                     "(default data/warehouse.duckdb in the project).")
-    try:
-        partitions_last = last_partition_day(build_daily_partitions(last_day_setting()))
-    except ValueError as error:
-        parser.error(str(error))
-    _range_args(run, partitions_last, "the partitions")
+    _range_args(run, last_partition_day(build_daily_partitions(settings.last_day)),
+                "the partitions")
 
     demo = commands.add_parser(
         "demo", help="replay the bundled year as a live feed under dagster dev, then stop",
@@ -103,23 +97,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        print(f"etl-assets: error: {error}", file=sys.stderr)
+        return 2
+    args = build_parser(settings).parse_args(argv)
     if args.command == "status":
-        return _status()
+        return _status(settings)
     if args.end < args.start:
         print(f"error: --end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2
     if args.command == "land":
-        return _land(args)
+        return _land(args, settings)
     if args.command in ("demo", "soak"):
-        return _demo(args)
-    return _run(args)
+        return _demo(args, settings)
+    return _run(args, settings)
 
 
-def _land(args) -> int:
+def _land(args, settings: Settings) -> int:
     from etl_assets.pipeline.landing import land
 
-    landing_dir = env_path("ETL_LANDING_DIR", DEFAULT_LANDING)
+    landing_dir = settings.landing_dir
     print(f"landing {args.start}..{args.end} into {landing_dir}")
     report = land(landing_dir, args.start, args.end, force=args.force,
                   progress=lambda msg: print(f"  {msg}", flush=True))
@@ -127,19 +126,16 @@ def _land(args) -> int:
     return 0
 
 
-def _run(args) -> int:
-    from etl_assets.definitions import defs
+def _run(args, settings: Settings) -> int:
+    from etl_assets.definitions import build_definitions
     from etl_assets.operations.instance import project_instance
     from etl_assets.operations.runner import run_job
 
-    from etl_assets.runtime.resources import warehouse_location
-
-    warehouse = warehouse_location()
-    instance = project_instance()
-    print(f"running etl_job for {args.start}..{args.end} → {warehouse} "
-          f"(DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
-    summary = run_job(defs(), args.start, args.end, warehouse_path=warehouse, instance=instance,
-                      echo=lambda line: print(line, flush=True))
+    instance = project_instance(settings)
+    print(f"running etl_job for {args.start}..{args.end} → {settings.warehouse} "
+          f"(DAGSTER_HOME={settings.dagster_home})", flush=True)
+    summary = run_job(build_definitions(settings), settings, args.start, args.end,
+                      instance=instance, echo=lambda line: print(line, flush=True))
     print()
     print(summary.render())
     if not summary.success:
@@ -149,22 +145,24 @@ def _run(args) -> int:
     return 0
 
 
-def _demo(args) -> int:
+def _demo(args, settings: Settings) -> int:
     import shutil
+
     from etl_assets.operations.demo import run_demo
 
-    project = project_dir()
+    project = settings.project_dir
     config = project / ".dagster_home" / "dagster.yaml"
     if not (project / "workspace.yaml").exists() or not config.exists():
         print(f"error: the demo needs the project's workspace.yaml and .dagster_home/dagster.yaml "
               f"(not in {project}); set ETL_PROJECT_DIR to the project's folder", file=sys.stderr)
         return 2
-    root = project_path(args.root)
+    root = inside(project, args.root)
     shutil.rmtree(root, ignore_errors=True)  # an empty warehouse and a fresh instance
     (root / "home").mkdir(parents=True)
     shutil.copy(config, root / "home" / "dagster.yaml")
     paths = {"DAGSTER_HOME": root / "home", "ETL_WAREHOUSE_PATH": root / "warehouse.duckdb",
              "ETL_LANDING_DIR": root / "landing", "ETL_ALERT_LOG": root / "alerts.jsonl"}
+    # what the dagster dev it starts, and its runs, read
     os.environ.update({name: str(path) for name, path in paths.items()})
     os.environ["ETL_UI_BASE_URL"] = f"http://127.0.0.1:{args.port}"
     echo = lambda line: print(line, flush=True)  # noqa: E731
@@ -192,14 +190,14 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _status() -> int:
-    from etl_assets.definitions import defs
+def _status(settings: Settings) -> int:
+    from etl_assets.definitions import build_definitions
     from etl_assets.operations.instance import project_instance
     from etl_assets.operations.report import latest_check_outcomes, render_checks
 
-    instance = project_instance()
-    outcomes = latest_check_outcomes(defs(), instance)
-    print(f"latest check outcomes in DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
+    instance = project_instance(settings)
+    outcomes = latest_check_outcomes(build_definitions(settings), instance)
+    print(f"latest check outcomes in DAGSTER_HOME={settings.dagster_home}")
     print("\n".join(render_checks(outcomes, with_when=True)))
     return 1 if any(o.outcome == "FAILED" for o in outcomes) else 0
 

@@ -16,17 +16,17 @@ from pathlib import Path
 import dagster as dg
 
 from etl_assets.runtime import dagster_adapter
-from etl_assets.runtime.paths import env_path
+from etl_assets.runtime.settings import Settings
 
 # Who runs a CLI run, so that a later run can tell one whose process died.
 LAUNCHER_TAG, HOST_TAG, PID_TAG = "etl/launched_by", "etl/host", "etl/pid"
 
 
-def project_instance() -> dg.DagsterInstance:
-    """The instance in DAGSTER_HOME, or in the project's .dagster_home when it is not set."""
-    home = str(env_path("DAGSTER_HOME", ".dagster_home"))
-    Path(home).mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = home
+def project_instance(settings: Settings) -> dg.DagsterInstance:
+    """The instance in the settings' DAGSTER_HOME (the project's .dagster_home unless set)."""
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    # Dagster, and the project's event log in dagster.yaml, find the instance by this variable.
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     return dg.DagsterInstance.get()
 
 

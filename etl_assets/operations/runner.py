@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import nullcontext
-from pathlib import Path
 
 import dagster as dg
 
@@ -29,7 +28,6 @@ from etl_assets.operations.instance import (
     release_abandoned_runs,
 )
 from etl_assets.automation.jobs import feed_assets
-from etl_assets.pipeline import backends
 from etl_assets.pipeline.contract import REFERENCE_FEEDS
 from etl_assets.pipeline.landing import days
 from etl_assets.pipeline.readiness import Block, Readiness, check_range
@@ -42,7 +40,7 @@ from etl_assets.operations.report import (
     error_message,
     table_summaries,
 )
-from etl_assets.runtime.resources import setting_value
+from etl_assets.runtime.settings import Settings
 from etl_assets.definitions import defs
 
 # Names one call's run, so its progress can follow it before the run id is known.
@@ -115,10 +113,10 @@ class _Progress(threading.Thread):
 
 def run_job(
     definitions: dg.Definitions,
+    settings: Settings,
     start: dt.date,
     end: dt.date,
     *,
-    warehouse_path: str | backends.Lake,
     instance: dg.DagsterInstance | None = None,
     echo: Callable[[str], None] = print,
 ) -> RunSummary:
@@ -129,7 +127,7 @@ def run_job(
     block of consecutive days; each held-back block runs only the raw steps of its bad feeds, so
     it fails in the UI with the files' errors and the run failure alert, and touches nothing.
     """
-    instance = instance or project_instance()
+    instance = instance or project_instance(settings)
     # One "planned" event per asset for the run's range instead of one per asset and day, and
     # batched event writes where the storage supports them (PostgreSQL). The cost of the first:
     # if the run fails, its days show as missing rather than failed in the UI.
@@ -137,9 +135,7 @@ def run_job(
     dagster_adapter.reuse_connections(instance)
     job = definitions.resolve_job_def("etl_job")
     release_abandoned_runs(instance, echo)
-    landing = definitions.resources["landing"]
-    landing_dir = Path(setting_value(landing.path))
-    policy = setting_value(landing.manifest_policy)
+    landing_dir, policy = settings.landing_dir, settings.manifest_policy
     readiness = check_range(landing_dir, days(start, end), policy)
     if readiness.reference_problems:  # not a day's: every day needs the reference tables
         readiness = Readiness([Block(start, end)], readiness.reference_problems)
@@ -169,7 +165,7 @@ def run_job(
         if len(readiness.blocks) > 1:
             echo(f"run {len(parts) + 1}: {block}" + (" (held back)" if block.held else ""))
         with dagster_adapter.planned_per_partition() if block.held else nullcontext():
-            result, seconds = _execute(job, instance, block, selection, echo)
+            result, seconds = _execute(job, instance, block, selection, echo, settings)
         parts.append(RunPart(block, result.run_id, result.success))
         reference_loaded |= selection is None and result.success
         events += result.all_events
@@ -196,14 +192,15 @@ def run_job(
               for key in dagster_adapter.check_keys(definitions, job.name)]
     failures += [f"check {c.table}:{c.check} failed: {c.detail}" for c in checks
                  if c.outcome == "FAILED"]
-    tables = table_summaries(warehouse_path, start, end + dt.timedelta(days=1), checks,
+    tables = table_summaries(settings.warehouse, start, end + dt.timedelta(days=1), checks,
                               step_seconds)
     return RunSummary(runs=parts, seconds=seconds, tables=tables, failures=failures,
                       checks=checks)
 
 
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, block: Block,
-             selection: list[dg.AssetKey] | None, echo: Callable[[str], None]):
+             selection: list[dg.AssetKey] | None, echo: Callable[[str], None],
+             settings: Settings):
     """One run of the job for the block's days (the selected assets only, when given)."""
     attempt = str(uuid.uuid4())
     tags = {dagster_adapter.RANGE_START_TAG: block.start.isoformat(),
@@ -221,7 +218,7 @@ def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, block: Block,
                                     run_config=run_config, tags=tags, raise_on_error=False,
                                     asset_selection=selection)
         else:  # execute_in_process has its own executor: the days are held here instead
-            with executors.days_held(block.start, block.end, echo):
+            with executors.days_held(settings, block.start, block.end, echo):
                 result = job.execute_in_process(instance=instance, raise_on_error=False,
                                                 asset_selection=selection, tags=tags,
                                                 run_config=run_config)

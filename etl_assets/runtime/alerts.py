@@ -19,8 +19,8 @@ from pathlib import Path
 
 import dagster as dg
 
-DEFAULT_ALERT_LOG = "data/alerts.jsonl"
-DEFAULT_UI_BASE_URL = "http://127.0.0.1:3000"
+from etl_assets.runtime.settings import check_webhook_url, default
+
 RETRIES_PER_TICK = 20  # alerts posted again per alert_delivery_sensor tick, at most
 
 
@@ -48,9 +48,9 @@ class AlertSink(dg.ConfigurableResource):
     reads them back as one record per alert. The URL, a secret, is never written anywhere.
     """
 
-    log_path: str = DEFAULT_ALERT_LOG  # build_resources makes it absolute, in the project
+    log_path: str = str(default("alert_log"))  # build_resources makes it absolute, in the project
     webhook_url: str | None = None
-    ui_base_url: str = DEFAULT_UI_BASE_URL  # where people open the Dagster UI, for run links
+    ui_base_url: str = str(default("ui_base_url"))  # where people open the Dagster UI, for run links
     webhook_timeout_seconds: float = 5.0
     webhook_retry_seconds: float = 30.0  # the first wait before trying again; it doubles
     webhook_retry_max_seconds: float = 1800.0
@@ -199,17 +199,6 @@ class AlertSink(dg.ConfigurableResource):
         # anyway, and the sensor must go on.
         except (OSError, ValueError, http.client.HTTPException) as exc:
             return redact(f"{type(exc).__name__}: {exc}", url)
-
-
-def check_webhook_url(url: str) -> None:
-    """Only an http(s) URL with a host; the message names what is wrong, never the URL."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"ETL_ALERT_WEBHOOK_URL must be an http:// or https:// URL with a "
-                         f"host, not a {parts.scheme or 'scheme-less'} URL")
-    if parts.username is not None or parts.password is not None:  # urllib would echo them
-        raise ValueError("ETL_ALERT_WEBHOOK_URL must not carry a user or password "
-                         "(user:password@host): put the secret in the URL's path or query")
 
 
 def redact(text: str, url: str) -> str:

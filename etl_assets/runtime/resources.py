@@ -1,4 +1,4 @@
-"""Resources: the warehouse (DuckDB), the landing zone and the quality policy, from the environment.
+"""Resources: the warehouse (DuckDB), the landing zone and the quality policy, from the settings.
 
 The assets write the warehouse through `DuckDBResource` with explicit SQL transactions
 (`etl_assets/pipeline/warehouse.py`). The stock `DuckDBPandasIOManager` is the `io_manager`
@@ -8,7 +8,6 @@ on DuckLake its connections attach the lake (`WarehouseIOManager`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,22 +18,17 @@ from dagster_duckdb import DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
-from etl_assets.runtime import dagster_adapter
-from etl_assets.runtime.alerts import (
-    DEFAULT_ALERT_LOG,
-    DEFAULT_UI_BASE_URL,
-    AlertSink,
-    check_webhook_url,
-)
 from etl_assets.pipeline import backends
-from etl_assets.pipeline.warehouse import connection_config
 from etl_assets.pipeline.extract import MANIFEST_POLICIES
-from etl_assets.runtime.paths import env_path, path_setting
-
-# Relative to the project (etl_assets/runtime/paths.py), like any relative path in these settings.
-DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
-DEFAULT_LANDING = "data/landing"
-DEFAULT_DUCKLAKE_DATA = "data/lake"  # where a DuckLake's Parquet files go, unless told
+from etl_assets.pipeline.warehouse import connection_config
+from etl_assets.runtime import dagster_adapter
+from etl_assets.runtime.alerts import AlertSink
+from etl_assets.runtime.settings import (
+    QUARANTINE_LIMIT_PERCENT,
+    VOLUME_TOLERANCE_PERCENT,
+    Settings,
+    default,
+)
 
 # DuckDB takes one writer process at a time: every asset that writes the warehouse is in this
 # pool, limited to 1 in .dagster_home/dagster.yaml, so overlapping runs queue for it.
@@ -42,7 +36,7 @@ WAREHOUSE_POOL = "warehouse"
 
 def lake_of(catalog: str | None, data_path: str | None) -> backends.Lake | None:
     """The DuckLake a warehouse setting names, or None for the DuckDB file."""
-    return backends.Lake(catalog, data_path or DEFAULT_DUCKLAKE_DATA) if catalog else None
+    return backends.Lake(catalog, data_path or str(default("ducklake_data_path"))) if catalog else None
 
 
 class WarehouseResource(DuckDBResource):
@@ -109,7 +103,7 @@ class WarehouseIOManager(DuckDBPandasIOManager):
 class LandingZone(dg.ConfigurableResource):
     """The directory the upstream system delivers files into, and what a delivery must carry."""
 
-    path: str = DEFAULT_LANDING
+    path: str = str(default("landing_dir"))
     # A file without its manifest (`<file>.manifest.json`): "warn" loads it with a warning,
     # "require" waits for the manifest. A file that differs from its manifest is always refused.
     manifest_policy: str = "warn"
@@ -124,10 +118,6 @@ class LandingZone(dg.ConfigurableResource):
             raise ValueError(f"ETL_MANIFEST_POLICY must be one of {MANIFEST_POLICIES}, "
                              f"not {self.manifest_policy!r}")
         return self.manifest_policy == "require"
-
-
-QUARANTINE_LIMIT_PERCENT = 5  # a day with more quarantined rows fails its check
-VOLUME_TOLERANCE_PERCENT = 25  # a day this far from its weekday's median warns
 
 
 class QualityPolicy(dg.ConfigurableResource):
@@ -146,68 +136,39 @@ class QualityPolicy(dg.ConfigurableResource):
         return self.volume_tolerance_percent / 100
 
 
-def setting(name: str, default: str | None) -> str | dg.EnvVar | None:
-    """The environment variable when it is set (shown as such in the UI), else the default."""
-    return dg.EnvVar(name) if os.environ.get(name) else default
+def configured(settings: Settings, name: str) -> str | dg.EnvVar:
+    """A setting as a resource takes it: the environment variable when the environment gave it
+    as it is used (the UI then shows the variable, never a secret's value), else the value."""
+    variable = settings.given(name)
+    return dg.EnvVar(variable) if variable else str(getattr(settings, name))
 
 
-def setting_value(value: str | dg.EnvVar) -> str:
-    """A setting's value, read from its environment variable when it is one."""
-    return value.get_value() if isinstance(value, dg.EnvVar) else value
-
-
-def int_setting(name: str, default: int) -> int | dg.EnvVar:
-    return dg.EnvVar.int(name) if os.environ.get(name) else default
-
-
-def warehouse_location() -> str | backends.Lake:
-    """Where the warehouse is, from the environment as build_resources reads it: the DuckDB file
-    (ETL_WAREHOUSE_PATH), or the DuckLake of ETL_DUCKLAKE_CATALOG and ETL_DUCKLAKE_DATA_PATH."""
-    catalog = os.environ.get("ETL_DUCKLAKE_CATALOG")
-    if catalog:
-        if not backends.on_postgres(catalog):
-            catalog = str(env_path("ETL_DUCKLAKE_CATALOG", catalog))
-        return backends.Lake(catalog, str(env_path("ETL_DUCKLAKE_DATA_PATH",
-                                                   DEFAULT_DUCKLAKE_DATA)))
-    return str(env_path("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE))
-
-
-def build_alert_sink() -> AlertSink:
-    """The sink from ETL_ALERT_LOG, ETL_ALERT_WEBHOOK_URL and ETL_UI_BASE_URL; called at load."""
-    webhook = os.environ.get("ETL_ALERT_WEBHOOK_URL")
-    if webhook:
-        check_webhook_url(webhook)  # at load, with a message that does not repeat the URL
+def build_alert_sink(settings: Settings) -> AlertSink:
+    """The sink of the alert log, the webhook and the UI's address."""
     return AlertSink(
-        log_path=path_setting("ETL_ALERT_LOG", DEFAULT_ALERT_LOG),
-        webhook_url=setting("ETL_ALERT_WEBHOOK_URL", None),
-        ui_base_url=setting("ETL_UI_BASE_URL", DEFAULT_UI_BASE_URL),
+        log_path=configured(settings, "alert_log"),
+        webhook_url=configured(settings, "alert_webhook_url") if settings.alert_webhook_url
+        else None,
+        ui_base_url=configured(settings, "ui_base_url"),
     )
 
 
-def build_resources() -> dict[str, object]:
-    """Resources from the environment; called when definitions load, never at import."""
-    policy = os.environ.get("ETL_MANIFEST_POLICY")
-    if policy and policy not in MANIFEST_POLICIES:  # at load, not on every sensor tick
-        raise ValueError(f"ETL_MANIFEST_POLICY must be one of {MANIFEST_POLICIES}, not {policy!r}")
-    catalog = os.environ.get("ETL_DUCKLAKE_CATALOG")
+def build_resources(settings: Settings) -> dict[str, object]:
+    """The resources of the definitions, from the settings."""
+    lake = settings.ducklake_catalog is not None
     where = {  # the same for the assets' writes and for reading a table into pandas
-        "database": path_setting("ETL_WAREHOUSE_PATH", DEFAULT_WAREHOUSE),
-        "ducklake_catalog": (None if not catalog else setting("ETL_DUCKLAKE_CATALOG", None)
-                             if backends.on_postgres(catalog)
-                             else path_setting("ETL_DUCKLAKE_CATALOG", catalog)),
-        "ducklake_data_path": path_setting("ETL_DUCKLAKE_DATA_PATH", DEFAULT_DUCKLAKE_DATA)}
+        "database": configured(settings, "warehouse_path"),
+        "ducklake_catalog": configured(settings, "ducklake_catalog") if lake else None,
+        "ducklake_data_path": configured(settings, "ducklake_data_path")}
+    quality = {name: (dg.EnvVar.int(variable) if (variable := settings.given(name))
+                      else getattr(settings, name))
+               for name in ("quarantine_limit_percent", "volume_tolerance_percent")}
     return {
         "io_manager": WarehouseIOManager(**where),
         "warehouse": WarehouseResource(
-            **where,
-            connection_config=connection_config(os.environ.get("ETL_DUCKDB_MEMORY_LIMIT"))),
-        "landing": LandingZone(path=path_setting("ETL_LANDING_DIR", DEFAULT_LANDING),
-                               manifest_policy=setting("ETL_MANIFEST_POLICY", "warn")),
-        "alerts": build_alert_sink(),
-        "quality": QualityPolicy(
-            quarantine_limit_percent=int_setting("ETL_QUARANTINE_LIMIT_PERCENT",
-                                                 QUARANTINE_LIMIT_PERCENT),
-            volume_tolerance_percent=int_setting("ETL_VOLUME_TOLERANCE_PERCENT",
-                                                 VOLUME_TOLERANCE_PERCENT),
-        ),
+            **where, connection_config=connection_config(settings.duckdb_memory_limit)),
+        "landing": LandingZone(path=configured(settings, "landing_dir"),
+                               manifest_policy=configured(settings, "manifest_policy")),
+        "alerts": build_alert_sink(settings),
+        "quality": QualityPolicy(**quality),
     }

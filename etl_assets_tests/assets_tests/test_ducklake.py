@@ -14,7 +14,7 @@ def test_three_days_on_ducklake_equal_the_embedded_warehouse_table_for_table(
     monkeypatch.setenv("ETL_DUCKLAKE_CATALOG", lake.catalog)
     monkeypatch.setenv("ETL_DUCKLAKE_DATA_PATH", lake.data_path)
     deployment = Deployment(tmp_path / "on_ducklake", landed_days, monkeypatch)
-    deployment.location = lake
+    assert deployment.location == lake  # chosen by the settings alone
 
     summary = deployment.run(*FIRST_DAYS)
 

@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from etl_assets.automation.alert_sensors import run_failure_alert_sensor
+from etl_assets.automation.alert_sensors import build_alert_sensors
 from etl_assets.runtime.alerts import AlertSink
 from etl_assets.assets.keys import table_key
 from etl_assets.assets.partitions import daily_partitions
@@ -64,7 +64,7 @@ def test_a_truncated_file_holds_back_its_day_only_and_loads_once_fixed(deploymen
         dg.DagsterEventType.RUN_FAILURE, limit=10).records
         if r.event_log_entry.run_id == held.run_id]
     for _ in range(2):
-        run_failure_alert_sensor(dg.build_run_status_sensor_context(
+        build_alert_sensors()[0](dg.build_run_status_sensor_context(
             sensor_name="run_failure_alert_sensor", dagster_event=failure[0],
             dagster_instance=deployment.instance, dagster_run=held, resources={"alerts": sink}))
     [alert] = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
@@ -86,7 +86,7 @@ def test_a_held_day_whose_file_is_fixed_before_its_turn_runs_whole(deployment):
         if line.startswith("holding back 2013-01-02"):
             land(deployment.landing, JAN2, JAN2, force=True)
 
-    summary = run_job(deployment.definitions, JAN1, JAN2, warehouse_path=deployment.warehouse,
+    summary = run_job(deployment.definitions, deployment.settings, JAN1, JAN2,
                       instance=deployment.instance, echo=echo)
 
     assert summary.success, summary.render()

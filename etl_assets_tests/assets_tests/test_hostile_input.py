@@ -23,7 +23,7 @@ from etl_assets.pipeline import deliveries
 from etl_assets.pipeline.landing import daily_file, days, deliver, manifest_file
 from etl_assets.pipeline.marts import MARTS
 from etl_assets.runtime.resources import LandingZone, WarehouseResource
-from etl_assets.automation.sensors import landing_zone_sensor
+from etl_assets.automation.sensors import build_landing_zone_sensor
 from etl_assets_tests.conftest import FIRST_DAYS, LOAD_COLUMNS, checksums
 
 JAN2 = dt.date(2013, 1, 2)
@@ -207,7 +207,7 @@ def test_the_sensor_survives_a_landing_zone_of_hostile_files(deployment, tmp_pat
             resources={"landing": LandingZone(path=str(landing)),
                        "alerts": AlertSink(log_path=str(tmp_path / "alerts.jsonl")),
                        "warehouse": WarehouseResource(database=deployment.warehouse)}) as context:
-        result = landing_zone_sensor(context)
+        result = build_landing_zone_sensor()(context)
 
     assert [r.partition_key for r in result.run_requests] == ["2013-01-02"]  # the changed file
     alerts = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
