@@ -238,7 +238,7 @@ def history(root: Path, years: int, lake: bool = False) -> tuple[Path, Path]:
             building.mkdir(parents=True)
             shutil.rmtree(warehouse / "lake", ignore_errors=True)
         # The lake a year at a time: ten years in one transaction of 3,650 day partitions
-        # outgrow the 400MB DuckDB limit on DuckLake (README, Performance).
+        # outgrow the 400MB DuckDB limit on DuckLake (docs/performance.md).
         spans = ([(f"{y}-01-01", f"{y}-12-31") for y in range(2013, last.year + 1)] if lake
                  else [("2013-01-01", last.isoformat())])
         for first, end in spans:

@@ -18,12 +18,14 @@ PACKAGE = REPO / "etl_assets"
 
 
 def docs_table() -> dict[str, str]:
-    """The configuration table of the docs: each variable and its default column."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("## Configuration"):]
-    section = section[:section.index("\n## ", 3)]
+    """The configuration table of the docs (docs/configuration.md): each variable and its
+    default column."""
+    text = (REPO / "docs" / "configuration.md").read_text()
+    start = text.index("\n| variable | default | what |\n") + 1
+    end = text.find("\n\n", start)  # the table ends at the first blank line, or the page's end
+    table = text[start:end if end != -1 else len(text)]
     return {m.group(1): m.group(2).strip()
-            for m in re.finditer(r"^\| `(\w+)` \| ([^|]*) \|", section, re.M)}
+            for m in re.finditer(r"^\| `(\w+)` \| ([^|]*) \|", table, re.M)}
 
 
 def test_the_docs_table_lists_every_setting_with_its_default():

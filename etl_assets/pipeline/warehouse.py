@@ -17,7 +17,7 @@ from etl_assets.pipeline.tables import Column
 
 # DuckDB's buffer limit for the pipeline's connections (ETL_DUCKDB_MEMORY_LIMIT): past it DuckDB
 # spills to disk, so a ten-year backfill runs in the memory of one year. Much lower fails a year's
-# load with DuckDB's "Out of Memory Error" (the README's configuration table says how low).
+# load with DuckDB's "Out of Memory Error" (docs/configuration.md says how low).
 MEMORY_LIMIT = "400MB"
 PARTITION_FLUSH_ROWS = 10_000  # rows a partition buffers before they are written (see below)
 
@@ -31,7 +31,7 @@ def connection_config(memory_limit: str | None = None) -> dict[str, object]:
     A write to a partitioned table (DuckLake, `ensure_table`) buffers rows per partition and
     thread up to partitioned_write_flush_threshold before it writes them. At DuckDB's default
     (524,288 rows) a year of flights (365 partitions of about 1,000 rows) on two threads runs
-    out of the 400MB limit (figures: README, Performance). Unpartitioned tables, the embedded
+    out of the 400MB limit (figures: docs/performance.md). Unpartitioned tables, the embedded
     file's, are not affected.
     """
     return {"memory_limit": memory_limit or MEMORY_LIMIT, "preserve_insertion_order": False,
@@ -119,7 +119,7 @@ def replace_rows(conn, target: str, columns: Iterable[Column], date_column: str 
                  range_params(date_column, start, end))
     # On DuckLake (a table partitioned by date_column) the rows go in day by day: unsorted, every
     # flush of every thread writes a file for each day it holds, dozens of small files a day
-    # where one does (README, Performance).
+    # where one does (docs/performance.md).
     order = f" ORDER BY {date_column}" if date_column and backends.lake_catalog(conn) else ""
     inserted = conn.execute(f"INSERT INTO {target} BY NAME SELECT {names} FROM ({select_sql})"
                             f"{order}", params or {}).fetchone()
