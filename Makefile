@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # One materialization-planned event per asset and run, not per day (see etl_assets/operations/runner.py).
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := 1
 
-.PHONY: setup lock run land test test-fast dev demo soak bench audit clean
+.PHONY: setup lock lint run land test test-fast test-unit dev demo soak bench audit clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,15 @@ test: setup
 # The loop while you change code: every layer on real data, in process, without the e2e tests.
 test-fast: setup
 	$(BIN)/python -m pytest -m "not e2e" -n 2 --dist loadfile
+
+# Style, format and types: ruff's rules and formatter (pyproject.toml), mypy (strict on the pure
+# pipeline/). CI runs it before the tests; `ruff format etl_assets etl_assets_tests benchmarks`
+# and `ruff check --fix ...` (in .venv/bin) repair most of what it finds.
+LINTED := etl_assets etl_assets_tests benchmarks
+lint: setup
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
 
 # The platform against the plain script it replaces, on the same landed files (BENCH_REPEATS=3).
 bench: setup

@@ -22,14 +22,13 @@ def main(argv: list[str] | None = None) -> None:
     args = script_args.parse(__doc__.splitlines()[0], argv)
     start, end = args.start, args.end + dt.timedelta(days=1)
     loaded_at = dt.datetime.now(dt.timezone.utc)
-    location = (backends.Lake(args.warehouse, args.lake_data) if args.lake_data
-                else args.warehouse)
-    with backends.connect(location, config=warehouse.connection_config(
-            os.environ.get("ETL_DUCKDB_MEMORY_LIMIT"))) as conn:
+    location = backends.Lake(args.warehouse, args.lake_data) if args.lake_data else args.warehouse
+    with backends.connect(
+        location, config=warehouse.connection_config(os.environ.get("ETL_DUCKDB_MEMORY_LIMIT"))
+    ) as conn:
         for contract in ALL_FEEDS:
             if contract.delivered_daily:
-                files = extract.daily_deliveries(args.landing, contract,
-                                                 days(args.start, args.end))
+                files = extract.daily_deliveries(args.landing, contract, days(args.start, args.end))
                 extract.load_raw(conn, contract, files, loaded_at, start, end)
                 transform.load_clean(conn, contract, start, end)
             else:

@@ -30,8 +30,14 @@ def shift_year(frame: pd.DataFrame, year: int) -> pd.DataFrame:
         return out
     out["year"] = str(year)
     hour = out["hour"].astype(int)
-    local = pd.to_datetime(dict(year=year, month=out["month"].astype(int),
-                                day=out["day"].astype(int), hour=hour))
+    local = pd.to_datetime(
+        {
+            "year": year,
+            "month": out["month"].astype(int),
+            "day": out["day"].astype(int),
+            "hour": hour,
+        }
+    )
     utc = local.dt.tz_localize(TZ, ambiguous=True, nonexistent="shift_forward").dt.tz_convert("UTC")
     out["time_hour"] = utc.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     return out
@@ -42,22 +48,27 @@ def generate(landing: Path, years: int, progress=print) -> None:
     land(landing, dt.date(FIRST_YEAR, 1, 1), dt.date(FIRST_YEAR, 12, 31))
     for contract in DAILY_FEEDS:
         for year in range(FIRST_YEAR + 1, last.year + 1):
-            todo = [d for d in days(dt.date(year, 1, 1), dt.date(year, 12, 31))
-                    if not daily_file(landing, contract.name, d).exists()]
+            todo = [
+                d
+                for d in days(dt.date(year, 1, 1), dt.date(year, 12, 31))
+                if not daily_file(landing, contract.name, d).exists()
+            ]
             for day in todo:
                 if (day.month, day.day) == (2, 29):
                     source_day = dt.date(FIRST_YEAR, 2, 28)
                     rows = read(landing, contract.name, source_day).iloc[0:0]
                 else:
-                    rows = shift_year(read(landing, contract.name,
-                                           day.replace(year=FIRST_YEAR)), year)
+                    rows = shift_year(
+                        read(landing, contract.name, day.replace(year=FIRST_YEAR)), year
+                    )
                 deliver(daily_file(landing, contract.name, day), rows)
             progress(f"{contract.name} {year}: {len(todo)} file(s) written")
 
 
 def read(landing: Path, feed: str, day: dt.date) -> pd.DataFrame:
-    return pd.read_csv(daily_file(landing, feed, day), dtype=str, keep_default_na=False,
-                       na_filter=False)
+    return pd.read_csv(
+        daily_file(landing, feed, day), dtype=str, keep_default_na=False, na_filter=False
+    )
 
 
 def main() -> None:

@@ -25,8 +25,7 @@ def outputs(warehouse: str | backends.Lake) -> dict:
     with backends.connect(warehouse, read_only=True) as conn:
         rows, exact = {}, {}
         for table in TABLES:  # the full-precision digest counts the rows on the way
-            rows[table], exact[table] = quality.table_checksum(conn, table, LOAD_TIMES,
-                                                               digits=None)
+            rows[table], exact[table] = quality.table_checksum(conn, table, LOAD_TIMES, digits=None)
         checksums = {t: quality.table_checksum(conn, t)[1] for t in CHECKSUMMED}
         return {"rows": rows, "checksums": checksums, "exact": exact}
 

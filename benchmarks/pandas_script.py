@@ -20,14 +20,14 @@ import pandas as pd
 
 from benchmarks import script_args
 from etl_assets.pipeline.contract import ALL_FEEDS, FLIGHTS, WEATHER
+from etl_assets.pipeline.landing import daily_file, days, reference_file
+from etl_assets.pipeline.marts import CARRIER_DAILY_PERFORMANCE, FCT_FLIGHTS, ORIGIN_DAILY_WEATHER
 from etl_assets.pipeline.tables import (
     QUARANTINE_REASON,
     TableContract,
     quarantine_columns,
     raw_columns,
 )
-from etl_assets.pipeline.landing import daily_file, days, reference_file
-from etl_assets.pipeline.marts import CARRIER_DAILY_PERFORMANCE, FCT_FLIGHTS, ORIGIN_DAILY_WEATHER
 
 TZ = "America/New_York"
 
@@ -65,8 +65,9 @@ def typed(raw: pd.DataFrame, contract: TableContract, reasons: list) -> pd.DataF
             value = number
         elif col.dtype == "TIMESTAMPTZ":
             with_offset = text.str.contains(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", na=False)
-            value = pd.to_datetime(text.where(with_offset), utc=True, errors="coerce",
-                                   format="ISO8601")
+            value = pd.to_datetime(
+                text.where(with_offset), utc=True, errors="coerce", format="ISO8601"
+            )
         else:
             value = text
         if col.dtype != "VARCHAR":
@@ -104,37 +105,61 @@ def daily_rules(frame, raw, date_column, reasons) -> None:
     parts = frame[["year", "month", "day"]].astype("float64")
     frame[date_column] = pd.to_datetime(parts, errors="coerce")
     reasons.append(("not a date", parts.notna().all(axis=1) & frame[date_column].isna()))
-    reasons.append(("outside file", frame[date_column].notna()
-                    & frame[date_column].ne(raw["delivery_date"])))
+    reasons.append(
+        ("outside file", frame[date_column].notna() & frame[date_column].ne(raw["delivery_date"]))
+    )
 
 
 def flights_rules(frame, reasons) -> None:
     for name in ("sched_dep_time", "dep_time", "sched_arr_time", "arr_time"):
         reasons.append((f"{name} not HHMM", frame[name] % 100 >= 60))
-    reasons.append(("hour/minute", (frame["hour"] * 100 + frame["minute"]).ne(frame["sched_dep_time"])))
+    reasons.append(
+        ("hour/minute", (frame["hour"] * 100 + frame["minute"]).ne(frame["sched_dep_time"]))
+    )
     hour = frame["hour"].where(frame["hour"].between(0, 23))
     minute = frame["minute"].where(frame["minute"].between(0, 59))
     delay = frame["dep_delay"].where(frame["dep_delay"].between(-120, 1800))
-    frame["scheduled_departure"] = frame["flight_date"] + pd.to_timedelta(hour * 60 + minute, unit="min")
+    frame["scheduled_departure"] = frame["flight_date"] + pd.to_timedelta(
+        hour * 60 + minute, unit="min"
+    )
     frame["actual_departure"] = frame["scheduled_departure"] + pd.to_timedelta(delay, unit="min")
     departed = frame["dep_time"].notna()
     reasons.append(("dep_time without delay", departed & frame["dep_delay"].isna()))
     reasons.append(("delay without dep_time", ~departed & frame["dep_delay"].notna()))
     actual = frame["actual_departure"]
     minutes = (frame["dep_time"] // 100 % 24) * 60 + frame["dep_time"] % 100
-    reasons.append(("dep_time disagrees", departed & actual.notna()
-                    & (actual.dt.hour * 60 + actual.dt.minute).ne(minutes)))
-    reasons.append(("time_hour", frame["scheduled_departure"].notna() & frame["time_hour"].notna()
-                    & ~local_hour_in_utc(frame["scheduled_departure"], frame["time_hour"])))
-    frame["status"] = np.where(~departed, "cancelled",
-                               np.where(frame["arr_delay"].isna(), "diverted", "arrived"))
+    reasons.append(
+        (
+            "dep_time disagrees",
+            departed & actual.notna() & (actual.dt.hour * 60 + actual.dt.minute).ne(minutes),
+        )
+    )
+    reasons.append(
+        (
+            "time_hour",
+            frame["scheduled_departure"].notna()
+            & frame["time_hour"].notna()
+            & ~local_hour_in_utc(frame["scheduled_departure"], frame["time_hour"]),
+        )
+    )
+    frame["status"] = np.where(
+        ~departed, "cancelled", np.where(frame["arr_delay"].isna(), "diverted", "arrived")
+    )
 
 
 def weather_rules(frame, reasons) -> None:
     local = frame["time_hour"].dt.tz_convert(TZ)
-    reasons.append(("time_hour", frame["time_hour"].notna() & frame["observation_date"].notna()
-                    & (local.dt.hour.ne(frame["hour"])
-                       | local.dt.tz_localize(None).dt.normalize().ne(frame["observation_date"]))))
+    reasons.append(
+        (
+            "time_hour",
+            frame["time_hour"].notna()
+            & frame["observation_date"].notna()
+            & (
+                local.dt.hour.ne(frame["hour"])
+                | local.dt.tz_localize(None).dt.normalize().ne(frame["observation_date"])
+            ),
+        )
+    )
 
 
 def clean(raw: pd.DataFrame, contract: TableContract) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -171,54 +196,99 @@ def marts(clean: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     f = clean["flights"]
     airlines = clean["airlines"][["carrier", "name"]].rename(columns={"name": "carrier_name"})
     airports = clean["airports"][["faa", "name"]]
-    planes = clean["planes"][["tailnum", "manufacturer", "model", "year"]].rename(columns={
-        "manufacturer": "plane_manufacturer", "model": "plane_model", "year": "plane_year"})
+    planes = clean["planes"][["tailnum", "manufacturer", "model", "year"]].rename(
+        columns={"manufacturer": "plane_manufacturer", "model": "plane_model", "year": "plane_year"}
+    )
     weather = clean["weather"][["origin", "time_hour", "temp", "wind_speed", "precip", "visib"]]
-    weather = weather.rename(columns={"temp": "origin_temp", "wind_speed": "origin_wind_speed",
-                                      "precip": "origin_precip", "visib": "origin_visib"})
-    fct = (f.merge(airlines, on="carrier", how="left")
-           .merge(airports.rename(columns={"faa": "origin", "name": "origin_name"}), on="origin", how="left")
-           .merge(airports.rename(columns={"faa": "dest", "name": "dest_name"}), on="dest", how="left")
-           .merge(planes, on="tailnum", how="left")
-           .merge(weather, on=["origin", "time_hour"], how="left"))
+    weather = weather.rename(
+        columns={
+            "temp": "origin_temp",
+            "wind_speed": "origin_wind_speed",
+            "precip": "origin_precip",
+            "visib": "origin_visib",
+        }
+    )
+    fct = (
+        f.merge(airlines, on="carrier", how="left")
+        .merge(
+            airports.rename(columns={"faa": "origin", "name": "origin_name"}),
+            on="origin",
+            how="left",
+        )
+        .merge(airports.rename(columns={"faa": "dest", "name": "dest_name"}), on="dest", how="left")
+        .merge(planes, on="tailnum", how="left")
+        .merge(weather, on=["origin", "time_hour"], how="left")
+    )
     fct = fct[FCT_FLIGHTS.column_names]
 
     arrived = fct["status"] == "arrived"
-    by_carrier = fct.assign(
-        cancelled=fct["status"] == "cancelled", diverted=fct["status"] == "diverted",
-        arr=fct["arr_delay"].where(arrived),
-        on_time=np.where(arrived, (fct["arr_delay"] <= 15).astype(float), np.nan),
-    ).groupby(["carrier", "flight_date"], as_index=False).agg(
-        carrier_name=("carrier_name", "first"), flights=("flight", "size"),
-        cancelled=("cancelled", "sum"), diverted=("diverted", "sum"),
-        mean_dep_delay=("dep_delay", "mean"), mean_arr_delay=("arr", "mean"),
-        on_time_rate=("on_time", "mean"))
+    by_carrier = (
+        fct.assign(
+            cancelled=fct["status"] == "cancelled",
+            diverted=fct["status"] == "diverted",
+            arr=fct["arr_delay"].where(arrived),
+            on_time=np.where(arrived, (fct["arr_delay"] <= 15).astype(float), np.nan),
+        )
+        .groupby(["carrier", "flight_date"], as_index=False)
+        .agg(
+            carrier_name=("carrier_name", "first"),
+            flights=("flight", "size"),
+            cancelled=("cancelled", "sum"),
+            diverted=("diverted", "sum"),
+            mean_dep_delay=("dep_delay", "mean"),
+            mean_arr_delay=("arr", "mean"),
+            on_time_rate=("on_time", "mean"),
+        )
+    )
 
     departed = fct["status"] != "cancelled"
-    departures = fct.assign(
-        cancelled=~departed,
-        delayed=np.where(departed, (fct["dep_delay"] > 15).astype(float), np.nan),
-    ).groupby(["origin", "flight_date"], as_index=False).agg(
-        flights=("flight", "size"), cancelled=("cancelled", "sum"),
-        mean_dep_delay=("dep_delay", "mean"), delayed_share=("delayed", "mean"))
-    w = clean["weather"].groupby(["origin", "observation_date"], as_index=False).agg(
-        weather_hours=("time_hour", "size"), mean_temp=("temp", "mean"),
-        max_wind_speed=("wind_speed", "max"), total_precip=("precip", "sum"),
-        min_visib=("visib", "min")).rename(columns={"observation_date": "flight_date"})
+    departures = (
+        fct.assign(
+            cancelled=~departed,
+            delayed=np.where(departed, (fct["dep_delay"] > 15).astype(float), np.nan),
+        )
+        .groupby(["origin", "flight_date"], as_index=False)
+        .agg(
+            flights=("flight", "size"),
+            cancelled=("cancelled", "sum"),
+            mean_dep_delay=("dep_delay", "mean"),
+            delayed_share=("delayed", "mean"),
+        )
+    )
+    w = (
+        clean["weather"]
+        .groupby(["origin", "observation_date"], as_index=False)
+        .agg(
+            weather_hours=("time_hour", "size"),
+            mean_temp=("temp", "mean"),
+            max_wind_speed=("wind_speed", "max"),
+            total_precip=("precip", "sum"),
+            min_visib=("visib", "min"),
+        )
+        .rename(columns={"observation_date": "flight_date"})
+    )
     by_origin = departures.merge(w, on=["origin", "flight_date"], how="left")
     by_origin["weather_hours"] = by_origin["weather_hours"].fillna(0)
-    return {"fct_flights": fct, "carrier_daily_performance": by_carrier,
-            "origin_daily_weather_delays": by_origin}
+    return {
+        "fct_flights": fct,
+        "carrier_daily_performance": by_carrier,
+        "origin_daily_weather_delays": by_origin,
+    }
 
 
 def store(conn, schema: str, name: str, frame: pd.DataFrame, columns) -> None:
     """Create the table with its declared types and insert the frame, cast column by column."""
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    conn.execute(f"CREATE OR REPLACE TABLE {schema}.{name} "
-                 f"({', '.join(f'{c.name} {c.dtype}' for c in columns)})")
+    conn.execute(
+        f"CREATE OR REPLACE TABLE {schema}.{name} "
+        f"({', '.join(f'{c.name} {c.dtype}' for c in columns)})"
+    )
     conn.register("frame", frame)
-    conn.execute(f"INSERT INTO {schema}.{name} SELECT "
-                 + ", ".join(f"CAST({c.name} AS {c.dtype})" for c in columns) + " FROM frame")
+    conn.execute(
+        f"INSERT INTO {schema}.{name} SELECT "
+        + ", ".join(f"CAST({c.name} AS {c.dtype})" for c in columns)
+        + " FROM frame"
+    )
     conn.unregister("frame")
 
 
@@ -232,8 +302,9 @@ def main(argv: list[str] | None = None) -> None:
         store(conn, "raw", contract.name, raw, raw_columns(contract))
         good, bad = clean(raw, contract)
         store(conn, "clean", contract.name, good, contract.columns)
-        store(conn, "quarantine", contract.name, bad,
-              contract.columns + quarantine_columns(contract))
+        store(
+            conn, "quarantine", contract.name, bad, contract.columns + quarantine_columns(contract)
+        )
         cleaned[contract.name] = good
     built = marts(cleaned)
     for contract in (FCT_FLIGHTS, CARRIER_DAILY_PERFORMANCE, ORIGIN_DAILY_WEATHER):

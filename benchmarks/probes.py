@@ -61,17 +61,21 @@ def sensor_tick(files: int, root: Path) -> None:
     conn = duckdb.connect(str(warehouse_path))
     warehouse.ensure_table(conn, *extract.LEDGER, extract.LEDGER_COLUMNS)
     held = [(f"weather/{p.name}", p.stat()) for p in (landing / "weather").iterdir()]
-    conn.execute(f"INSERT INTO {warehouse.table(*extract.LEDGER)} SELECT 'weather', NULL, "
-                 "unnest($files), unnest($ids), 0, now()",
-                 {"files": [f for f, _ in held],
-                  "ids": [f"{f}:{st.st_size}:{st.st_mtime_ns}" for f, st in held]})
+    conn.execute(
+        f"INSERT INTO {warehouse.table(*extract.LEDGER)} SELECT 'weather', NULL, "
+        "unnest($files), unnest($ids), 0, now()",
+        {
+            "files": [f for f, _ in held],
+            "ids": [f"{f}:{st.st_size}:{st.st_mtime_ns}" for f, st in held],
+        },
+    )
     conn.close()
 
     import dagster as dg
 
+    from etl_assets.automation.sensors import build_landing_zone_sensor
     from etl_assets.definitions import defs
     from etl_assets.runtime.resources import LandingZone
-    from etl_assets.automation.sensors import build_landing_zone_sensor
 
     definitions = defs()
     instance = dg.DagsterInstance.ephemeral()
@@ -84,16 +88,26 @@ def sensor_tick(files: int, root: Path) -> None:
     cursor = None
     for _ in range(2):  # the first tick from an empty cursor, then one that finds the backlog
         context = dg.build_sensor_context(
-            cursor=cursor, instance=instance, repository_def=definitions.get_repository_def(),
-            resources={"landing": LandingZone(path=str(landing)),
-                       "alerts": definitions.resources["alerts"],
-                       "warehouse": definitions.resources["warehouse"]})
+            cursor=cursor,
+            instance=instance,
+            repository_def=definitions.get_repository_def(),
+            resources={
+                "landing": LandingZone(path=str(landing)),
+                "alerts": definitions.resources["alerts"],
+                "warehouse": definitions.resources["warehouse"],
+            },
+        )
         began = time.perf_counter()
         result = build_landing_zone_sensor()(context)
         ticks.append(time.perf_counter() - began)
         cursor = result.cursor
-    report(seconds=max(ticks), first_tick_seconds=ticks[0], second_tick_seconds=ticks[1],
-           files=day_count * 2, run_requests=len(result.run_requests or []))
+    report(
+        seconds=max(ticks),
+        first_tick_seconds=ticks[0],
+        second_tick_seconds=ticks[1],
+        files=day_count * 2,
+        run_requests=len(result.run_requests or []),
+    )
 
 
 def backlog(start: dt.date, end: dt.date, root: Path) -> None:
@@ -105,10 +119,10 @@ def backlog(start: dt.date, end: dt.date, root: Path) -> None:
 
     import dagster as dg
 
-    from etl_assets.runtime.dagster_adapter import PLANNED_EVENTS_FLAG
     from etl_assets.operations.demo import ACTIVE, caught_up, dagster_dev
     from etl_assets.operations.instance import instance_at
     from etl_assets.pipeline.landing import land
+    from etl_assets.runtime.dagster_adapter import PLANNED_EVENTS_FLAG
     from etl_assets_tests.servers import free_port
 
     project = Path(__file__).resolve().parent.parent
@@ -117,22 +131,28 @@ def backlog(start: dt.date, end: dt.date, root: Path) -> None:
     home.mkdir(parents=True)
     shutil.copy(project / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
     land(landing, start, end)
-    env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_WAREHOUSE_PATH": str(warehouse),
-           "ETL_LANDING_DIR": str(landing), "ETL_ALERT_LOG": str(root / "alerts.jsonl"),
-           PLANNED_EVENTS_FLAG: "1"}  # as `make dev` (the Makefile) sets it
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "ETL_WAREHOUSE_PATH": str(warehouse),
+        "ETL_LANDING_DIR": str(landing),
+        "ETL_ALERT_LOG": str(root / "alerts.jsonl"),
+        PLANNED_EVENTS_FLAG: "1",
+    }  # as `make dev` (the Makefile) sets it
     began = time.perf_counter()
     with dagster_dev(project, free_port(), root / "dagster_dev.log", env=env):
         with instance_at(home) as instance:
-            while not (caught_up(warehouse, landing, end)
-                       and not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))):
+            while not (
+                caught_up(warehouse, landing, end)
+                and not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))
+            ):
                 if time.perf_counter() - began > 7200:
                     raise SystemExit(f"not caught up after 2 h; see {root}")
                 time.sleep(1)
             seconds = time.perf_counter() - began
             runs = instance.get_runs()
             failed = [r for r in runs if r.status == dg.DagsterRunStatus.FAILURE]
-    report(seconds=seconds, runs=len(runs), failed_runs=len(failed),
-           days=(end - start).days + 1)
+    report(seconds=seconds, runs=len(runs), failed_runs=len(failed), days=(end - start).days + 1)
     if failed:
         raise SystemExit(f"{len(failed)} run(s) failed; see {root}")
 

@@ -25,17 +25,25 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     """Everything the code location holds, built from the settings."""
     partitions = build_daily_partitions(settings.last_day)
     return dg.Definitions(
-        assets=[*build_raw_assets(partitions), *build_clean_assets(partitions),
-                *build_mart_assets(partitions)],
+        assets=[
+            *build_raw_assets(partitions),
+            *build_clean_assets(partitions),
+            *build_mart_assets(partitions),
+        ],
         asset_checks=factory_checks,
         jobs=[etl_job, daily_ingest_job, reference_job],
-        schedules=[build_daily_ingest_schedule(daily_ingest_job, partitions, settings.last_day,
-                                               settings.ingest_cron),
-                   weekly_reference_schedule],
-        sensors=[build_landing_zone_sensor(settings.interval(LANDING_SECONDS)),
-                 build_marts_automation_sensor(settings.interval(LANDING_SECONDS)),
-                 marts_freshness_sensor,
-                 *build_alert_sensors(settings.interval(ALERT_SECONDS))],
+        schedules=[
+            build_daily_ingest_schedule(
+                daily_ingest_job, partitions, settings.last_day, settings.ingest_cron
+            ),
+            weekly_reference_schedule,
+        ],
+        sensors=[
+            build_landing_zone_sensor(settings.interval(LANDING_SECONDS)),
+            build_marts_automation_sensor(settings.interval(LANDING_SECONDS)),
+            marts_freshness_sensor,
+            *build_alert_sensors(settings.interval(ALERT_SECONDS)),
+        ],
         resources=build_resources(settings),
         # Every job and every run of the assets themselves (the marts automation, a
         # materialization from the UI): one process, or Celery workers (ETL_CELERY_BROKER).

@@ -34,9 +34,15 @@ def serve(hook: "Webhook", release: threading.Event, port: int = 0) -> Threading
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            hook.received.append({"path": self.path, "type": self.headers["Content-Type"],
-                                  "key": self.headers["Idempotency-Key"],
-                                  "body": json.loads(body), "status": hook.status})
+            hook.received.append(
+                {
+                    "path": self.path,
+                    "type": self.headers["Content-Type"],
+                    "key": self.headers["Idempotency-Key"],
+                    "body": json.loads(body),
+                    "status": hook.status,
+                }
+            )
             release.wait(hook.delay)
             self.send_response(hook.status)
             self.end_headers()
@@ -47,8 +53,9 @@ def serve(hook: "Webhook", release: threading.Event, port: int = 0) -> Threading
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     # shutdown() waits up to one poll interval (0.5 s by default) for the loop to notice
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                     daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    ).start()
     hook.url = f"http://127.0.0.1:{server.server_address[1]}/services/etl"
     return server
 
@@ -80,15 +87,33 @@ def logged(sink: AlertSink) -> list[dict]:
 
 def sink_for(tmp_path, webhook: Webhook) -> AlertSink:
     """A sink logging under tmp_path and posting to the webhook, with a short timeout."""
-    return AlertSink(log_path=str(tmp_path / "alerts" / "alerts.jsonl"), webhook_url=webhook.url,
-                     ui_base_url=UI + "/", webhook_timeout_seconds=0.5)
+    return AlertSink(
+        log_path=str(tmp_path / "alerts" / "alerts.jsonl"),
+        webhook_url=webhook.url,
+        ui_base_url=UI + "/",
+        webhook_timeout_seconds=0.5,
+    )
 
 
-ALERT = Alert(dedup_key="run:abc", kind="run_failure", title="Run of etl_job failed: raw/flights",
-              job="etl_job", asset="raw/flights", partition=DAY,
-              error="ValueError: flights_2013-01-02.csv is missing", run_id="abc-123")
+ALERT = Alert(
+    dedup_key="run:abc",
+    kind="run_failure",
+    title="Run of etl_job failed: raw/flights",
+    job="etl_job",
+    asset="raw/flights",
+    partition=DAY,
+    error="ValueError: flights_2013-01-02.csv is missing",
+    run_id="abc-123",
+)
 
 
-ALERT = Alert(dedup_key="run:abc", kind="run_failure", title="Run of etl_job failed: raw/flights",
-              job="etl_job", asset="raw/flights", partition=DAY,
-              error="ValueError: flights_2013-01-02.csv is missing", run_id="abc-123")
+ALERT = Alert(
+    dedup_key="run:abc",
+    kind="run_failure",
+    title="Run of etl_job failed: raw/flights",
+    job="etl_job",
+    asset="raw/flights",
+    partition=DAY,
+    error="ValueError: flights_2013-01-02.csv is missing",
+    run_id="abc-123",
+)

@@ -7,12 +7,12 @@ import dagster as dg
 import pytest
 
 from etl_assets.definitions import build_definitions
+from etl_assets.operations.report import RunSummary
+from etl_assets.operations.runner import run_job
 from etl_assets.pipeline import backends, quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.landing import land
 from etl_assets.pipeline.marts import MARTS
-from etl_assets.operations.report import RunSummary
-from etl_assets.operations.runner import run_job
 from etl_assets.runtime.settings import Settings
 from etl_assets_tests.alerting import sink_for, webhook_server
 
@@ -25,8 +25,9 @@ TABLES += [f"marts.{name}" for name in MARTS] + ["raw.delivered_files"]
 LOAD_COLUMNS = ("_loaded_at", "loaded_at", "_source_identity", "identity")
 
 
-def checksums(warehouse: str | backends.Lake, exclude: tuple[str, ...] = (),
-              digits: int | None = 6) -> dict[str, tuple[int, str]]:
+def checksums(
+    warehouse: str | backends.Lake, exclude: tuple[str, ...] = (), digits: int | None = 6
+) -> dict[str, tuple[int, str]]:
     """Each table's rows and content digest, without the columns in `exclude`, doubles rounded
     to `digits` places (None: at full precision)."""
     with backends.connect(warehouse, read_only=True) as conn:
@@ -58,8 +59,10 @@ class Deployment:
         self.landing = root / "landing"
         shutil.copytree(landing_source, self.landing)
         self.warehouse = str(root / "warehouse.duckdb")
-        self.environment = {"ETL_WAREHOUSE_PATH": self.warehouse,
-                            "ETL_LANDING_DIR": str(self.landing)}
+        self.environment = {
+            "ETL_WAREHOUSE_PATH": self.warehouse,
+            "ETL_LANDING_DIR": str(self.landing),
+        }
         self.use(monkeypatch)
         self.settings = Settings.from_env()
         self.definitions = build_definitions(self.settings)
@@ -76,8 +79,14 @@ class Deployment:
         return self.settings.warehouse
 
     def run(self, start: dt.date, end: dt.date):
-        return run_job(self.definitions, self.settings, start, end, instance=self.instance,
-                       echo=lambda _line: None)
+        return run_job(
+            self.definitions,
+            self.settings,
+            start,
+            end,
+            instance=self.instance,
+            echo=lambda _line: None,
+        )
 
 
 @pytest.fixture(scope="module")

@@ -45,8 +45,13 @@ def main(layer: str, signal_file: str, start: str, end: str) -> None:
     from etl_assets.runtime.settings import Settings
 
     settings = Settings.from_env()
-    summary = run_job(build_definitions(settings), settings, dt.date.fromisoformat(start),
-                      dt.date.fromisoformat(end), echo=print)
+    summary = run_job(
+        build_definitions(settings),
+        settings,
+        dt.date.fromisoformat(start),
+        dt.date.fromisoformat(end),
+        echo=print,
+    )
     print(summary.render())
     sys.exit(3)  # never reached when the layer was written: the test kills the process first
 

@@ -25,8 +25,9 @@ from pathlib import Path
 
 def postgres_bin() -> Path | None:
     """The folder of Debian's PostgreSQL server binaries, the newest version, if installed."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parent.parent.name))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name)
+    )
     return Path(found[-1]).parent if found else None
 
 
@@ -47,15 +48,17 @@ class Postgres:
     @property
     def libpq(self) -> str:
         """The server as a libpq connection string."""
-        return (f"dbname={self.database} host={self.host} port={self.port} user={self.user} "
-                f"password={self.password}")
+        return (
+            f"dbname={self.database} host={self.host} port={self.port} user={self.user} "
+            f"password={self.password}"
+        )
 
     @property
     def ducklake_catalog(self) -> str:
         """The server as a DuckLake catalog (ETL_DUCKLAKE_CATALOG)."""
         return f"postgres:{self.libpq}"
 
-    def create_database(self, name: str) -> "Postgres":
+    def create_database(self, name: str) -> Postgres:
         """A new, empty database on the same server."""
         import psycopg2
 
@@ -71,9 +74,13 @@ class Postgres:
     @property
     def env(self) -> dict[str, str]:
         """The variables deploy/postgres/dagster.yaml reads."""
-        return {"ETL_PG_HOST": self.host, "ETL_PG_PORT": str(self.port),
-                "ETL_PG_USER": self.user, "ETL_PG_PASSWORD": self.password,
-                "ETL_PG_DB": self.database}
+        return {
+            "ETL_PG_HOST": self.host,
+            "ETL_PG_PORT": str(self.port),
+            "ETL_PG_USER": self.user,
+            "ETL_PG_PASSWORD": self.password,
+            "ETL_PG_DB": self.database,
+        }
 
 
 def _as_postgres(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -95,8 +102,10 @@ def postgres_server(timeout: float = 60.0) -> Iterator[Postgres]:
     """
     binaries = postgres_bin()
     if binaries is None:
-        raise FileNotFoundError("PostgreSQL server binaries not found under /usr/lib/postgresql "
-                                "(apt-get install -y postgresql)")
+        raise FileNotFoundError(
+            "PostgreSQL server binaries not found under /usr/lib/postgresql "
+            "(apt-get install -y postgresql)"
+        )
     root = Path(tempfile.mkdtemp(prefix="etl-postgres-"))
     data, sockets = root / "data", root / "sockets"
     sockets.mkdir(exist_ok=True)
@@ -109,27 +118,65 @@ def postgres_server(timeout: float = 60.0) -> Iterator[Postgres]:
     pwfile.write_text(password + "\n")
     if os.geteuid() == 0:
         shutil.chown(pwfile, "postgres")
-    init = _as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "etl", "-A",
-                         "scram-sha-256", f"--pwfile={pwfile}", "--no-sync"], timeout=timeout)
+    init = _as_postgres(
+        [
+            str(binaries / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "etl",
+            "-A",
+            "scram-sha-256",
+            f"--pwfile={pwfile}",
+            "--no-sync",
+        ],
+        timeout=timeout,
+    )
     if init.returncode != 0:
         raise RuntimeError(f"initdb failed: {init.stderr or init.stdout}")
     port = free_port()
     log = root / "postgres.log"
-    start = _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
-                          "-t", str(int(timeout)), "-o",
-                          f"-h 127.0.0.1 -p {port} -k {sockets} -c fsync=off "
-                          f"-c max_connections=200", "start"], timeout=timeout + 10)
+    start = _as_postgres(
+        [
+            str(binaries / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {sockets} -c fsync=off -c max_connections=200",
+            "start",
+        ],
+        timeout=timeout + 10,
+    )
     if start.returncode != 0:
-        raise RuntimeError(f"postgres did not start: {start.stderr or start.stdout}\n"
-                           f"{log.read_text() if log.exists() else ''}")
+        raise RuntimeError(
+            f"postgres did not start: {start.stderr or start.stdout}\n"
+            f"{log.read_text() if log.exists() else ''}"
+        )
     try:
         server = Postgres("127.0.0.1", port, "etl", password, "dagster")
         env = {**os.environ, "PGPASSWORD": password}
         deadline = time.monotonic() + timeout
         while True:
             created = subprocess.run(
-                [str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "etl",
-                 server.database], capture_output=True, text=True, env=env)
+                [
+                    str(binaries / "createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-U",
+                    "etl",
+                    server.database,
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             if created.returncode == 0:
                 break
             if time.monotonic() > deadline:
@@ -137,15 +184,17 @@ def postgres_server(timeout: float = 60.0) -> Iterator[Postgres]:
             time.sleep(0.2)
         yield server
     finally:
-        _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                     timeout=timeout)
+        _as_postgres(
+            [str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], timeout=timeout
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
 def redis_bin() -> Path | None:
     """Debian's redis-server, if installed."""
-    found = shutil.which("redis-server") or ("/usr/bin/redis-server"
-                                             if Path("/usr/bin/redis-server").exists() else None)
+    found = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
     return Path(found) if found else None
 
 
@@ -157,10 +206,26 @@ def redis_server(timeout: float = 30.0) -> Iterator[str]:
         raise FileNotFoundError("redis-server not found (apt-get install -y redis-server)")
     port = free_port()
     process = subprocess.Popen(
-        [str(binary), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-         "--appendonly", "no", "--protected-mode", "yes"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        [
+            str(binary),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
+
         def answers() -> bool:
             if process.poll() is not None:
                 raise RuntimeError(f"redis-server ended: {process.stdout.read()[-2000:]}")
@@ -180,8 +245,9 @@ def redis_server(timeout: float = 30.0) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def celery_worker(name: str, env: dict[str, str], log: Path,
-                  timeout: float = 120.0) -> Iterator[subprocess.Popen]:
+def celery_worker(
+    name: str, env: dict[str, str], log: Path, timeout: float = 120.0
+) -> Iterator[subprocess.Popen]:
     """A dagster-celery worker (one step at a time) taking tasks, then ended with its whole
     process group. env must hold DAGSTER_HOME and ETL_CELERY_BROKER; the worker reads the
     settings file the runs read (ETL_CELERY_SETTINGS in env, else the project's)."""
@@ -194,10 +260,27 @@ def celery_worker(name: str, env: dict[str, str], log: Path,
     env = {**env, "PATH": bin_dir + os.pathsep + env.get("PATH", "")}
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [str(Path(bin_dir) / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-             "-y", str(Settings.from_env(env).celery_settings), "-n", name, "--", "--concurrency", "1"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(Path(bin_dir) / "dagster-celery"),
+                "worker",
+                "start",
+                "-A",
+                "dagster_celery.app",
+                "-y",
+                str(Settings.from_env(env).celery_settings),
+                "-n",
+                name,
+                "--",
+                "--concurrency",
+                "1",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
+
         def ready() -> bool:
             if process.poll() is not None:
                 raise RuntimeError(f"worker {name} ended:\n{log.read_text()[-3000:]}")
@@ -212,8 +295,9 @@ def celery_worker(name: str, env: dict[str, str], log: Path,
 def graphql(port: int, query: str, variables: dict | None = None) -> dict:
     """The data of a query to the Dagster webserver on 127.0.0.1:port (errors fail the test)."""
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         answer = json.loads(response.read())
     assert "errors" not in answer, answer
@@ -246,8 +330,9 @@ class DagsterDev:
 
 
 @contextlib.contextmanager
-def dagster_dev(cwd: Path, env: dict[str, str], log: Path, port: int | None = None,
-                timeout: float = 180.0) -> Iterator[DagsterDev]:
+def dagster_dev(
+    cwd: Path, env: dict[str, str], log: Path, port: int | None = None, timeout: float = 180.0
+) -> Iterator[DagsterDev]:
     """`dagster dev -w workspace.yaml` on a free loopback port, answering, then gone whole
     (etl_assets.operations.demo.dagster_dev, which ends its process group)."""
     from etl_assets.operations.demo import dagster_dev as start

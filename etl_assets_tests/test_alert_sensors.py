@@ -15,9 +15,12 @@ run_failure_alert_sensor, check_failure_alert_sensor, _ = build_alert_sensors()
 
 days = dg.DailyPartitionsDefinition(start_date="2013-01-01", end_date="2013-01-10")
 
+
 def test_the_sensors_load_with_the_sink():
-    defs = dg.Definitions(sensors=[run_failure_alert_sensor, check_failure_alert_sensor],
-                          resources={"alerts": build_alert_sink(Settings.from_env())})
+    defs = dg.Definitions(
+        sensors=[run_failure_alert_sensor, check_failure_alert_sensor],
+        resources={"alerts": build_alert_sink(Settings.from_env())},
+    )
     dg.Definitions.validate_loadable(defs)
 
 
@@ -26,10 +29,16 @@ def test_a_run_names_its_partition_or_range():
         return dg.DagsterRun(job_name="etl_job", tags=tags)
 
     assert run_partition(run(**{"dagster/partition": DAY})) == DAY
-    assert run_partition(run(**{"dagster/asset_partition_range_start": "2013-01-01",
-                                "dagster/asset_partition_range_end": "2013-01-03"})) == (
-        "2013-01-01...2013-01-03")
+    assert run_partition(
+        run(
+            **{
+                "dagster/asset_partition_range_start": "2013-01-01",
+                "dagster/asset_partition_range_end": "2013-01-03",
+            }
+        )
+    ) == ("2013-01-01...2013-01-03")
     assert run_partition(run()) is None
+
 
 # --- failed runs ---------------------------------------------------------------------------
 
@@ -52,17 +61,25 @@ def clean_flights() -> None:
 
 
 def fail_a_run(instance, tags=None) -> dg.ExecuteInProcessResult:
-    result = dg.materialize([flights, clean_flights], partition_key=DAY, instance=instance,
-                            raise_on_error=False, tags=tags)
+    result = dg.materialize(
+        [flights, clean_flights],
+        partition_key=DAY,
+        instance=instance,
+        raise_on_error=False,
+        tags=tags,
+    )
     assert not result.success
     return result
 
 
 def evaluate_run_sensor(instance, sink, result, run=None) -> None:
     context = dg.build_run_status_sensor_context(
-        sensor_name="run_failure_alert_sensor", dagster_event=result.get_run_failure_event(),
-        dagster_instance=instance, dagster_run=run or instance.get_run_by_id(result.run_id),
-        resources={"alerts": sink})
+        sensor_name="run_failure_alert_sensor",
+        dagster_event=result.get_run_failure_event(),
+        dagster_instance=instance,
+        dagster_run=run or instance.get_run_by_id(result.run_id),
+        resources={"alerts": sink},
+    )
     run_failure_alert_sensor(context)
 
 
@@ -86,16 +103,22 @@ def test_a_failed_run_alerts_once_naming_asset_partition_and_error(instance, sin
 
 # How a run launched from the UI or a schedule is stored: with the code location it came from,
 # which is what lets the retry daemon relaunch it.
-LAUNCHED_FROM_LOCATION = dg.deserialize_value(json.dumps({
-    "__class__": "ExternalPipelineOrigin",
-    "external_repository_origin": {
-        "__class__": "ExternalRepositoryOrigin",
-        "repository_location_origin": {"__class__": "RegisteredRepositoryLocationOrigin",
-                                       "location_name": "etl_assets"},
-        "repository_name": "__repository__",
-    },
-    "pipeline_name": "__ephemeral_asset_job__",
-}))
+LAUNCHED_FROM_LOCATION = dg.deserialize_value(
+    json.dumps(
+        {
+            "__class__": "ExternalPipelineOrigin",
+            "external_repository_origin": {
+                "__class__": "ExternalRepositoryOrigin",
+                "repository_location_origin": {
+                    "__class__": "RegisteredRepositoryLocationOrigin",
+                    "location_name": "etl_assets",
+                },
+                "repository_name": "__repository__",
+            },
+            "pipeline_name": "__ephemeral_asset_job__",
+        }
+    )
+)
 
 
 @pytest.mark.parametrize(("max_retries", "alerts"), [("2", 0), ("0", 1)])
@@ -104,9 +127,13 @@ def test_a_launched_run_alerts_only_when_no_retry_is_left(instance, sink, max_re
     stored = instance.get_run_by_id(result.run_id)
     # Dagster itself decides whether the daemon will retry the failed run.
     assert stored.tags["dagster/will_retry"] == ("true" if alerts == 0 else "false")
-    launched = dg.DagsterRun(job_name=stored.job_name, run_id=stored.run_id,
-                             status=stored.status, tags=stored.tags,
-                             remote_job_origin=LAUNCHED_FROM_LOCATION)
+    launched = dg.DagsterRun(
+        job_name=stored.job_name,
+        run_id=stored.run_id,
+        status=stored.status,
+        tags=stored.tags,
+        remote_job_origin=LAUNCHED_FROM_LOCATION,
+    )
 
     evaluate_run_sensor(instance, sink, result, run=launched)
 
@@ -116,6 +143,7 @@ def test_a_launched_run_alerts_only_when_no_retry_is_left(instance, sink, max_re
     else:
         assert not Path(sink.log_path).exists()
 
+
 # --- failed checks -------------------------------------------------------------------------
 
 
@@ -123,20 +151,34 @@ OUTCOMES: dict[str, bool] = {}  # check name -> passed, set by each test
 FAILS_TOO: dict[str, bool] = {"summary": False}
 
 
-@dg.asset(key_prefix="clean", name="checked_flights", partitions_def=days, check_specs=[
-    dg.AssetCheckSpec("key_is_unique", asset=["clean", "checked_flights"], blocking=True),
-    dg.AssetCheckSpec("delay_in_range", asset=["clean", "checked_flights"]),
-    dg.AssetCheckSpec("carrier_is_known", asset=["clean", "checked_flights"]),
-])
+@dg.asset(
+    key_prefix="clean",
+    name="checked_flights",
+    partitions_def=days,
+    check_specs=[
+        dg.AssetCheckSpec("key_is_unique", asset=["clean", "checked_flights"], blocking=True),
+        dg.AssetCheckSpec("delay_in_range", asset=["clean", "checked_flights"]),
+        dg.AssetCheckSpec("carrier_is_known", asset=["clean", "checked_flights"]),
+    ],
+)
 def checked_flights():
     yield dg.MaterializeResult()
-    yield dg.AssetCheckResult(check_name="key_is_unique", passed=OUTCOMES["key_is_unique"],
-                              description="3 duplicate keys (flight_id)")
-    yield dg.AssetCheckResult(check_name="delay_in_range", passed=OUTCOMES["delay_in_range"],
-                              description="2 delays above 24 hours")
-    yield dg.AssetCheckResult(check_name="carrier_is_known", passed=OUTCOMES["carrier_is_known"],
-                              severity=dg.AssetCheckSeverity.WARN,
-                              description="5 flights of unknown carriers")
+    yield dg.AssetCheckResult(
+        check_name="key_is_unique",
+        passed=OUTCOMES["key_is_unique"],
+        description="3 duplicate keys (flight_id)",
+    )
+    yield dg.AssetCheckResult(
+        check_name="delay_in_range",
+        passed=OUTCOMES["delay_in_range"],
+        description="2 delays above 24 hours",
+    )
+    yield dg.AssetCheckResult(
+        check_name="carrier_is_known",
+        passed=OUTCOMES["carrier_is_known"],
+        severity=dg.AssetCheckSeverity.WARN,
+        description="5 flights of unknown carriers",
+    )
 
 
 @dg.asset(key_prefix="marts", partitions_def=days, deps=[checked_flights])
@@ -151,10 +193,15 @@ def airport_summary() -> None:
 
 
 def run_checks(instance, **passed) -> dg.ExecuteInProcessResult:
-    OUTCOMES.update({"key_is_unique": True, "delay_in_range": True, "carrier_is_known": True},
-                    **passed)
-    return dg.materialize([checked_flights, daily_delays, airport_summary], partition_key=DAY,
-                          instance=instance, raise_on_error=False)
+    OUTCOMES.update(
+        {"key_is_unique": True, "delay_in_range": True, "carrier_is_known": True}, **passed
+    )
+    return dg.materialize(
+        [checked_flights, daily_delays, airport_summary],
+        partition_key=DAY,
+        instance=instance,
+        raise_on_error=False,
+    )
 
 
 def evaluate_check_sensor(instance, sink, cursor) -> dg.SensorResult:
@@ -221,8 +268,10 @@ def test_a_run_failing_on_a_check_and_on_an_error_alerts_each_once(instance, sin
     assert "key_is_unique" in alerts["check_failure"]["title"]
 
 
-checks_defs = dg.Definitions(assets=[checked_flights, daily_delays, airport_summary], jobs=[
-    dg.define_asset_job("checks_job", executor_def=dg.in_process_executor)])
+checks_defs = dg.Definitions(
+    assets=[checked_flights, daily_delays, airport_summary],
+    jobs=[dg.define_asset_job("checks_job", executor_def=dg.in_process_executor)],
+)
 
 
 def checks_job() -> dg.JobDefinition:
@@ -245,5 +294,3 @@ def test_a_retry_that_fails_the_same_check_again_does_not_alert_again(instance, 
 
     [alert] = logged(sink)
     assert alert["run_id"] == first.run_id and "key_is_unique" in alert["title"]
-
-

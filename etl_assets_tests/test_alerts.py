@@ -1,4 +1,5 @@
-"""The alert sink against a real webhook server on loopback: each alert once, retried until taken."""
+"""The alert sink against a real webhook server on loopback: each alert once, retried until
+taken."""
 
 import dataclasses
 import datetime as dt
@@ -26,15 +27,27 @@ def test_the_webhook_gets_a_slack_message_naming_asset_partition_error_and_run(s
     [post] = webhook.received
     assert post["path"] == "/services/etl" and post["type"] == "application/json"
     text = post["body"]["text"]
-    for part in ("raw/flights", DAY, "ValueError: flights_2013-01-02.csv is missing",
-                 f"{UI}/runs/abc-123"):
+    for part in (
+        "raw/flights",
+        DAY,
+        "ValueError: flights_2013-01-02.csv is missing",
+        f"{UI}/runs/abc-123",
+    ):
         assert part in text
     assert record["webhook_delivered"] is True and record["webhook_error"] is None
     [line] = logged(sink)
     assert line == record
     assert line["run_url"] == f"{UI}/runs/abc-123"  # one slash, whatever the base URL ends with
-    assert {"dedup_key", "kind", "title", "asset", "partition", "error", "run_id",
-            "created_at"} <= line.keys()
+    assert {
+        "dedup_key",
+        "kind",
+        "title",
+        "asset",
+        "partition",
+        "error",
+        "run_id",
+        "created_at",
+    } <= line.keys()
 
 
 def test_the_log_is_written_without_a_webhook(tmp_path):
@@ -75,8 +88,9 @@ def test_an_alert_is_sent_once_even_by_a_fresh_sink_on_the_same_log(sink, webhoo
 
 def test_an_alert_the_webhook_missed_is_delivered_exactly_once_when_it_comes_back(tmp_path):
     down = closed_port_url()  # nothing listens: the webhook is down
-    sink = AlertSink(log_path=str(tmp_path / "alerts.jsonl"), webhook_url=down,
-                     webhook_timeout_seconds=2)
+    sink = AlertSink(
+        log_path=str(tmp_path / "alerts.jsonl"), webhook_url=down, webhook_timeout_seconds=2
+    )
     first = sink.send(ALERT)
     assert first["webhook_delivered"] is False and "Connection refused" in first["webhook_error"]
     sent = dt.datetime.fromisoformat(first["created_at"])
@@ -96,29 +110,38 @@ def test_an_alert_the_webhook_missed_is_delivered_exactly_once_when_it_comes_bac
         assert [r["dedup_key"] for r in third["delivered"]] == ["run:abc"]
         for later in (100, 10_000, 200_000):  # delivered: never again, never expired
             assert sink.retry_undelivered(now=sent + dt.timedelta(seconds=later)) == {
-                "delivered": [], "failed": [], "expired": []}
+                "delivered": [],
+                "failed": [],
+                "expired": [],
+            }
     finally:
         release.set()
         server.shutdown()
         server.server_close()
 
-    assert [(p["status"], p["key"]) for p in hook.received] == [(500, "run:abc"),
-                                                                 (200, "run:abc")]
+    assert [(p["status"], p["key"]) for p in hook.received] == [(500, "run:abc"), (200, "run:abc")]
     [record] = sink.alerts()
     assert (record["webhook_delivered"], record["webhook_attempts"]) == (True, 3)
     assert sink.sent_keys() == {"run:abc"}
 
 
 def test_an_alert_never_delivered_expires_and_the_tick_reports_it_once(tmp_path):
-    sink = AlertSink(log_path=str(tmp_path / "alerts.jsonl"), webhook_url=closed_port_url(),
-                     webhook_expiry_hours=0)
+    sink = AlertSink(
+        log_path=str(tmp_path / "alerts.jsonl"),
+        webhook_url=closed_port_url(),
+        webhook_expiry_hours=0,
+    )
     sink.send(ALERT)
     context = dg.build_sensor_context(resources={"alerts": sink})
-    with pytest.raises(UndeliveredAlerts, match=r"1 alert\(s\) never reached the webhook within "
-                                                r"0 h .*Run of etl_job failed: raw/flights"):
+    with pytest.raises(
+        UndeliveredAlerts,
+        match=r"1 alert\(s\) never reached the webhook within "
+        r"0 h .*Run of etl_job failed: raw/flights",
+    ):
         alert_delivery_sensor(context)
-    assert alert_delivery_sensor(dg.build_sensor_context(resources={"alerts": sink})
-                                 ).skip_message.startswith("0 alert(s) delivered")
+    assert alert_delivery_sensor(
+        dg.build_sensor_context(resources={"alerts": sink})
+    ).skip_message.startswith("0 alert(s) delivered")
     [record] = sink.alerts()
     assert record["webhook_expired"] is True and record["webhook_delivered"] is False
 
@@ -126,15 +149,19 @@ def test_an_alert_never_delivered_expires_and_the_tick_reports_it_once(tmp_path)
 SECRET = "T0000/B0000/XXXXsecretXXXX"
 
 
-@pytest.mark.parametrize("url", [
-    f"http://127.0.0.1:{{port}}/services/{SECRET}",  # down
-    f"http://127.0.0.1:99999/services/{SECRET}",  # a port out of range
-    f"http://127.0.0.1:{{port}}/services/hook?token={SECRET}",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://127.0.0.1:{{port}}/services/{SECRET}",  # down
+        f"http://127.0.0.1:99999/services/{SECRET}",  # a port out of range
+        f"http://127.0.0.1:{{port}}/services/hook?token={SECRET}",
+    ],
+)
 def test_the_webhook_url_is_never_written_to_the_log_or_the_sensor_log(tmp_path, url, caplog):
     url = url.format(port=closed_port_url().split(":")[2].split("/")[0])
-    sink = AlertSink(log_path=str(tmp_path / "alerts.jsonl"), webhook_url=url,
-                     webhook_expiry_hours=1)
+    sink = AlertSink(
+        log_path=str(tmp_path / "alerts.jsonl"), webhook_url=url, webhook_expiry_hours=1
+    )
     record = sink.send(ALERT)
     assert record["webhook_delivered"] is False and record["webhook_error"]
     old = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
@@ -145,8 +172,10 @@ def test_the_webhook_url_is_never_written_to_the_log_or_the_sensor_log(tmp_path,
     assert SECRET not in written and "/services/" not in written
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/hook",
-                                 "https:///no-host", "127.0.0.1:8080/hook"])
+@pytest.mark.parametrize(
+    "url",
+    ["file:///etc/passwd", "ftp://example.org/hook", "https:///no-host", "127.0.0.1:8080/hook"],
+)
 def test_only_http_webhooks_are_accepted(tmp_path, monkeypatch, url):
     monkeypatch.setenv("ETL_ALERT_WEBHOOK_URL", url)
     with pytest.raises(ValueError, match="must be an http:// or https:// URL") as error:
@@ -173,8 +202,10 @@ def test_the_sink_comes_from_the_environment(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     defaults = build_alert_sink(Settings.from_env())
     assert (defaults.log_path, defaults.webhook_url, defaults.ui_base_url) == (
-        str(Path(__file__).resolve().parents[1] / "data/alerts.jsonl"), None,
-        "http://127.0.0.1:3000")  # the log in the project, whatever the working directory
+        str(Path(__file__).resolve().parents[1] / "data/alerts.jsonl"),
+        None,
+        "http://127.0.0.1:3000",
+    )  # the log in the project, whatever the working directory
 
     monkeypatch.setenv("ETL_ALERT_LOG", "/var/log/etl/alerts.jsonl")
     monkeypatch.setenv("ETL_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/hook")
@@ -184,7 +215,10 @@ def test_the_sink_comes_from_the_environment(monkeypatch):
     with dg.build_resources({"alerts": sink}) as resources:
         resolved = resources.alerts
     assert (resolved.log_path, resolved.webhook_url, resolved.ui_base_url) == (
-        "/var/log/etl/alerts.jsonl", "http://127.0.0.1:9/hook", "https://dagster.example.org")
+        "/var/log/etl/alerts.jsonl",
+        "http://127.0.0.1:9/hook",
+        "https://dagster.example.org",
+    )
 
 
 def test_a_webhook_url_with_a_password_is_refused_without_repeating_it(tmp_path, monkeypatch):

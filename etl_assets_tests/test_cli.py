@@ -18,7 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 def etl_assets(*args, cwd: Path, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "etl_assets.operations.cli", *args], cwd=cwd, capture_output=True, text=True,
+        [sys.executable, "-m", "etl_assets.operations.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
         env={**os.environ, "DAGSTER_HOME": str(cwd / "home"), "ETL_PROJECT_DIR": str(cwd), **env},
         timeout=300,
     )
@@ -75,12 +78,26 @@ def test_bad_dates_are_refused_before_anything_runs(tmp_path, cli):
 @pytest.mark.e2e
 def test_run_with_a_missing_landing_file_holds_back_its_day_naming_the_file(tmp_path):
     landing = tmp_path / "landing"
-    landed = etl_assets("land", "--start", "2013-01-01", "--end", "2013-01-01", cwd=tmp_path,
-                        ETL_LANDING_DIR=str(landing))
+    landed = etl_assets(
+        "land",
+        "--start",
+        "2013-01-01",
+        "--end",
+        "2013-01-01",
+        cwd=tmp_path,
+        ETL_LANDING_DIR=str(landing),
+    )
     assert landed.returncode == 0, landed.stderr
 
-    result = etl_assets("run", "--start", "2013-01-01", "--end", "2013-01-02", cwd=tmp_path,
-                        ETL_LANDING_DIR=str(landing))
+    result = etl_assets(
+        "run",
+        "--start",
+        "2013-01-01",
+        "--end",
+        "2013-01-02",
+        cwd=tmp_path,
+        ETL_LANDING_DIR=str(landing),
+    )
 
     assert result.returncode == 1
     assert "raw__flights: 1 flights file(s) missing from the landing zone" in result.stdout
@@ -106,9 +123,17 @@ def _status_line(lines: list[str], table: str, check: str) -> list[str]:
 @pytest.mark.e2e
 def test_dagster_validates_the_workspace():
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate",
-         "-w", "workspace.yaml"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            "workspace.yaml",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
@@ -118,7 +143,9 @@ def test_the_partition_range_follows_etl_last_day(cli):
     short = cli("run", "--end", "2013-02-02", ETL_LAST_DAY="2013-01-31")
     assert short.returncode == 2 and "outside the partitions 2013-01-01..2013-01-31" in short.stderr
     bad = cli("run", ETL_LAST_DAY="someday")
-    assert bad.returncode == 2 and "ETL_LAST_DAY must be a date (YYYY-MM-DD) or 'open'" in bad.stderr
+    assert (
+        bad.returncode == 2 and "ETL_LAST_DAY must be a date (YYYY-MM-DD) or 'open'" in bad.stderr
+    )
 
 
 @pytest.mark.e2e
@@ -127,12 +154,27 @@ def test_a_run_killed_mid_step_does_not_block_the_next_one(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    assert etl_assets("land", "--start", "2013-01-01", "--end", "2013-01-01",
-                      cwd=tmp_path).returncode == 0
+    assert (
+        etl_assets("land", "--start", "2013-01-01", "--end", "2013-01-01", cwd=tmp_path).returncode
+        == 0
+    )
     first = subprocess.Popen(
-        [sys.executable, "-m", "etl_assets.operations.cli", "run", "--start", "2013-01-01", "--end",
-         "2013-01-01"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, env={**os.environ, "DAGSTER_HOME": str(home), "ETL_PROJECT_DIR": str(tmp_path)})
+        [
+            sys.executable,
+            "-m",
+            "etl_assets.operations.cli",
+            "run",
+            "--start",
+            "2013-01-01",
+            "--end",
+            "2013-01-01",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "DAGSTER_HOME": str(home), "ETL_PROJECT_DIR": str(tmp_path)},
+    )
     for line in first.stdout:  # kill it inside a step that holds the pool's one slot
         if line.strip().startswith("▶ raw__flights"):
             break
@@ -142,5 +184,6 @@ def test_a_run_killed_mid_step_does_not_block_the_next_one(tmp_path):
     second = etl_assets("run", "--start", "2013-01-01", "--end", "2013-01-01", cwd=tmp_path)
 
     assert second.returncode == 0, second.stdout + second.stderr
-    assert (f"abandoned by process {first.pid}: marked failed, 1 pool slot(s) freed"
-            in second.stdout), second.stdout
+    assert (
+        f"abandoned by process {first.pid}: marked failed, 1 pool slot(s) freed" in second.stdout
+    ), second.stdout

@@ -9,8 +9,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_assets.runtime import dagster_adapter
 from etl_assets.assets.keys import key_table
+from etl_assets.runtime import dagster_adapter
 from etl_assets_tests.conftest import FIRST_DAYS, Deployment
 
 
@@ -30,43 +30,53 @@ def range_run(tmp_path_factory, landed_days):
 
 def planned_partitions(instance, run_id, key):
     entries, _ = dagster_adapter.run_events(
-        instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+        instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+    )
     events = [e.dagster_event for e in entries if e.dagster_event.asset_key == key]
-    return [(e.event_specific_data.partition, e.event_specific_data.partitions_subset)
-            for e in events]
+    return [
+        (e.event_specific_data.partition, e.event_specific_data.partitions_subset) for e in events
+    ]
 
 
 def test_one_planned_event_per_asset_and_run_covers_every_day(range_run):
     deployment, summary, batch_size = range_run
     assert batch_size == str(dagster_adapter.EVENT_BATCH_SIZE)
 
-    planned = planned_partitions(deployment.instance, summary.run_id,
-                                 dg.AssetKey(["raw", "flights"]))
+    planned = planned_partitions(
+        deployment.instance, summary.run_id, dg.AssetKey(["raw", "flights"])
+    )
     assert len(planned) == 1
     partition, subset = planned[0]
     assert partition is None
     assert sorted(subset.get_partition_keys()) == ["2013-01-01", "2013-01-02", "2013-01-03"]
     # ...while every day still gets its own materialization.
     records = deployment.instance.fetch_materializations(
-        dg.AssetKey(["raw", "flights"]), limit=10).records
+        dg.AssetKey(["raw", "flights"]), limit=10
+    ).records
     assert sorted(r.partition_key for r in records if r.run_id == summary.run_id) == [
-        "2013-01-01", "2013-01-02", "2013-01-03"]
+        "2013-01-01",
+        "2013-01-02",
+        "2013-01-03",
+    ]
 
 
 def test_without_the_flag_dagster_plans_each_day_on_its_own(deployment, monkeypatch):
     monkeypatch.setenv(dagster_adapter.PLANNED_EVENTS_FLAG, "false")  # kept: set, so not defaulted
     summary = deployment.run(dt.date(2013, 1, 1), dt.date(2013, 1, 3))
     assert summary.success, summary.render()
-    planned = planned_partitions(deployment.instance, summary.run_id,
-                                 dg.AssetKey(["raw", "flights"]))
+    planned = planned_partitions(
+        deployment.instance, summary.run_id, dg.AssetKey(["raw", "flights"])
+    )
     assert sorted(p for p, _subset in planned) == ["2013-01-01", "2013-01-02", "2013-01-03"]
 
 
 def check_rows(instance, key, run_id=None):
     """The asset_check_executions rows of one check (of one run): (partition, status), by day."""
     records = instance.event_log_storage.get_asset_check_execution_history(key, limit=1000)
-    return sorted(((r.partition, r.status.value) for r in records
-                   if run_id in (None, r.run_id)), key=lambda row: (row[0] or "", row[1]))
+    return sorted(
+        ((r.partition, r.status.value) for r in records if run_id in (None, r.run_id)),
+        key=lambda row: (row[0] or "", row[1]),
+    )
 
 
 VALUES_CHECK = dg.AssetCheckKey(dg.AssetKey(["clean", "flights"]), "values_within_contract")
@@ -79,18 +89,23 @@ def test_a_range_run_plans_each_check_once_and_resolves_it(range_run):
         assert rows in ([(None, "SUCCEEDED")], [(None, "FAILED")]), (key, rows)
 
 
-def test_without_the_fix_dagster_leaves_a_planned_row_per_day_of_each_check(deployment,
-                                                                            monkeypatch):
+def test_without_the_fix_dagster_leaves_a_planned_row_per_day_of_each_check(
+    deployment, monkeypatch
+):
     monkeypatch.setattr(dagster_adapter, "plan_checks_once", lambda: None)
-    monkeypatch.setattr(dg.DagsterRun, "get_resolved_partitions_subset_for_events",
-                        dagster_adapter._planned_subset)
+    monkeypatch.setattr(
+        dg.DagsterRun, "get_resolved_partitions_subset_for_events", dagster_adapter._planned_subset
+    )
     summary = deployment.run(dt.date(2013, 1, 1), dt.date(2013, 1, 3))
     assert summary.success, summary.render()
     # One never-resolved PLANNED row per day, beside the one evaluated row. When an upgrade
     # makes this fail, Dagster plans unpartitioned checks by itself and the fix can go.
     assert check_rows(deployment.instance, VALUES_CHECK, summary.run_id) == [
-        (None, "SUCCEEDED"), ("2013-01-01", "PLANNED"), ("2013-01-02", "PLANNED"),
-        ("2013-01-03", "PLANNED")]
+        (None, "SUCCEEDED"),
+        ("2013-01-01", "PLANNED"),
+        ("2013-01-02", "PLANNED"),
+        ("2013-01-03", "PLANNED"),
+    ]
 
 
 def test_run_events_reads_on_from_its_cursor(range_run):
@@ -105,13 +120,15 @@ def test_run_events_reads_on_from_its_cursor(range_run):
 
 def test_latest_check_evaluation_is_the_newest_runs(range_run):
     never, _event, status = dagster_adapter.latest_check_evaluation(
-        dg.DagsterInstance.ephemeral(), VALUES_CHECK)
+        dg.DagsterInstance.ephemeral(), VALUES_CHECK
+    )
     assert (never, status) == (None, "never")
     deployment, first, _ = range_run
     summary = deployment.run(FIRST_DAYS[1], FIRST_DAYS[1])  # after the range run
     assert summary.run_id != first.run_id
     evaluation, event, status = dagster_adapter.latest_check_evaluation(
-        deployment.instance, VALUES_CHECK)
+        deployment.instance, VALUES_CHECK
+    )
     assert evaluation.passed and event.run_id == summary.run_id and status == "succeeded"
 
 
@@ -121,7 +138,10 @@ def test_check_keys_of_a_job_are_those_its_runs_evaluate(deployment):
     assert VALUES_CHECK in all_keys and VALUES_CHECK not in reference
     assert set(reference) < set(all_keys)
     assert {key_table(k.asset_key).split(".")[1] for k in reference} == {
-        "airlines", "airports", "planes"}
+        "airlines",
+        "airports",
+        "planes",
+    }
 
 
 def test_free_pool_slots_frees_the_runs_slots_and_counts_them(tmp_path):
@@ -171,10 +191,19 @@ def test_a_run_launched_as_the_daemon_does_executes_its_steps_inside_the_scope(t
 
 
 # What the package needs of Dagster beyond its public API; only the adapter may touch these.
-NON_PUBLIC = {"all_logs", "get_records_for_run", "get_latest_asset_check_evaluation_record",
-              "report_run_failed", "event_log_storage", "free_concurrency_slots_for_run",
-              "asset_layer", "resolve_asset_graph", "get_asset_check_evaluations",
-              "get_resolved_partitions_subset_for_events", "optimize_for_webserver"}
+NON_PUBLIC = {
+    "all_logs",
+    "get_records_for_run",
+    "get_latest_asset_check_evaluation_record",
+    "report_run_failed",
+    "event_log_storage",
+    "free_concurrency_slots_for_run",
+    "asset_layer",
+    "resolve_asset_graph",
+    "get_asset_check_evaluations",
+    "get_resolved_partitions_subset_for_events",
+    "optimize_for_webserver",
+}
 
 
 # ...and the private modules it imports: DbIOManager, to give dagster-duckdb's IO manager a
@@ -182,8 +211,12 @@ NON_PUBLIC = {"all_logs", "get_records_for_run", "get_latest_asset_check_evaluat
 PRIVATE_MODULES = {"dagster._core.storage.db_io_manager"}
 # The embedded instance's event log, the second and last home of non-public names, subclasses
 # Dagster's SQLite storage (its tests pin the code it builds on).
-STORAGE_MODULES = {"dagster._core.storage.event_log", "dagster._core.storage.event_log.schema",
-                   "dagster._core.storage.sqlite", "dagster._serdes"}
+STORAGE_MODULES = {
+    "dagster._core.storage.event_log",
+    "dagster._core.storage.event_log.schema",
+    "dagster._core.storage.sqlite",
+    "dagster._serdes",
+}
 
 
 def reaches(path: Path) -> set[str]:
@@ -192,8 +225,13 @@ def reaches(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Attribute) and node.attr in NON_PUBLIC:
             found.add(node.attr)
-        modules = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                   [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        modules = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
         found |= {m for m in modules if m.startswith("dagster") and "._" in m}
     return found
 
@@ -201,13 +239,18 @@ def reaches(path: Path) -> set[str]:
 def test_only_the_adapter_reaches_past_dagsters_public_api():
     package = Path(dagster_adapter.__file__).parent
     homes = {"dagster_adapter.py", "sqlite_event_log.py"}
-    offenders = {str(p.relative_to(package)): reaches(p) for p in sorted(package.rglob("*.py"))
-                 if str(p.relative_to(package)) not in homes and reaches(p)}
+    offenders = {
+        str(p.relative_to(package)): reaches(p)
+        for p in sorted(package.rglob("*.py"))
+        if str(p.relative_to(package)) not in homes and reaches(p)
+    }
     assert offenders == {}
     assert reaches(package / "sqlite_event_log.py") == STORAGE_MODULES
     # ...and the list above is what the adapter really uses, so it cannot go stale unnoticed.
-    assert reaches(Path(dagster_adapter.__file__)) == NON_PUBLIC - {
-        "all_logs", "get_asset_check_evaluations"} | PRIVATE_MODULES
+    assert (
+        reaches(Path(dagster_adapter.__file__))
+        == NON_PUBLIC - {"all_logs", "get_asset_check_evaluations"} | PRIVATE_MODULES
+    )
 
 
 def test_the_run_worker_pid_is_read_from_the_runs_engine_events():

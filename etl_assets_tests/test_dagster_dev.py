@@ -1,4 +1,5 @@
-"""End to end: the real `dagster dev` (webserver + daemon) runs the pipeline with nobody launching it.
+"""End to end: the real `dagster dev` (webserver + daemon) runs the pipeline with nobody
+launching it.
 
 Files are landed; the landing-zone sensor requests the day, declarative automation builds its
 marts, and a delivery that cannot be read fails its run, which alerts once on a real webhook.
@@ -21,9 +22,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from etl_assets.runtime import dagster_adapter
 from etl_assets.operations.instance import instance_at
 from etl_assets.pipeline.landing import daily_file, land, read_source
+from etl_assets.runtime import dagster_adapter
 from etl_assets_tests.alerting import Webhook
 from etl_assets_tests.servers import dagster_dev, free_port, graphql, wait_for
 
@@ -86,14 +87,24 @@ class _Deployment:
     def materialized(self, *path: str, partition: str | None = None) -> bool:
         with self.instance() as instance:
             event = instance.get_latest_materialization_event(dg.AssetKey(list(path)))
-            return event is not None and (partition is None or event.dagster_event.partition ==
-                                          partition or _in_range(instance, event, partition))
+            return event is not None and (
+                partition is None
+                or event.dagster_event.partition == partition
+                or _in_range(instance, event, partition)
+            )
 
     def idle(self) -> bool:
         with self.instance() as instance:
-            active = instance.get_runs(filters=dg.RunsFilter(statuses=[
-                dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
-                dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]))
+            active = instance.get_runs(
+                filters=dg.RunsFilter(
+                    statuses=[
+                        dg.DagsterRunStatus.QUEUED,
+                        dg.DagsterRunStatus.NOT_STARTED,
+                        dg.DagsterRunStatus.STARTING,
+                        dg.DagsterRunStatus.STARTED,
+                    ]
+                )
+            )
             return not active
 
     def alerts(self) -> list[dict]:
@@ -113,10 +124,14 @@ def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
     landed_at = time.monotonic()
     land(deployment.landing, DAY, DAY)
     day = DAY.isoformat()
-    wait_for("marts for the landed day",
-             lambda: deployment.materialized("marts", "carrier_daily_performance", partition=day)
-             and deployment.materialized("marts", "origin_daily_weather_delays", partition=day),
-             timeout=420)
+    wait_for(
+        "marts for the landed day",
+        lambda: (
+            deployment.materialized("marts", "carrier_daily_performance", partition=day)
+            and deployment.materialized("marts", "origin_daily_weather_delays", partition=day)
+        ),
+        timeout=420,
+    )
     latency = time.monotonic() - landed_at
     print(f"\nlanding → fresh marts: {latency:.0f}s")
     wait_for("runs to finish", deployment.idle, timeout=180)
@@ -124,13 +139,15 @@ def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
     source = read_source("flights")
     expected = int(((source.month == "1") & (source.day == str(DAY.day))).sum())
     with duckdb.connect(str(deployment.warehouse), read_only=True) as conn:
-        rows = conn.execute("SELECT count(*) FROM marts.fct_flights WHERE flight_date = $d",
-                            {"d": DAY}).fetchone()[0]
+        rows = conn.execute(
+            "SELECT count(*) FROM marts.fct_flights WHERE flight_date = $d", {"d": DAY}
+        ).fetchone()[0]
     assert rows == expected > 0
     with deployment.instance() as instance:
         runs = instance.get_runs()
         assert runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [
-            (r.job_name, r.status) for r in runs]
+            (r.job_name, r.status) for r in runs
+        ]
         assert {r.job_name for r in runs} >= {"daily_ingest_job", "reference_job"}
     assert deployment.webhook.bodies == []  # nothing failed, nothing alerted
 
@@ -144,9 +161,13 @@ def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
     # sent by one of these ticks.
     quiet_since = time.time()
     for sensor in ("run_failure_alert_sensor", "check_failure_alert_sensor"):
-        wait_for(f"two {sensor} ticks after the runs ended",
-                 lambda: len(finished_ticks(deployment.port, sensor, after=quiet_since)) >= 2,
-                 timeout=120)
+        wait_for(
+            f"two {sensor} ticks after the runs ended",
+            lambda sensor=sensor: (
+                len(finished_ticks(deployment.port, sensor, after=quiet_since)) >= 2
+            ),
+            timeout=120,
+        )
 
     assert len(deployment.webhook.bodies) == 1, deployment.webhook.bodies
     text = deployment.webhook.bodies[0]["text"]
@@ -159,8 +180,12 @@ def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
     assert len(failed) == 1  # a delivery that cannot be read is not retried
     # The marts of the good day are untouched.
     with duckdb.connect(str(deployment.warehouse), read_only=True) as conn:
-        assert conn.execute("SELECT count(*) FROM marts.fct_flights WHERE flight_date = $d",
-                            {"d": DAY}).fetchone()[0] == expected
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM marts.fct_flights WHERE flight_date = $d", {"d": DAY}
+            ).fetchone()[0]
+            == expected
+        )
 
 
 PARTITION_VIEWS = """query($path: [String!]!, $days: [String!]!) {
@@ -175,33 +200,50 @@ def test_a_backlog_already_landed_is_caught_up_in_a_few_runs(deployment_with_bac
     ingest run for the block, the reference files' run, and the marts' automation."""
     deployment = deployment_with_backlog
     days = [d.isoformat() for d in BACKLOG]
-    wait_for("every day's marts", lambda: all(
-        deployment.materialized("marts", "origin_daily_weather_delays", partition=d)
-        for d in days), timeout=420)
+    wait_for(
+        "every day's marts",
+        lambda: all(
+            deployment.materialized("marts", "origin_daily_weather_delays", partition=d)
+            for d in days
+        ),
+        timeout=420,
+    )
     wait_for("runs to finish", deployment.idle, timeout=180)
 
     with deployment.instance() as instance:
         runs = instance.get_runs()
         ingest = [r for r in runs if r.job_name == "daily_ingest_job"]
-        by_day = {r.partition_key: r.asset_materialization.metadata[
-            "dagster/partition_row_count"].value
-            for r in instance.fetch_materializations(dg.AssetKey(["raw", "flights"]),
-                                                     limit=20).records}
+        by_day = {
+            r.partition_key: r.asset_materialization.metadata["dagster/partition_row_count"].value
+            for r in instance.fetch_materializations(
+                dg.AssetKey(["raw", "flights"]), limit=20
+            ).records
+        }
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [
-        (r.job_name, r.status) for r in runs]
+        (r.job_name, r.status) for r in runs
+    ]
     assert len(ingest) == 1 and len(runs) <= 4, [(r.job_name, r.tags) for r in runs]
-    assert (ingest[0].tags[dagster_adapter.RANGE_START_TAG],
-            ingest[0].tags[dagster_adapter.RANGE_END_TAG]) == (days[0], days[-1])
+    assert (
+        ingest[0].tags[dagster_adapter.RANGE_START_TAG],
+        ingest[0].tags[dagster_adapter.RANGE_END_TAG],
+    ) == (days[0], days[-1])
 
     # What the UI shows of the days, read by the webserver from the event log the run wrote:
     # one materialized range, and each day's own row count in its event.
     node = graphql(deployment.port, PARTITION_VIEWS, {"path": ["raw", "flights"], "days": days})[
-        "assetNodeOrError"]
+        "assetNodeOrError"
+    ]
     assert node["assetPartitionStatuses"]["ranges"] == [
-        {"status": "MATERIALIZED", "startKey": days[0], "endKey": days[-1]}]
-    shown = {m["partition"]: next(e["intValue"] for e in m["metadataEntries"]
-                                  if e["label"] == "dagster/partition_row_count")
-             for m in node["assetMaterializations"]}
+        {"status": "MATERIALIZED", "startKey": days[0], "endKey": days[-1]}
+    ]
+    shown = {
+        m["partition"]: next(
+            e["intValue"]
+            for e in m["metadataEntries"]
+            if e["label"] == "dagster/partition_row_count"
+        )
+        for m in node["assetMaterializations"]
+    }
     assert shown == by_day and sorted(shown) == days and len(set(shown.values())) == len(days)
 
 
@@ -211,29 +253,47 @@ SENSOR_TICKS = """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s)
 
 def finished_ticks(port: int, sensor: str, after: float = 0.0) -> list[dict]:
     """The sensor's newest finished ticks (at most 20) that began after `after` (epoch seconds)."""
-    data = graphql(port, SENSOR_TICKS, {"s": {
-        "repositoryLocationName": "etl_assets", "repositoryName": "__repository__",
-        "sensorName": sensor}})
+    data = graphql(
+        port,
+        SENSOR_TICKS,
+        {
+            "s": {
+                "repositoryLocationName": "etl_assets",
+                "repositoryName": "__repository__",
+                "sensorName": sensor,
+            }
+        },
+    )
     state = data["sensorOrError"].get("sensorState") or {}
-    return [t for t in state.get("ticks", [])
-            if t["status"] != "STARTED" and t["timestamp"] > after]
+    return [
+        t for t in state.get("ticks", []) if t["status"] != "STARTED" and t["timestamp"] > after
+    ]
+
+
 RUNS = "{ runsOrError { ... on Runs { results { runId jobName status } } } }"
 
 
 def test_plain_dagster_dev_on_a_throwaway_instance_reloads_nothing(tmp_path):
     """`make run` on three days, then `dagster dev` as Dagster users type it: no DAGSTER_HOME."""
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-    env |= {"ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
-            "ETL_LANDING_DIR": str(tmp_path / "landing"),
-            "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl"), "ETL_SENSOR_INTERVAL_SECONDS": str(TICK_SECONDS)}
+    env |= {
+        "ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+        "ETL_LANDING_DIR": str(tmp_path / "landing"),
+        "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
+        "ETL_SENSOR_INTERVAL_SECONDS": str(TICK_SECONDS),
+    }
     cli = str(Path(sys.executable).parent / "etl-assets")
     home = tmp_path / "home"  # the instance `make run` recorded in, which dagster dev never sees
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
     for command in (["land"], ["run"]):
-        done = subprocess.run([cli, *command, "--start", "2013-01-01", "--end", "2013-01-03"],
-                              env={**env, "DAGSTER_HOME": str(home)}, capture_output=True,
-                              text=True, timeout=600)
+        done = subprocess.run(
+            [cli, *command, "--start", "2013-01-01", "--end", "2013-01-03"],
+            env={**env, "DAGSTER_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
     project = tmp_path / "project"  # the project's workspace, and no .env: plain `dagster dev`
@@ -241,6 +301,7 @@ def test_plain_dagster_dev_on_a_throwaway_instance_reloads_nothing(tmp_path):
     shutil.copy(REPO / "workspace.yaml", project / "workspace.yaml")
     log_path = tmp_path / "dagster_dev.log"
     with dagster_dev(project, env, log_path) as server:
+
         def ticks():
             done = finished_ticks(server.port, "landing_zone_sensor")
             return done if len(done) >= 2 else None
@@ -252,8 +313,9 @@ def test_plain_dagster_dev_on_a_throwaway_instance_reloads_nothing(tmp_path):
     assert [r for r in runs if r["jobName"] in ("daily_ingest_job", "reference_job")] == []
     assert all(t["status"] == "SKIPPED" and t["runIds"] == [] for t in finished), finished
     # The first tick of a new cursor saw all nine files, and the warehouse already held them.
-    assert any("9 changed file(s) already in the warehouse" in (t["skipReason"] or "")
-               for t in finished), finished
+    assert any(
+        "9 changed file(s) already in the warehouse" in (t["skipReason"] or "") for t in finished
+    ), finished
 
 
 START_SCHEDULE = """mutation($s: ScheduleSelector!) { startSchedule(scheduleSelector: $s) {
@@ -267,29 +329,48 @@ def test_the_daemon_launches_the_daily_schedule_and_it_materializes_its_day(tmp_
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_LAST_DAY": day,
-           "ETL_INGEST_CRON": "* * * * *",
-           "ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
-           "ETL_LANDING_DIR": str(tmp_path / "landing"),
-           "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl")}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "ETL_LAST_DAY": day,
+        "ETL_INGEST_CRON": "* * * * *",
+        "ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+        "ETL_LANDING_DIR": str(tmp_path / "landing"),
+        "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
+    }
     cli = str(Path(sys.executable).parent / "etl-assets")
     for command in (["land"], ["run"]):  # loaded already: the landing sensor launches nothing
-        done = subprocess.run([cli, *command, "--start", "2013-01-01", "--end", day], env=env,
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [cli, *command, "--start", "2013-01-01", "--end", day],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
     with dagster_dev(REPO, env, tmp_path / "dagster_dev.log") as server:
-        started = graphql(server.port, START_SCHEDULE, {"s": {
-            "repositoryLocationName": "etl_assets", "repositoryName": "__repository__",
-            "scheduleName": "daily_ingest_schedule"}})["startSchedule"]
+        started = graphql(
+            server.port,
+            START_SCHEDULE,
+            {
+                "s": {
+                    "repositoryLocationName": "etl_assets",
+                    "repositoryName": "__repository__",
+                    "scheduleName": "daily_ingest_schedule",
+                }
+            },
+        )["startSchedule"]
         assert started["scheduleState"]["status"] == "RUNNING", started
 
         def scheduled_run():
             with instance_at(home) as instance:
-                runs = instance.get_runs(filters=dg.RunsFilter(
-                    tags={"dagster/schedule_name": "daily_ingest_schedule"}))
+                runs = instance.get_runs(
+                    filters=dg.RunsFilter(tags={"dagster/schedule_name": "daily_ingest_schedule"})
+                )
                 assert not [r for r in runs if r.status == dg.DagsterRunStatus.FAILURE], (
-                    server.log_tail())
+                    server.log_tail()
+                )
                 return next((r for r in runs if r.status == dg.DagsterRunStatus.SUCCESS), None)
 
         run = wait_for("the daemon's scheduled run to succeed", scheduled_run, timeout=300)
@@ -297,6 +378,10 @@ def test_the_daemon_launches_the_daily_schedule_and_it_materializes_its_day(tmp_
     assert run.job_name == "daily_ingest_job" and run.tags["dagster/partition"] == day
     with instance_at(home) as instance:
         for table in ("flights", "weather"):
-            [record] = instance.fetch_materializations(dg.AssetRecordsFilter(
-                asset_key=dg.AssetKey(["raw", table]), asset_partitions=[day]), limit=1).records
+            [record] = instance.fetch_materializations(
+                dg.AssetRecordsFilter(
+                    asset_key=dg.AssetKey(["raw", table]), asset_partitions=[day]
+                ),
+                limit=1,
+            ).records
             assert record.run_id == run.run_id  # the newest load of that day is the schedule's

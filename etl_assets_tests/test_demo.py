@@ -33,18 +33,38 @@ def test_the_demo_replays_days_into_an_empty_warehouse_and_stops_by_itself(tmp_p
     (root / "stale.txt").write_text("from an earlier demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")}
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "etl-assets"), "demo", "--start", "2013-01-01",
-         "--end", "2013-01-02", "--every", "1", "--port", str(port), "--root", str(root),
-         "--timeout", "400"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        [
+            str(Path(sys.executable).parent / "etl-assets"),
+            "demo",
+            "--start",
+            "2013-01-01",
+            "--end",
+            "2013-01-02",
+            "--every",
+            "1",
+            "--port",
+            str(port),
+            "--root",
+            str(root),
+            "--timeout",
+            "400",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "delivered 2013-01-02 (2/2)" in done.stdout
     assert ", 0 failed; stopping dagster dev" in done.stdout
     assert not (root / "stale.txt").exists()  # an empty warehouse and instance each time
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
-        days = conn.execute("SELECT flight_date, sum(flights) FROM "
-                            "marts.carrier_daily_performance GROUP BY 1 ORDER BY 1").fetchall()
+        days = conn.execute(
+            "SELECT flight_date, sum(flights) FROM "
+            "marts.carrier_daily_performance GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     assert days == [(dt.date(2013, 1, 1), 842), (dt.date(2013, 1, 2), 943)]
     # The webserver, the daemon, the code servers and the runs all ended with it.
     assert processes_with(f"DAGSTER_HOME={root / 'home'}") == []

@@ -28,17 +28,26 @@ DAY = dt.date(2013, 1, 2)
 def dg_env(tmp_path: Path) -> dict[str, str]:
     """The project's venv active (dg warns otherwise), everything written under tmp_path."""
     (tmp_path / "home").mkdir(exist_ok=True)
-    return {**os.environ, "VIRTUAL_ENV": str(BIN.parent),
-            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-            "DAGSTER_HOME": str(tmp_path / "home"),
-            "ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
-            "ETL_LANDING_DIR": str(tmp_path / "landing"),
-            "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl")}
+    return {
+        **os.environ,
+        "VIRTUAL_ENV": str(BIN.parent),
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+        "ETL_LANDING_DIR": str(tmp_path / "landing"),
+        "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
+    }
 
 
 def run_dg(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(BIN / "dg"), *args], cwd=REPO, env=dg_env(tmp_path),
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(BIN / "dg"), *args],
+        cwd=REPO,
+        env=dg_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
 
@@ -53,13 +62,14 @@ def test_dg_list_defs_lists_what_the_code_location_defines(tmp_path):
     definitions = defs()
     graph = definitions.resolve_asset_graph()
     assert {a["asset_key"] for a in listed["assets"]} == {
-        key.to_user_string() for key in graph.get_all_asset_keys()}
+        key.to_user_string() for key in graph.get_all_asset_keys()
+    }
     assert {c["key"] for c in listed["asset_checks"]} == {
-        f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys}
+        f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys
+    }
     assert len(listed["asset_checks"]) == 85
     assert {j["name"] for j in listed["jobs"]} == {"etl_job", "daily_ingest_job", "reference_job"}
-    assert {s["name"] for s in listed["schedules"]} == {
-        s.name for s in definitions.schedules or []}
+    assert {s["name"] for s in listed["schedules"]} == {s.name for s in definitions.schedules or []}
     assert {s["name"] for s in listed["sensors"]} == {s.name for s in definitions.sensors or []}
 
 
@@ -84,10 +94,16 @@ LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries {
 def test_dg_dev_serves_the_location_named_etl_assets(tmp_path):
     port = free_port()
     with open(tmp_path / "dg_dev.log", "w") as log:
-        process = subprocess.Popen([str(BIN / "dg"), "dev", "-h", "127.0.0.1", "-p", str(port)],
-                                   cwd=REPO, env=dg_env(tmp_path), stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [str(BIN / "dg"), "dev", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO,
+            env=dg_env(tmp_path),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
+
         def loaded():
             try:
                 entries = graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"]

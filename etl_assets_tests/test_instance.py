@@ -12,15 +12,26 @@ from etl_assets.operations.instance import HOST_TAG, LAUNCHER_TAG, PID_TAG, rele
 
 def dead_pid() -> int:
     """The id of a process that has ended (and so can be no run's)."""
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(done.stdout)
 
 
 def cli_run(instance, run_id: str, pid: int, host: str | None = None) -> dg.DagsterRun:
-    run = dg.DagsterRun(job_name="etl_job", run_id=run_id, status=dg.DagsterRunStatus.STARTED,
-                        tags={LAUNCHER_TAG: "etl-assets", HOST_TAG: host or socket.gethostname(),
-                              PID_TAG: str(pid)})
+    run = dg.DagsterRun(
+        job_name="etl_job",
+        run_id=run_id,
+        status=dg.DagsterRunStatus.STARTED,
+        tags={
+            LAUNCHER_TAG: "etl-assets",
+            HOST_TAG: host or socket.gethostname(),
+            PID_TAG: str(pid),
+        },
+    )
     instance.add_run(run)
     return run
 
@@ -39,9 +50,11 @@ def test_only_the_runs_whose_process_is_gone_are_failed_and_their_slots_freed(tm
 
         assert released == 1
         statuses = {r.run_id: r.status for r in instance.get_runs()}
-        assert statuses == {"dead": dg.DagsterRunStatus.FAILURE,
-                            "alive": dg.DagsterRunStatus.STARTED,
-                            "elsewhere": dg.DagsterRunStatus.STARTED}
+        assert statuses == {
+            "dead": dg.DagsterRunStatus.FAILURE,
+            "alive": dg.DagsterRunStatus.STARTED,
+            "elsewhere": dg.DagsterRunStatus.STARTED,
+        }
         assert storage.get_concurrency_info("warehouse").claimed_slots == []
         [line] = lines
         assert line.startswith("released run dead") and "1 pool slot(s) freed" in line

@@ -9,16 +9,22 @@ def selected(job_name: str) -> set[str]:
 
 def test_the_daily_ingest_job_loads_one_days_files_and_leaves_marts_to_automation():
     assert selected("daily_ingest_job") == {
-        "raw/flights", "raw/weather", "clean/flights", "clean/weather",
-        "quarantine/quarantined_flights", "quarantine/quarantined_weather"}
+        "raw/flights",
+        "raw/weather",
+        "clean/flights",
+        "clean/weather",
+        "quarantine/quarantined_flights",
+        "quarantine/quarantined_weather",
+    }
     assert defs().resolve_job_def("daily_ingest_job").partitions_def is not None
 
 
 def test_the_reference_job_loads_the_reference_tables():
     assert selected("reference_job") == {
-        f"{layer}/{prefix}{name}" for layer, prefix in (("raw", ""), ("clean", ""),
-                                                        ("quarantine", "quarantined_"))
-        for name in ("airlines", "airports", "planes")}
+        f"{layer}/{prefix}{name}"
+        for layer, prefix in (("raw", ""), ("clean", ""), ("quarantine", "quarantined_"))
+        for name in ("airlines", "airports", "planes")
+    }
 
 
 def test_no_two_assets_of_a_group_share_the_name_the_ui_shows():

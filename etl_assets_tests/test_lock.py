@@ -25,13 +25,18 @@ def test_the_lock_holds_every_version_setup_py_pins():
         assert name in pins, f"{name} is not in requirements.lock: run make lock"
         assert requirement.specifier.contains(pins[name], prereleases=True), (
             f"requirements.lock has {name} {pins[name]}, setup.py asks {requirement.specifier}: "
-            f"run make lock")
+            f"run make lock"
+        )
 
 
 def test_every_installed_package_is_at_its_locked_version():
     pins = locked()
-    installed = {canonicalize_name(d.metadata["Name"]): d.version
-                 for d in importlib.metadata.distributions()}
+    installed = {
+        canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()
+    }
     tools = {"pip", "setuptools", "wheel", "etl-assets"}  # the installer, and the project
-    assert {name: version for name, version in installed.items()
-            if name not in tools and pins.get(name) != version} == {}
+    assert {
+        name: version
+        for name, version in installed.items()
+        if name not in tools and pins.get(name) != version
+    } == {}

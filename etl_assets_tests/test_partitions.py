@@ -14,7 +14,9 @@ def test_the_bundled_feed_is_the_default_range(monkeypatch):
 
 def test_the_last_day_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("ETL_LAST_DAY", "2013-03-31")
-    assert last_partition_day(build_daily_partitions(Settings.from_env().last_day)) == dt.date(2013, 3, 31)
+    assert last_partition_day(build_daily_partitions(Settings.from_env().last_day)) == dt.date(
+        2013, 3, 31
+    )
 
 
 def test_an_open_range_ends_with_the_last_complete_local_day(monkeypatch):

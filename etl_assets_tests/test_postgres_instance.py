@@ -7,9 +7,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_assets.runtime import dagster_adapter
 from etl_assets.operations.report import latest_check_outcomes
 from etl_assets.operations.runner import run_job
+from etl_assets.runtime import dagster_adapter
 from etl_assets_tests.conftest import Deployment
 from etl_assets_tests.servers import postgres_bin, postgres_server
 
@@ -17,8 +17,11 @@ CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "postgres" / "dagst
 START, END = dt.date(2013, 1, 1), dt.date(2013, 1, 3)
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
-                       "(apt-get install -y postgresql); .ci/run installs it"),
+    pytest.mark.skipif(
+        postgres_bin() is None,
+        reason="needs Debian's postgresql package "
+        "(apt-get install -y postgresql); .ci/run installs it",
+    ),
 ]
 
 
@@ -29,7 +32,8 @@ def postgres():
 
 
 def test_a_run_on_the_postgres_instance_keeps_every_partition_and_check(
-        postgres, tmp_path, landed_days, monkeypatch):
+    postgres, tmp_path, landed_days, monkeypatch
+):
     for name, value in postgres.env.items():
         monkeypatch.setenv(name, value)
     home = tmp_path / "dagster_home"
@@ -39,15 +43,24 @@ def test_a_run_on_the_postgres_instance_keeps_every_partition_and_check(
     instance = dg.DagsterInstance.from_config(str(home))
     assert type(instance.event_log_storage).__module__.startswith("dagster_postgres")
 
-    summary = run_job(deployment.definitions, deployment.settings, START, END,
-                      instance=instance, echo=lambda _line: None)
+    summary = run_job(
+        deployment.definitions,
+        deployment.settings,
+        START,
+        END,
+        instance=instance,
+        echo=lambda _line: None,
+    )
 
     assert summary.success, summary.render()
     rows = {}
     for day in ("2013-01-01", "2013-01-02", "2013-01-03"):
-        records = instance.fetch_materializations(dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(["marts", "fct_flights"]), asset_partitions=[day]),
-            limit=5).records
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(["marts", "fct_flights"]), asset_partitions=[day]
+            ),
+            limit=5,
+        ).records
         assert len(records) == 1  # one materialization per day, none lost in the batches
         rows[day] = records[0].asset_materialization.metadata["flights"].value
     assert len(set(rows.values())) == 3 and sum(rows.values()) == 842 + 943 + 914

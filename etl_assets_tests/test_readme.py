@@ -15,20 +15,23 @@ def layout_block() -> str:
     """The module-by-module layout: the code block of docs/layout.md that starts at etl_assets/."""
     text = (REPO / "docs" / "layout.md").read_text()
     start = text.index("```\netl_assets/\n")
-    return text[start:text.index("\n```", start + 4)]
+    return text[start : text.index("\n```", start + 4)]
 
 
 def readme_section(title: str) -> str:
     text = README.read_text()
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 4)
-    return text[start:end if end != -1 else len(text)]
+    return text[start : end if end != -1 else len(text)]
 
 
 def package_folders() -> set[str]:
     """Every folder of etl_assets/ that is a package (holds an __init__.py), nested ones too."""
-    return {p.parent.name for p in (REPO / "etl_assets").rglob("__init__.py")
-            if p.parent != REPO / "etl_assets"}
+    return {
+        p.parent.name
+        for p in (REPO / "etl_assets").rglob("__init__.py")
+        if p.parent != REPO / "etl_assets"
+    }
 
 
 def test_the_layout_lists_every_module_of_the_package_and_no_other():

@@ -7,10 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl_assets.runtime.alerts import Alert, AlertSink
-from etl_assets.pipeline.landing import read_source
 from etl_assets.operations.soak import Faults, Webhook, account
-
+from etl_assets.pipeline.landing import read_source
+from etl_assets.runtime.alerts import Alert, AlertSink
 
 
 @pytest.fixture
@@ -27,16 +26,29 @@ def account_of(warehouse: Path, landing: Path, sink: AlertSink, taken: list[str]
 
 def alerted(tmp_path) -> AlertSink:
     sink = AlertSink(log_path=str(tmp_path / "alerts.jsonl"), webhook_url="http://127.0.0.1:1/x")
-    sink.send(Alert(dedup_key="run:1", kind="run_failure", title="t", job="j", asset=None,
-                    partition=None, error="e", run_id=None))  # not taken: nothing listens
+    sink.send(
+        Alert(
+            dedup_key="run:1",
+            kind="run_failure",
+            title="t",
+            job="j",
+            asset=None,
+            partition=None,
+            error="e",
+            run_id=None,
+        )
+    )  # not taken: nothing listens
     return sink
 
 
 def test_a_whole_load_counts_nothing_lost_and_nothing_duplicated(deployment, tmp_path):
-    result = account_of(Path(deployment.warehouse), deployment.landing,
-                        AlertSink(log_path=str(tmp_path / "none.jsonl")), [])
-    assert (result.files, result.files_loaded, result.rows_lost, result.duplicates) == (
-        9, 9, 0, 0)
+    result = account_of(
+        Path(deployment.warehouse),
+        deployment.landing,
+        AlertSink(log_path=str(tmp_path / "none.jsonl")),
+        [],
+    )
+    assert (result.files, result.files_loaded, result.rows_lost, result.duplicates) == (9, 9, 0, 0)
     weather = read_source("weather")
     weather_rows = int(((weather.month == "1") & weather.day.isin(["1", "2", "3"])).sum())
     assert result.rows_expected == 842 + 943 + 914 + weather_rows  # the source's three days
@@ -47,10 +59,14 @@ def test_lost_and_duplicated_rows_and_alerts_not_taken_once_fail_the_soak(deploy
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(deployment.warehouse, warehouse)
     with duckdb.connect(str(warehouse)) as conn:
-        conn.execute("DELETE FROM raw.flights WHERE rowid IN (SELECT rowid FROM raw.flights "
-                     "WHERE delivery_date = DATE '2013-01-02' LIMIT 5)")
-        conn.execute("INSERT INTO raw.weather SELECT * FROM raw.weather "
-                     "WHERE delivery_date = DATE '2013-01-03' LIMIT 2")
+        conn.execute(
+            "DELETE FROM raw.flights WHERE rowid IN (SELECT rowid FROM raw.flights "
+            "WHERE delivery_date = DATE '2013-01-02' LIMIT 5)"
+        )
+        conn.execute(
+            "INSERT INTO raw.weather SELECT * FROM raw.weather "
+            "WHERE delivery_date = DATE '2013-01-03' LIMIT 2"
+        )
 
     result = account_of(warehouse, deployment.landing, alerted(tmp_path), ["run:1", "run:1"])
 

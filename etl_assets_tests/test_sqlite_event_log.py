@@ -15,9 +15,9 @@ from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.event_log.base import EventLogStorage
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
-from etl_assets.runtime import sqlite_event_log
 from etl_assets.operations.instance import instance_at
-from etl_assets.pipeline.landing import daily_file, deliver, land
+from etl_assets.pipeline.landing import daily_file, land
+from etl_assets.runtime import sqlite_event_log
 from etl_assets.runtime.sqlite_event_log import BatchedSqliteEventLogStorage
 from etl_assets_tests.conftest import FIRST_DAYS, Deployment
 
@@ -28,13 +28,16 @@ RAW_FLIGHTS = dg.AssetKey(["raw", "flights"])
 # The index shard's tables an event writes, every column but two: asset_keys.cached_status_data,
 # a cache that reads fill in, and asset_check_executions.create_timestamp, the database's clock
 # at the insert (a replay is later).
-INDEX_TABLES = {"event_logs": "*", "asset_event_tags": "*",
-                "asset_check_executions": "id, asset_key, check_name, partition, run_id, "
-                                          "execution_status, evaluation_event, "
-                                          "evaluation_event_timestamp, evaluation_event_storage_id, "
-                                          "materialization_event_storage_id",
-                "asset_keys": "id, asset_key, last_materialization, last_run_id, asset_details, "
-                              "wipe_timestamp, last_materialization_timestamp, tags"}
+INDEX_TABLES = {
+    "event_logs": "*",
+    "asset_event_tags": "*",
+    "asset_check_executions": "id, asset_key, check_name, partition, run_id, "
+    "execution_status, evaluation_event, "
+    "evaluation_event_timestamp, evaluation_event_storage_id, "
+    "materialization_event_storage_id",
+    "asset_keys": "id, asset_key, last_materialization, last_run_id, asset_details, "
+    "wipe_timestamp, last_materialization_timestamp, tags",
+}
 
 # What the subclass builds on, as the pinned Dagster has it. A change to any of these fails
 # here: read the new code against etl_assets/runtime/sqlite_event_log.py, then record its digest.
@@ -60,13 +63,17 @@ def digest(owner, name: str) -> str:
 
 
 def test_the_pinned_dagster_storage_is_the_one_the_subclass_was_written_against():
-    changed = {f"{owner.__name__}.{name}": digest(owner, name)
-               for (owner, name), known in PINNED.items() if digest(owner, name) != known}
+    changed = {
+        f"{owner.__name__}.{name}": digest(owner, name)
+        for (owner, name), known in PINNED.items()
+        if digest(owner, name) != known
+    }
     assert changed == {}
 
 
-def test_the_project_instance_uses_it_and_says_so_when_opened_from_another_home(tmp_path,
-                                                                              monkeypatch):
+def test_the_project_instance_uses_it_and_says_so_when_opened_from_another_home(
+    tmp_path, monkeypatch
+):
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
@@ -85,7 +92,7 @@ def stock_home(root: Path) -> Path:
     text = (REPO / ".dagster_home" / "dagster.yaml").read_text()
     begin = text.index("event_log_storage:")
     end = text.index("\n\n", begin)
-    (home / "dagster.yaml").write_text(text[:begin] + text[end + 2:])
+    (home / "dagster.yaml").write_text(text[:begin] + text[end + 2 :])
     return home
 
 
@@ -115,8 +122,10 @@ def stored(tmp_path_factory, landed_days):
         with instance_at(home) as instance:
             deployment.instance = instance
             summary = deployment.run(FIRST_DAYS[0], FAILED_DAY)
-            runs = [r.dagster_run for r in sorted(instance.get_run_records(),
-                                                  key=lambda r: r.create_timestamp)]
+            runs = [
+                r.dagster_run
+                for r in sorted(instance.get_run_records(), key=lambda r: r.create_timestamp)
+            ]
             stock = stock_home(root)
             (stock / "history").mkdir()
             shutil.copy(home / "history" / "runs.db", stock / "history")  # the same runs
@@ -159,8 +168,7 @@ def test_each_partition_reads_back_with_its_own_metadata(stored):
 
     def by_day(of):
         records = of.fetch_materializations(RAW_FLIGHTS, limit=100).records
-        return {r.partition_key: (r.storage_id, r.asset_materialization.metadata)
-                for r in records}
+        return {r.partition_key: (r.storage_id, r.asset_materialization.metadata) for r in records}
 
     ours = by_day(instance)
     assert sorted(ours) == DAYS[:3]
@@ -175,15 +183,21 @@ def test_partition_status_shows_materialized_failed_and_missing_days(stored):
     partitions = deployment.definitions.get_assets_def(RAW_FLIGHTS).partitions_def
     statuses = instance.get_status_by_partition(RAW_FLIGHTS, DAYS, partitions)
     assert {day: status and status.value for day, status in statuses.items()} == {
-        DAYS[0]: "MATERIALIZED", DAYS[1]: "MATERIALIZED", DAYS[2]: "MATERIALIZED",
-        DAYS[3]: "FAILED", DAYS[4]: None}
+        DAYS[0]: "MATERIALIZED",
+        DAYS[1]: "MATERIALIZED",
+        DAYS[2]: "MATERIALIZED",
+        DAYS[3]: "FAILED",
+        DAYS[4]: None,
+    }
     assert statuses == replayed.get_status_by_partition(RAW_FLIGHTS, DAYS, partitions)
 
 
 def test_check_evaluations_and_run_status_changes_read_back_as_dagsters(stored):
-    deployment, _, runs, _, _, _, instance, replayed = stored
-    keys = sorted(deployment.definitions.resolve_asset_graph().asset_check_keys,
-                  key=lambda k: (k.asset_key.to_user_string(), k.name))
+    deployment, _, _runs, _, _, _, instance, replayed = stored
+    keys = sorted(
+        deployment.definitions.resolve_asset_graph().asset_check_keys,
+        key=lambda k: (k.asset_key.to_user_string(), k.name),
+    )
     evaluated = 0
     for key in keys:
         ours = instance.get_latest_asset_check_evaluation_record(key)
@@ -217,11 +231,11 @@ def pool_turns(storage) -> list[tuple[str, bool]]:
     storage.set_concurrency_slots("warehouse", 1)
     turns = []
     for run_id, step in (("first", "raw__flights"), ("second", "raw__flights")):
-        turns.append((run_id, storage.claim_concurrency_slot("warehouse", run_id, step)
-                      .is_claimed))
+        turns.append((run_id, storage.claim_concurrency_slot("warehouse", run_id, step).is_claimed))
     storage.free_concurrency_slots_for_run("first")
-    turns.append(("second", storage.claim_concurrency_slot("warehouse", "second",
-                                                           "raw__flights").is_claimed))
+    turns.append(
+        ("second", storage.claim_concurrency_slot("warehouse", "second", "raw__flights").is_claimed)
+    )
     info = storage.get_concurrency_info("warehouse")
     turns.append((",".join(s.run_id for s in info.claimed_slots), info.slot_count == 1))
     return turns

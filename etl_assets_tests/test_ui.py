@@ -31,8 +31,15 @@ ARTIFACTS = REPO / "data" / "test-artifacts" / "ui"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 MART, DAY = "marts/carrier_daily_performance", "2013-01-02"
 # As the machine's probe starts it: no sandbox as root, and no calls to Google's hosts.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = pytest.mark.e2e
 
@@ -60,13 +67,22 @@ def ui(tmp_path_factory):
     home = root / "home"
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home),
-           "ETL_WAREHOUSE_PATH": str(root / "warehouse.duckdb"),
-           "ETL_LANDING_DIR": str(root / "landing"), "ETL_ALERT_LOG": str(root / "alerts.jsonl")}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "ETL_WAREHOUSE_PATH": str(root / "warehouse.duckdb"),
+        "ETL_LANDING_DIR": str(root / "landing"),
+        "ETL_ALERT_LOG": str(root / "alerts.jsonl"),
+    }
     cli = str(Path(sys.executable).parent / "etl-assets")
     for command in (["land"], ["run"]):
-        done = subprocess.run([cli, *command, "--start", "2013-01-01", "--end", DAY], env=env,
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [cli, *command, "--start", "2013-01-01", "--end", DAY],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     with dagster_dev(REPO, env, root / "dagster_dev.log") as server:
         yield server, home
@@ -131,12 +147,20 @@ def test_a_person_reads_the_lineage_and_materializes_a_partition_from_the_ui(ui,
     # 3. The daemon runs it; bounded wait for its success in the instance.
     def succeeded():
         with instance_at(home) as instance:
-            runs = [r for r in instance.get_runs()
-                    if r.tags.get("dagster/partition") == DAY
-                    or r.tags.get("dagster/asset_partition_range_start") == DAY
-                    and r.job_name != "etl_job"]
-            failed = [r for r in runs if r.status in (dg.DagsterRunStatus.FAILURE,
-                                                     dg.DagsterRunStatus.CANCELED)]
+            runs = [
+                r
+                for r in instance.get_runs()
+                if r.tags.get("dagster/partition") == DAY
+                or (
+                    r.tags.get("dagster/asset_partition_range_start") == DAY
+                    and r.job_name != "etl_job"
+                )
+            ]
+            failed = [
+                r
+                for r in runs
+                if r.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+            ]
             assert not failed, f"the UI's run failed: {server.log_tail()}"
             done = [r for r in runs if r.status == dg.DagsterRunStatus.SUCCESS]
             return done[0] if done else None
@@ -151,7 +175,9 @@ def test_a_person_reads_the_lineage_and_materializes_a_partition_from_the_ui(ui,
     with duckdb.connect(str(home.parent / "warehouse.duckdb"), read_only=True) as conn:
         flights, carriers = conn.execute(
             "SELECT sum(flights), count(*) FROM marts.carrier_daily_performance "
-            "WHERE flight_date = $day", {"day": DAY}).fetchone()
+            "WHERE flight_date = $day",
+            {"day": DAY},
+        ).fetchone()
     metadata = page.locator("table").first.inner_text()
     # The partition's own figures, not the run's totals over both days.
     assert re.search(rf"\bflights\s+{flights}\b", metadata), metadata

@@ -6,7 +6,7 @@ from pathlib import Path
 pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parents[1]
 
-EMITS = '''
+EMITS = """
 import warnings
 import dagster as dg
 
@@ -20,7 +20,7 @@ def test_other_beta_notice():
 def test_deprecation():
     warnings.warn("Function `JobDefinition.run_request_for_partition` is deprecated",
                   DeprecationWarning)
-'''
+"""
 
 
 def test_only_the_accepted_notice_is_filtered(pytester):

@@ -1,4 +1,4 @@
-"""Clean layer: typed, validated, deduplicated tables; rows that break the contract go to quarantine.
+"""Clean layer: typed, validated, deduplicated tables; rows breaking the contract go to quarantine.
 
 Each clean table is written with its quarantine table in one step and one transaction (SQL
 generated from the contract, `pipeline/transform.py`), then checked in the warehouse
@@ -21,18 +21,19 @@ from etl_assets.assets.metadata import (
     table_figures,
 )
 from etl_assets.assets.partitions import partition_dates, single_run
+from etl_assets.assets.retries import STEP_RETRY, transient_only
 from etl_assets.pipeline import transform
-from etl_assets.pipeline.warehouse import table
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.tables import TableContract, quarantine_columns
-from etl_assets.assets.retries import STEP_RETRY, transient_only
+from etl_assets.pipeline.warehouse import table
 from etl_assets.runtime.resources import WAREHOUSE_POOL, QualityPolicy
 
 OWNERS = ["team:data-platform"]
 
 
-def build_clean_asset(contract: TableContract, partitions: dg.DailyPartitionsDefinition
-                      ) -> dg.AssetsDefinition:
+def build_clean_asset(
+    contract: TableContract, partitions: dg.DailyPartitionsDefinition
+) -> dg.AssetsDefinition:
     daily = contract.delivered_daily
     clean_key = table_key("clean", contract.name)
     quarantine_key = table_key("quarantine", contract.name)
@@ -43,7 +44,7 @@ def build_clean_asset(contract: TableContract, partitions: dg.DailyPartitionsDef
     quarantine_schema = column_schema(contract, quarantine_columns(contract))
 
     def partition_meta(column: str | None) -> dict[str, str]:
-        return {"partition_expr": column} if daily else {}
+        return {"partition_expr": column} if daily and column else {}
 
     @dg.multi_asset(
         name=step_key("clean", contract.name),
@@ -51,74 +52,117 @@ def build_clean_asset(contract: TableContract, partitions: dg.DailyPartitionsDef
             dg.AssetSpec(
                 clean_key,
                 description=contract.description,
-                group_name="clean", kinds={"duckdb", "sql"}, owners=OWNERS,
-                tags={"layer": "clean"}, deps=[raw_key],
-                metadata={**partition_meta(contract.partition_column),
-                          "dagster/column_schema": clean_schema,
-                          "dagster/table_name": table("clean", contract.name)},
+                group_name="clean",
+                kinds={"duckdb", "sql"},
+                owners=OWNERS,
+                tags={"layer": "clean"},
+                deps=[raw_key],
+                metadata={
+                    **partition_meta(contract.partition_column),
+                    "dagster/column_schema": clean_schema,
+                    "dagster/table_name": table("clean", contract.name),
+                },
             ),
             dg.AssetSpec(
                 quarantine_key,
                 description=f"{contract.name.capitalize()} rows that break the data contract, "
-                            "each with its reasons.",
-                group_name="clean", kinds={"duckdb", "sql"}, owners=OWNERS,
-                tags={"layer": "quarantine"}, deps=[raw_key],
-                metadata={**partition_meta("delivery_date"),
-                          "dagster/column_schema": quarantine_schema,
-                          "dagster/table_name": table("quarantine", contract.name)},
+                "each with its reasons.",
+                group_name="clean",
+                kinds={"duckdb", "sql"},
+                owners=OWNERS,
+                tags={"layer": "quarantine"},
+                deps=[raw_key],
+                metadata={
+                    **partition_meta("delivery_date"),
+                    "dagster/column_schema": quarantine_schema,
+                    "dagster/table_name": table("quarantine", contract.name),
+                },
             ),
         ],
         partitions_def=partitions if daily else None,
         backfill_policy=single_run if daily else None,
-        check_specs=[*(c.spec(clean_key) for c in clean_checks),
-                     *(c.spec(quarantine_key) for c in quarantine_checks)],
+        check_specs=[
+            *(c.spec(clean_key) for c in clean_checks),
+            *(c.spec(quarantine_key) for c in quarantine_checks),
+        ],
         can_subset=False,
         pool=WAREHOUSE_POOL,
         retry_policy=STEP_RETRY,
     )
     @transient_only
-    def _clean(context: dg.AssetExecutionContext, warehouse: DuckDBResource,
-               quality: QualityPolicy) -> Iterator:
+    def _clean(
+        context: dg.AssetExecutionContext, warehouse: DuckDBResource, quality: QualityPolicy
+    ) -> Iterator:
         start, end = partition_dates(context) if daily else (None, None)
         previous = {k: recorded_schema(context, k) for k in (clean_key, quarantine_key)}
         with warehouse.get_connection() as conn:
             counts = transform.load_clean(conn, contract, start, end)
         raw_rows = counts.clean_rows + counts.quarantined_rows
         if counts.quarantined_rows:
-            context.log.warning(f"{counts.quarantined_rows:,} of {raw_rows:,} {contract.name} "
-                                f"rows quarantined: {counts.rule_counts}")
+            context.log.warning(
+                f"{counts.quarantined_rows:,} of {raw_rows:,} {contract.name} "
+                f"rows quarantined: {counts.rule_counts}"
+            )
         date_column = contract.partition_column
         with warehouse.get_connection() as conn:  # the rows are in the warehouse now
-            clean_totals = table_figures(conn, "clean", contract.name, date_column, start, end,
-                                         contract)
-            quarantine_totals = table_figures(conn, "quarantine", contract.name,
-                                              "delivery_date" if daily else None, start, end)
+            clean_totals = table_figures(
+                conn, "clean", contract.name, date_column, start, end, contract
+            )
+            quarantine_totals = table_figures(
+                conn, "quarantine", contract.name, "delivery_date" if daily else None, start, end
+            )
             results = [
-                *checks.evaluate(clean_key, clean_checks, checks.Scope(
-                    conn, start, end, quality, previous_schema=previous[clean_key])),
-                *checks.evaluate(quarantine_key, quarantine_checks, checks.Scope(
-                    conn, start, end, quality, previous_schema=previous[quarantine_key])),
+                *checks.evaluate(
+                    clean_key,
+                    clean_checks,
+                    checks.Scope(conn, start, end, quality, previous_schema=previous[clean_key]),
+                ),
+                *checks.evaluate(
+                    quarantine_key,
+                    quarantine_checks,
+                    checks.Scope(
+                        conn, start, end, quality, previous_schema=previous[quarantine_key]
+                    ),
+                ),
             ]
-        yield report(context, clean_key, {
-            day: {"dagster/partition_row_count": dg.MetadataValue.int(kept),
-                  "quarantined_rows": dg.MetadataValue.int(bad),
-                  "quarantined_share": dg.MetadataValue.float(
-                      round(bad / (kept + bad), 6) if kept + bad else 0.0)}
-            for day, (kept, bad) in counts.by_day.items()}, {
-            **clean_totals,
-            "dagster/column_schema": clean_schema,
-            "dagster/column_lineage": column_lineage(contract, "raw"),
-            "run_quarantined_rows": dg.MetadataValue.int(counts.quarantined_rows),
-        }, empty_day={"dagster/partition_row_count": dg.MetadataValue.int(0),
-                      "quarantined_rows": dg.MetadataValue.int(0),
-                      "quarantined_share": dg.MetadataValue.float(0.0)})
-        yield report(context, quarantine_key, {
-            day: {"dagster/partition_row_count": dg.MetadataValue.int(bad)}
-            for day, (_kept, bad) in counts.by_day.items()}, {
-            **quarantine_totals,
-            "dagster/column_schema": quarantine_schema,
-            "run_rows_by_rule": dg.MetadataValue.json(counts.rule_counts),
-        })
+        yield report(
+            context,
+            clean_key,
+            {
+                day: {
+                    "dagster/partition_row_count": dg.MetadataValue.int(kept),
+                    "quarantined_rows": dg.MetadataValue.int(bad),
+                    "quarantined_share": dg.MetadataValue.float(
+                        round(bad / (kept + bad), 6) if kept + bad else 0.0
+                    ),
+                }
+                for day, (kept, bad) in counts.by_day.items()
+            },
+            {
+                **clean_totals,
+                "dagster/column_schema": clean_schema,
+                "dagster/column_lineage": column_lineage(contract, "raw"),
+                "run_quarantined_rows": dg.MetadataValue.int(counts.quarantined_rows),
+            },
+            empty_day={
+                "dagster/partition_row_count": dg.MetadataValue.int(0),
+                "quarantined_rows": dg.MetadataValue.int(0),
+                "quarantined_share": dg.MetadataValue.float(0.0),
+            },
+        )
+        yield report(
+            context,
+            quarantine_key,
+            {
+                day: {"dagster/partition_row_count": dg.MetadataValue.int(bad)}
+                for day, (_kept, bad) in counts.by_day.items()
+            },
+            {
+                **quarantine_totals,
+                "dagster/column_schema": quarantine_schema,
+                "run_rows_by_rule": dg.MetadataValue.json(counts.rule_counts),
+            },
+        )
         yield from results
 
     return _clean

@@ -13,11 +13,11 @@ from etl_assets.assets.metadata import (
     table_figures,
 )
 from etl_assets.assets.partitions import partition_dates, single_run
+from etl_assets.assets.retries import STEP_RETRY, transient_only
 from etl_assets.pipeline import marts
-from etl_assets.pipeline.warehouse import table
 from etl_assets.pipeline.contract import REFERENCE_FEEDS
 from etl_assets.pipeline.tables import TableContract
-from etl_assets.assets.retries import STEP_RETRY, transient_only
+from etl_assets.pipeline.warehouse import table
 from etl_assets.runtime.resources import WAREHOUSE_POOL, QualityPolicy
 
 OWNERS = ["team:analytics"]
@@ -33,16 +33,19 @@ _REFERENCE = dg.AssetSelection.assets(*(_clean(c.name) for c in REFERENCE_FEEDS)
 # the latest, as eager() alone would), that day's marts are rebuilt with no job of their own. A
 # refreshed reference table does not rebuild every day of history; new days pick it up.
 FOLLOW_CLEAN_DAYS = (
-    (dg.AutomationCondition.newly_missing()
-     | dg.AutomationCondition.any_deps_updated().ignore(_REFERENCE)).since_last_handled()
+    (
+        dg.AutomationCondition.newly_missing()
+        | dg.AutomationCondition.any_deps_updated().ignore(_REFERENCE)
+    ).since_last_handled()
     & ~dg.AutomationCondition.any_deps_missing()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("eager, every day")
 
 
-def build_mart_asset(contract: TableContract, deps: list[dg.AssetKey],
-                     partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+def build_mart_asset(
+    contract: TableContract, deps: list[dg.AssetKey], partitions: dg.DailyPartitionsDefinition
+) -> dg.AssetsDefinition:
     key = table_key("marts", contract.name)
     table_checks = checks.mart_checks(contract.name)
     schema = column_schema(contract)
@@ -62,30 +65,48 @@ def build_mart_asset(contract: TableContract, deps: list[dg.AssetKey],
         automation_condition=FOLLOW_CLEAN_DAYS,
         pool=WAREHOUSE_POOL,
         retry_policy=STEP_RETRY,
-        metadata={"partition_expr": contract.partition_column, "dagster/column_schema": schema,
-                  "dagster/table_name": table("marts", contract.name)},
+        metadata={
+            "partition_expr": contract.partition_column,
+            "dagster/column_schema": schema,
+            "dagster/table_name": table("marts", contract.name),
+        },
     )
     @transient_only
-    def _mart(context: dg.AssetExecutionContext, warehouse: DuckDBResource,
-              quality: QualityPolicy):
+    def _mart(context: dg.AssetExecutionContext, warehouse: DuckDBResource, quality: QualityPolicy):
         start, end = partition_dates(context)
         previous_schema = recorded_schema(context, key)
         with warehouse.get_connection() as conn:
             marts.load_mart(conn, contract.name, start, end)
             per_day = marts.daily_figures(conn, contract.name, start, end)
-            totals = table_figures(conn, "marts", contract.name, contract.partition_column,
-                                   start, end, contract)
-            results = list(checks.evaluate(key, table_checks, checks.Scope(
-                conn, start, end, quality, previous_schema=previous_schema)))
-        yield report(context, key, {
-            day: {name: dg.MetadataValue.int(v) if isinstance(v, int) else
-                  dg.MetadataValue.float(round(float(v), 6)) for name, v in figures.items()
-                  if v is not None}
-            for day, figures in per_day.items()}, {
-            **totals,
-            "dagster/column_schema": schema,
-            "dagster/column_lineage": column_lineage(contract, "clean"),
-        })
+            totals = table_figures(
+                conn, "marts", contract.name, contract.partition_column, start, end, contract
+            )
+            results = list(
+                checks.evaluate(
+                    key,
+                    table_checks,
+                    checks.Scope(conn, start, end, quality, previous_schema=previous_schema),
+                )
+            )
+        yield report(
+            context,
+            key,
+            {
+                day: {
+                    name: dg.MetadataValue.int(v)
+                    if isinstance(v, int)
+                    else dg.MetadataValue.float(round(float(v), 6))
+                    for name, v in figures.items()
+                    if v is not None
+                }
+                for day, figures in per_day.items()
+            },
+            {
+                **totals,
+                "dagster/column_schema": schema,
+                "dagster/column_lineage": column_lineage(contract, "clean"),
+            },
+        )
         yield from results
 
     return _mart
@@ -97,11 +118,16 @@ FCT_FLIGHTS_KEY = table_key("marts", "fct_flights")
 def build_mart_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
     return [
         build_mart_asset(
-            marts.FCT_FLIGHTS, partitions=partitions,
-            deps=[_clean(n) for n in ("flights", "weather", "airlines", "airports", "planes")]),
+            marts.FCT_FLIGHTS,
+            partitions=partitions,
+            deps=[_clean(n) for n in ("flights", "weather", "airlines", "airports", "planes")],
+        ),
         build_mart_asset(
-            marts.CARRIER_DAILY_PERFORMANCE, deps=[FCT_FLIGHTS_KEY], partitions=partitions),
+            marts.CARRIER_DAILY_PERFORMANCE, deps=[FCT_FLIGHTS_KEY], partitions=partitions
+        ),
         build_mart_asset(
-            marts.ORIGIN_DAILY_WEATHER, deps=[FCT_FLIGHTS_KEY, _clean("weather")],
-            partitions=partitions),
+            marts.ORIGIN_DAILY_WEATHER,
+            deps=[FCT_FLIGHTS_KEY, _clean("weather")],
+            partitions=partitions,
+        ),
     ]

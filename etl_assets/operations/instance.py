@@ -58,17 +58,22 @@ def release_abandoned_runs(instance: dg.DagsterInstance, echo: Callable[[str], N
     have finished, and nothing else would ever finish this one.
     """
     released = 0
-    records = instance.get_run_records(dg.RunsFilter(
-        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
-        tags={LAUNCHER_TAG: "etl-assets", HOST_TAG: socket.gethostname()}))
+    records = instance.get_run_records(
+        dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+            tags={LAUNCHER_TAG: "etl-assets", HOST_TAG: socket.gethostname()},
+        )
+    )
     for record in records:
         run = record.dagster_run
         if _process_alive(int(run.tags.get(PID_TAG, "0"))):
             continue
         dagster_adapter.fail_run(instance, run, "its etl-assets process ended without finishing")
         slots = dagster_adapter.free_pool_slots(instance, run.run_id)
-        echo(f"released run {run.run_id[:8]}, abandoned by process {run.tags.get(PID_TAG)}: "
-             f"marked failed, {slots} pool slot(s) freed")
+        echo(
+            f"released run {run.run_id[:8]}, abandoned by process {run.tags.get(PID_TAG)}: "
+            f"marked failed, {slots} pool slot(s) freed"
+        )
         released += 1
     return released
 

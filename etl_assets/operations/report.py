@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
 import duckdb
 
-from etl_assets.runtime import dagster_adapter
 from etl_assets.assets.keys import key_table, step_key
 from etl_assets.pipeline import backends, quality
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.marts import MARTS
 from etl_assets.pipeline.readiness import Block
+from etl_assets.runtime import dagster_adapter
 
 
 @dataclass(frozen=True)
@@ -37,30 +38,42 @@ class CheckOutcome:
             outcome = "passed"
         else:
             outcome = "WARN" if evaluation.severity == dg.AssetCheckSeverity.WARN else "FAILED"
-        return cls(key_table(evaluation.asset_key),
-                   evaluation.check_name, outcome, evaluation.description or "", when)
+        return cls(
+            key_table(evaluation.asset_key),
+            evaluation.check_name,
+            outcome,
+            evaluation.description or "",
+            when,
+        )
 
 
 NOT_RUN = "not run"
 OUTCOME_ORDER = {"FAILED": 0, "WARN": 1, NOT_RUN: 2, "passed": 3}
 
 
-def table_text(header: tuple[str, ...], body: list[tuple[str, ...]], width: int = 0) -> list[str]:
+def table_text(
+    header: tuple[str, ...], body: Sequence[tuple[str, ...]], width: int = 0
+) -> list[str]:
     """Rows as aligned columns; the last column is cut to `width` characters when given."""
     if width:
-        body = [(*row[:-1], row[-1] if len(row[-1]) <= width else row[-1][:width - 1] + "…")
-                for row in body]
+        body = [
+            (*row[:-1], row[-1] if len(row[-1]) <= width else row[-1][: width - 1] + "…")
+            for row in body
+        ]
     widths = [max(len(row[i]) for row in (header, *body)) for i in range(len(header))]
-    return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
-            for row in (header, tuple("-" * w for w in widths), *body)]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in (header, tuple("-" * w for w in widths), *body)
+    ]
 
 
 def render_checks(outcomes: list[CheckOutcome], *, with_when: bool = False) -> list[str]:
     """Every check, one line each: table order, then problems first within a table."""
     rows = sorted(outcomes, key=lambda o: (o.table, OUTCOME_ORDER.get(o.outcome, 9), o.check))
     header = ("table", "check", "outcome", *(("when",) if with_when else ()), "detail")
-    body = [(o.table, o.check, o.outcome, *((o.when,) if with_when else ()), o.detail)
-            for o in rows]
+    body = [
+        (o.table, o.check, o.outcome, *((o.when,) if with_when else ()), o.detail) for o in rows
+    ]
     return [f"{len(outcomes)} checks: {_tally(outcomes)}", *table_text(header, body, width=110)]
 
 
@@ -136,26 +149,32 @@ class RunSummary:
             lines.append(f"\nrun {self.runs[0].run_id} {status} in {self.seconds:.1f}s")
         else:
             lines.append(f"\n{len(self.runs)} runs {status} in {self.seconds:.1f}s:")
-            lines += [f"  {p.block}: run {p.run_id} {'succeeded' if p.success else 'FAILED'}"
-                      + (" (held back)" if p.block.held else "") for p in self.runs]
+            lines += [
+                f"  {p.block}: run {p.run_id} {'succeeded' if p.success else 'FAILED'}"
+                + (" (held back)" if p.block.held else "")
+                for p in self.runs
+            ]
         lines += [f"  failed: {f}" for f in self.failures]
         if self.held:
             held_days = ", ".join(str(b) for b in self.held)
             first, last = self.held[0].start, self.held[-1].end
-            lines.append(f"\nnot loaded: {held_days}. Once the files are fixed, load just those "
-                         f"days, e.g. `etl-assets run --start {first} --end {last}`; the landing "
-                         f"sensor does it by itself for a file delivered again.")
+            lines.append(
+                f"\nnot loaded: {held_days}. Once the files are fixed, load just those "
+                f"days, e.g. `etl-assets run --start {first} --end {last}`; the landing "
+                f"sensor does it by itself for a file delivered again."
+            )
         return "\n".join(lines)
 
 
-def latest_check_outcomes(definitions: dg.Definitions,
-                          instance: dg.DagsterInstance) -> list[CheckOutcome]:
+def latest_check_outcomes(
+    definitions: dg.Definitions, instance: dg.DagsterInstance
+) -> list[CheckOutcome]:
     """Every check of the definitions with its latest recorded outcome in the instance."""
     outcomes = []
     for key in dagster_adapter.check_keys(definitions):
         table = key_table(key.asset_key)
         evaluation, event, status = dagster_adapter.latest_check_evaluation(instance, key)
-        if evaluation is not None:
+        if evaluation is not None and event is not None:
             when = dt.datetime.fromtimestamp(event.timestamp).strftime("%Y-%m-%d %H:%M")
             outcomes.append(CheckOutcome.of(evaluation, f"{when} {event.run_id[:8]}"))
         else:
@@ -180,21 +199,38 @@ def error_message(event) -> str:
 def table_summaries(warehouse, start, end, checks, step_seconds) -> list[TableSummary]:
     """Each table's rows (and quarantined rows) in the range, its checks and its step's time;
     rows are None where the warehouse or the table cannot be read."""
-    layout: list[tuple[str, str | None, str | None, str]] = []  # table, date column, quarantine, step
+    layout: list[
+        tuple[str, str | None, str | None, str]
+    ] = []  # table, date column, quarantine, step
     for c in ALL_FEEDS:
-        layout.append((f"raw.{c.name}", "delivery_date" if c.delivered_daily else None, None,
-                       step_key("raw", c.name)))
+        layout.append(
+            (
+                f"raw.{c.name}",
+                "delivery_date" if c.delivered_daily else None,
+                None,
+                step_key("raw", c.name),
+            )
+        )
     for c in ALL_FEEDS:
-        layout.append((f"clean.{c.name}", c.partition_column, f"quarantine.{c.name}",
-                       step_key("clean", c.name)))
+        layout.append(
+            (
+                f"clean.{c.name}",
+                c.partition_column,
+                f"quarantine.{c.name}",
+                step_key("clean", c.name),
+            )
+        )
     for name, (contract, _sql) in MARTS.items():
         layout.append((f"marts.{name}", contract.partition_column, None, step_key("marts", name)))
 
     summaries = []
     with contextlib.ExitStack() as opened:
         try:
-            conn = (opened.enter_context(backends.connect(warehouse, read_only=True))
-                    if backends.exists(warehouse) else None)
+            conn = (
+                opened.enter_context(backends.connect(warehouse, read_only=True))
+                if backends.exists(warehouse)
+                else None
+            )
         except duckdb.Error:
             conn = None
         for table, date_column, quarantine, step in layout:
@@ -202,13 +238,18 @@ def table_summaries(warehouse, start, end, checks, step_seconds) -> list[TableSu
             if conn is not None:
                 rows = _count(conn, table, date_column, start, end)
                 if quarantine:
-                    quarantined = _count(conn, quarantine, date_column and "delivery_date",
-                                         start, end)
-            summaries.append(TableSummary(
-                table=table, rows=rows, quarantined=quarantined,
-                checks=[c for c in checks if c.table in (table, quarantine)],
-                seconds=step_seconds.get(step),
-            ))
+                    quarantined = _count(
+                        conn, quarantine, date_column and "delivery_date", start, end
+                    )
+            summaries.append(
+                TableSummary(
+                    table=table,
+                    rows=rows,
+                    quarantined=quarantined,
+                    checks=[c for c in checks if c.table in (table, quarantine)],
+                    seconds=step_seconds.get(step),
+                )
+            )
     return summaries
 
 

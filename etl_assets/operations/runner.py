@@ -15,11 +15,13 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import nullcontext
+from typing import cast
 
 import dagster as dg
 
-from etl_assets.runtime import dagster_adapter, executors
 from etl_assets.assets.keys import key_table, table_key
+from etl_assets.automation.jobs import feed_assets
+from etl_assets.definitions import defs
 from etl_assets.operations.instance import (
     HOST_TAG,
     LAUNCHER_TAG,
@@ -27,10 +29,6 @@ from etl_assets.operations.instance import (
     project_instance,
     release_abandoned_runs,
 )
-from etl_assets.automation.jobs import feed_assets
-from etl_assets.pipeline.contract import REFERENCE_FEEDS
-from etl_assets.pipeline.landing import days
-from etl_assets.pipeline.readiness import Block, Readiness, check_range
 from etl_assets.operations.report import (
     NOT_RUN,
     OUTCOME_ORDER,
@@ -40,8 +38,11 @@ from etl_assets.operations.report import (
     error_message,
     table_summaries,
 )
+from etl_assets.pipeline.contract import REFERENCE_FEEDS
+from etl_assets.pipeline.landing import days
+from etl_assets.pipeline.readiness import Block, Readiness, check_range
+from etl_assets.runtime import dagster_adapter, executors
 from etl_assets.runtime.settings import Settings
-from etl_assets.definitions import defs
 
 # Names one call's run, so its progress can follow it before the run id is known.
 ATTEMPT_TAG = "etl/attempt"
@@ -54,12 +55,12 @@ _PROGRESS_EVENTS = {
 }
 
 
-
 def etl_job() -> dg.JobDefinition:
     """etl_job as every process of a run rebuilds it: the run's own and each worker's, which
     write the run's events with the same settings as `etl-assets run` (batched on PostgreSQL)."""
     dagster_adapter.use_fast_event_writes()
     return defs().resolve_job_def("etl_job")
+
 
 class _Progress(threading.Thread):
     """Prints step and check events of a run as they land in the instance's event log."""
@@ -82,32 +83,38 @@ class _Progress(threading.Thread):
         try:
             if self.run_id is None:
                 found = self.instance.get_run_ids(
-                    dg.RunsFilter(tags={ATTEMPT_TAG: self.attempt}), limit=1)
+                    dg.RunsFilter(tags={ATTEMPT_TAG: self.attempt}), limit=1
+                )
                 if not found:
                     return  # not stored yet
                 self.run_id = found[0]
             # only the events after the last poll's
-            entries, cursor = dagster_adapter.run_events(self.instance, self.run_id,
-                                                         _PROGRESS_EVENTS, self._cursor)
+            entries, cursor = dagster_adapter.run_events(
+                self.instance, self.run_id, _PROGRESS_EVENTS, self._cursor
+            )
         except Exception:  # the run or its storage may not be there yet: the next poll
             return
         self._cursor = cursor or self._cursor
         for entry in entries:
             event = entry.dagster_event
+            if event is None:
+                continue
             step = event.step_key or ""
             kind = event.event_type
             if kind == dg.DagsterEventType.STEP_START:
                 self._step_began[step] = entry.timestamp
                 self.echo(f"  ▶ {step}")
             elif kind == dg.DagsterEventType.STEP_SUCCESS:
-                self.step_seconds[step] = entry.timestamp - self._step_began.get(step, entry.timestamp)
+                self.step_seconds[step] = entry.timestamp - self._step_began.get(
+                    step, entry.timestamp
+                )
                 self.echo(f"  ✔ {step} ({self.step_seconds[step]:.1f}s)")
             elif kind == dg.DagsterEventType.STEP_FAILURE:
                 self.echo(f"  ✘ {step} failed")
             elif kind == dg.DagsterEventType.STEP_SKIPPED:
                 self.echo(f"  – {step} skipped (an upstream step or blocking check failed)")
             else:
-                outcome = CheckOutcome.of(event.event_specific_data)
+                outcome = CheckOutcome.of(cast(dg.AssetCheckEvaluation, event.event_specific_data))
                 self.echo(f"    check {outcome.table}:{outcome.check} {outcome.outcome}")
 
 
@@ -141,13 +148,17 @@ def run_job(
         readiness = Readiness([Block(start, end)], readiness.reference_problems)
     for block in readiness.blocks:
         if block.held:
-            echo(f"holding back {block}: " + "; ".join(
-                why for reasons in block.problems.values() for why in reasons[:3]))
+            echo(
+                f"holding back {block}: "
+                + "; ".join(why for reasons in block.problems.values() for why in reasons[:3])
+            )
     every_key = definitions.resolve_all_asset_keys()
     reference_keys = set(feed_assets(c.name for c in REFERENCE_FEEDS))
 
     began = time.monotonic()
-    parts, events, step_seconds = [], [], {}
+    parts: list[RunPart] = []
+    events: list[dg.DagsterEvent] = []
+    step_seconds: dict[str, float] = {}
     todo, reference_loaded = list(readiness.blocks), False
     while todo:
         block = todo.pop(0)
@@ -182,46 +193,73 @@ def run_job(
     for evaluation in dagster_adapter.check_evaluations(events):
         outcome = CheckOutcome.of(evaluation)
         key = (evaluation.asset_key, evaluation.check_name)
-        worse = key in evaluated and (OUTCOME_ORDER[outcome.outcome]
-                                      < OUTCOME_ORDER[evaluated[key].outcome])
+        worse = key in evaluated and (
+            OUTCOME_ORDER[outcome.outcome] < OUTCOME_ORDER[evaluated[key].outcome]
+        )
         if key not in evaluated or worse:
             evaluated[key] = outcome  # over several runs, the worst outcome stands
-    checks = [evaluated.get((key.asset_key, key.name)) or CheckOutcome(
-                  key_table(key.asset_key), key.name, NOT_RUN,
-                  "an upstream step or blocking check failed, or its days were held back")
-              for key in dagster_adapter.check_keys(definitions, job.name)]
-    failures += [f"check {c.table}:{c.check} failed: {c.detail}" for c in checks
-                 if c.outcome == "FAILED"]
-    tables = table_summaries(settings.warehouse, start, end + dt.timedelta(days=1), checks,
-                              step_seconds)
-    return RunSummary(runs=parts, seconds=seconds, tables=tables, failures=failures,
-                      checks=checks)
+    checks = [
+        evaluated.get((key.asset_key, key.name))
+        or CheckOutcome(
+            key_table(key.asset_key),
+            key.name,
+            NOT_RUN,
+            "an upstream step or blocking check failed, or its days were held back",
+        )
+        for key in dagster_adapter.check_keys(definitions, job.name)
+    ]
+    failures += [
+        f"check {c.table}:{c.check} failed: {c.detail}" for c in checks if c.outcome == "FAILED"
+    ]
+    tables = table_summaries(
+        settings.warehouse, start, end + dt.timedelta(days=1), checks, step_seconds
+    )
+    return RunSummary(runs=parts, seconds=seconds, tables=tables, failures=failures, checks=checks)
 
 
-def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, block: Block,
-             selection: list[dg.AssetKey] | None, echo: Callable[[str], None],
-             settings: Settings):
+def _execute(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    block: Block,
+    selection: list[dg.AssetKey] | None,
+    echo: Callable[[str], None],
+    settings: Settings,
+):
     """One run of the job for the block's days (the selected assets only, when given)."""
     attempt = str(uuid.uuid4())
-    tags = {dagster_adapter.RANGE_START_TAG: block.start.isoformat(),
-            dagster_adapter.RANGE_END_TAG: block.end.isoformat(),
-            LAUNCHER_TAG: "etl-assets", HOST_TAG: socket.gethostname(),
-            PID_TAG: str(os.getpid()), ATTEMPT_TAG: attempt}
+    tags = {
+        dagster_adapter.RANGE_START_TAG: block.start.isoformat(),
+        dagster_adapter.RANGE_END_TAG: block.end.isoformat(),
+        LAUNCHER_TAG: "etl-assets",
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(os.getpid()),
+        ATTEMPT_TAG: attempt,
+    }
     # Progress lines and the summary replace the console log; the full event log, stack traces
     # included, stays in the instance for `make dev`.
     run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     progress = _Progress(instance, attempt, echo)
     progress.start()
     try:
+        result: dg.JobExecutionResult | dg.ExecuteInProcessResult
         if job.executor_def.name != "in_process":  # Celery: each worker rebuilds the job
-            result = dg.execute_job(dg.reconstructable(etl_job), instance,
-                                    run_config=run_config, tags=tags, raise_on_error=False,
-                                    asset_selection=selection)
+            result = dg.execute_job(
+                dg.reconstructable(etl_job),
+                instance,
+                run_config=run_config,
+                tags=tags,
+                raise_on_error=False,
+                asset_selection=selection,
+            )
         else:  # execute_in_process has its own executor: the days are held here instead
             with executors.days_held(settings, block.start, block.end, echo):
-                result = job.execute_in_process(instance=instance, raise_on_error=False,
-                                                asset_selection=selection, tags=tags,
-                                                run_config=run_config)
+                result = job.execute_in_process(
+                    instance=instance,
+                    raise_on_error=False,
+                    asset_selection=selection,
+                    tags=tags,
+                    run_config=run_config,
+                )
     finally:
         progress.done.set()
         progress.join()

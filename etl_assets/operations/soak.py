@@ -1,7 +1,7 @@
 """`etl-assets soak`: the bundled year through the sensor path under `dagster dev`, with faults.
 
-Like the demo (`etl_assets/operations/demo.py`) it delivers one day at a time into an empty warehouse and a
-fresh instance, and stops by itself. On the way it injects what production brings:
+Like the demo (`etl_assets/operations/demo.py`) it delivers one day at a time into an empty
+warehouse and a fresh instance, and stops by itself. On the way it injects what production brings:
 
 - bad files: three days' flights files are cut short after delivery (their manifests then
   disagree), and delivered whole again once their runs have failed;
@@ -22,7 +22,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,12 +30,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from etl_assets.runtime import dagster_adapter
-from etl_assets.runtime.alerts import AlertSink
-from etl_assets.operations.instance import instance_at
 from etl_assets.operations.demo import ACTIVE, caught_up, dagster_dev
+from etl_assets.operations.instance import instance_at
+from etl_assets.pipeline import backends, extract
 from etl_assets.pipeline.contract import DAILY_FEEDS
-from etl_assets.pipeline import extract
 from etl_assets.pipeline.landing import (
     daily_file,
     deliver,
@@ -44,13 +42,16 @@ from etl_assets.pipeline.landing import (
     replay,
     split_by_day,
 )
+from etl_assets.runtime import dagster_adapter
+from etl_assets.runtime.alerts import AlertSink
 
 
 class Webhook:
     """An alert receiver on 127.0.0.1 whose answer the soak sets: down, an error, or 200."""
 
     def __init__(self, port: int):
-        self.port, self.status, self.received = port, 200, []
+        self.port, self.status = port, 200
+        self.received: list[tuple[str, int]] = []
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -103,9 +104,21 @@ class Faults:
         return max(1, round(self.days * 0.35))
 
 
-def run_soak(start: dt.date, end: dt.date, *, every: float, port: int, webhook_port: int,
-             home: Path, warehouse: Path, landing: Path, alert_log: Path, project: Path,
-             timeout: float, echo: Callable[[str], None] = print) -> int:
+def run_soak(
+    start: dt.date,
+    end: dt.date,
+    *,
+    every: float,
+    port: int,
+    webhook_port: int,
+    home: Path,
+    warehouse: Path,
+    landing: Path,
+    alert_log: Path,
+    project: Path,
+    timeout: float,
+    echo: Callable[[str], None] = print,
+) -> int:
     webhook = Webhook(webhook_port)  # down: nothing listens on its port yet
     faults = Faults(days=(end - start).days + 1)
     sink = AlertSink(log_path=str(alert_log))
@@ -126,14 +139,17 @@ def run_soak(start: dt.date, end: dt.date, *, every: float, port: int, webhook_p
         if number in faults.cut_at:
             path = daily_file(landing, "flights", day)
             data = path.read_bytes()
-            path.write_bytes(data[:len(data) // 2])  # the manifest says otherwise
+            path.write_bytes(data[: len(data) // 2])  # the manifest says otherwise
             faults.bad.append(day)
             echo(f"  fault: {path.name} cut short after delivery")
         if number == faults.kill_at:
             killed = kill_a_running_worker(home, timeout=120)
             faults.killed += [killed] if killed else []
-            echo(f"  fault: run {killed[:8]}'s worker killed" if killed
-                 else "  fault: no run was running to kill")
+            echo(
+                f"  fault: run {killed[:8]}'s worker killed"
+                if killed
+                else "  fault: no run was running to kill"
+            )
         outage()
 
     def until(what: str, done: Callable[[], bool], deadline: float) -> bool:
@@ -147,22 +163,30 @@ def run_soak(start: dt.date, end: dt.date, *, every: float, port: int, webhook_p
 
     env = {**os.environ, "ETL_ALERT_WEBHOOK_URL": webhook.url}
     try:
-        with dagster_dev(project, port, home / "dagster_dev.log", env=env), \
-                instance_at(home) as instance:
+        with (
+            dagster_dev(project, port, home / "dagster_dev.log", env=env),
+            instance_at(home) as instance,
+        ):
             echo(f"dagster dev is up: open http://127.0.0.1:{port}")
             replay(landing, start, end, every=every, progress=echo, after_day=inject)
             deadline = time.monotonic() + timeout
             echo("all days delivered; waiting for the cut days' runs to fail")
-            if until("the cut days' failures", lambda: failed_days(instance) >= set(faults.bad),
-                     deadline):
+            if until(
+                "the cut days' failures", lambda: failed_days(instance) >= set(faults.bad), deadline
+            ):
                 for day in faults.bad:
                     redeliver_whole(landing, day)
                 echo(f"  repair: {', '.join(map(str, faults.bad))} delivered whole again")
                 echo("waiting for the pipeline and the alerts to catch up")
-                until("catching up", lambda: (
-                    caught_up(warehouse, landing, end)
-                    and not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))
-                    and all(a["webhook_delivered"] for a in sink.alerts())), deadline)
+                until(
+                    "catching up",
+                    lambda: (
+                        caught_up(warehouse, landing, end)
+                        and not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))
+                        and all(a["webhook_delivered"] for a in sink.alerts())
+                    ),
+                    deadline,
+                )
             runs = instance.get_runs()
     finally:
         webhook.down()
@@ -173,14 +197,18 @@ def run_soak(start: dt.date, end: dt.date, *, every: float, port: int, webhook_p
 
 def failed_days(instance: dg.DagsterInstance) -> set[dt.date]:
     """The days of failed daily runs."""
-    return {dt.date.fromisoformat(r.tags["dagster/partition"]) for r in instance.get_runs(
-        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
-        if r.tags.get("dagster/partition")}
+    return {
+        dt.date.fromisoformat(r.tags["dagster/partition"])
+        for r in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+        if r.tags.get("dagster/partition")
+    }
 
 
 def redeliver_whole(landing: Path, day: dt.date) -> None:
     """The day's flights file delivered again, whole, from the bundled source."""
     rows = split_by_day(read_source("flights")).get(day)
+    if rows is None:
+        raise ValueError(f"the bundled flights hold no rows for {day}")
     deliver(daily_file(landing, "flights", day), rows)
 
 
@@ -189,8 +217,9 @@ def kill_a_running_worker(home: Path, timeout: float) -> str | None:
     deadline = time.monotonic() + timeout
     with instance_at(home) as instance:
         while time.monotonic() < deadline:
-            for run in instance.get_runs(filters=dg.RunsFilter(
-                    statuses=[dg.DagsterRunStatus.STARTED])):
+            for run in instance.get_runs(
+                filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+            ):
                 pid = dagster_adapter.run_worker_pid(instance, run.run_id)
                 if pid is None or pid == os.getpid():
                     continue
@@ -222,47 +251,72 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return (self.rows_lost == 0 and self.duplicates == 0 and self.files_loaded == self.files
-                and self.alerts_delivered == self.alerts and self.duplicate_deliveries == 0)
+        return (
+            self.rows_lost == 0
+            and self.duplicates == 0
+            and self.files_loaded == self.files
+            and self.alerts_delivered == self.alerts
+            and self.duplicate_deliveries == 0
+        )
 
     def render(self) -> str:
-        posts = ", ".join(f"{n} answered {status}" for status, n in sorted(self.webhook_posts.items()))
-        return "\n".join([
-            f"soak {'passed' if self.ok else 'FAILED'} in {self.seconds / 60:.1f} min",
-            f"  faults              {len(self.faults.bad)} day(s) cut short "
-            f"({', '.join(map(str, self.faults.bad))}), {len(self.faults.killed)} run worker(s) "
-            f"killed, the webhook down then answering 500",
-            f"  files processed     {self.files_loaded:,} of {self.files:,} delivered",
-            f"  runs                {self.runs:,} ({self.retried_runs} re-executions)",
-            f"  failed runs         {self.failed_runs:,}",
-            f"  alerts sent         {self.alerts:,}, {self.alerts_delivered:,} taken by the webhook"
-            f" ({posts or 'no posts'}; {self.duplicate_deliveries} taken twice)",
-            f"  rows                {self.rows_expected:,} delivered (manifests)",
-            f"  rows lost           {self.rows_lost:,}",
-            f"  duplicates          {self.duplicates:,}",
-        ])
+        posts = ", ".join(
+            f"{n} answered {status}" for status, n in sorted(self.webhook_posts.items())
+        )
+        return "\n".join(
+            [
+                f"soak {'passed' if self.ok else 'FAILED'} in {self.seconds / 60:.1f} min",
+                f"  faults              {len(self.faults.bad)} day(s) cut short "
+                f"({', '.join(map(str, self.faults.bad))}), {len(self.faults.killed)} run "
+                f"worker(s) killed, the webhook down then answering 500",
+                f"  files processed     {self.files_loaded:,} of {self.files:,} delivered",
+                f"  runs                {self.runs:,} ({self.retried_runs} re-executions)",
+                f"  failed runs         {self.failed_runs:,}",
+                f"  alerts sent         {self.alerts:,}, {self.alerts_delivered:,} taken by the "
+                f"webhook ({posts or 'no posts'}; {self.duplicate_deliveries} taken twice)",
+                f"  rows                {self.rows_expected:,} delivered (manifests)",
+                f"  rows lost           {self.rows_lost:,}",
+                f"  duplicates          {self.duplicates:,}",
+            ]
+        )
 
 
-def account(warehouse: Path, landing: Path, runs: list[dg.DagsterRun], sink: AlertSink,
-            webhook: Webhook, faults: Faults, seconds: float) -> Report:
+def account(
+    warehouse: Path,
+    landing: Path,
+    runs: Sequence[dg.DagsterRun],
+    sink: AlertSink,
+    webhook: Webhook,
+    faults: Faults,
+    seconds: float,
+) -> Report:
     """What the warehouse holds against what was delivered, with the instance's and alerts'."""
     manifests = {}
     for contract in DAILY_FEEDS:
         for path in sorted((landing / contract.name).glob("*.csv")):
             manifests[(contract.name, dt.date.fromisoformat(path.stem))] = json.loads(
-                manifest_file(path).read_text())["rows"]
+                manifest_file(path).read_text()
+            )["rows"]
     files = [p for p in landing.rglob("*.csv") if not p.name.startswith(".")]
     loaded = extract.loaded_identities(
-        warehouse, [extract.delivered(landing, p, None).identity for p in files])
+        warehouse, [extract.delivered(landing, p, None).identity for p in files]
+    )
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         lost = duplicates = 0
         for contract in DAILY_FEEDS:
-            raw = dict(conn.execute(f"SELECT delivery_date, count(*) FROM raw.{contract.name} "
-                                    "GROUP BY 1").fetchall())
-            split = dict(conn.execute(
-                f"SELECT d, sum(n) FROM (SELECT {contract.partition_column} AS d, count(*) AS n "
-                f"FROM clean.{contract.name} GROUP BY 1 UNION ALL SELECT delivery_date, count(*) "
-                f"FROM quarantine.{contract.name} GROUP BY 1) GROUP BY 1").fetchall())
+            raw = dict(
+                conn.execute(
+                    f"SELECT delivery_date, count(*) FROM raw.{contract.name} GROUP BY 1"
+                ).fetchall()
+            )
+            split = dict(
+                conn.execute(
+                    f"SELECT d, sum(n) FROM (SELECT {contract.partition_column} AS d, "
+                    f"count(*) AS n FROM clean.{contract.name} GROUP BY 1 UNION ALL "
+                    f"SELECT delivery_date, count(*) FROM quarantine.{contract.name} GROUP BY 1) "
+                    f"GROUP BY 1"
+                ).fetchall()
+            )
             for (feed, day), expected in manifests.items():
                 if feed != contract.name:
                     continue
@@ -272,18 +326,29 @@ def account(warehouse: Path, landing: Path, runs: list[dg.DagsterRun], sink: Ale
                 lost += max(expected - min(got, cleaned), 0)
                 duplicates += max(max(got, cleaned) - expected, 0)
             keys = ", ".join(contract.key)
-            duplicates += conn.execute(f"SELECT count(*) - count(DISTINCT ({keys})) "
-                                       f"FROM clean.{contract.name}").fetchone()[0]
+            duplicates += backends.one_row(
+                conn.execute(
+                    f"SELECT count(*) - count(DISTINCT ({keys})) FROM clean.{contract.name}"
+                )
+            )[0]
     taken = [key for key, status in webhook.received if 200 <= status < 300]
     posts: dict[int, int] = {}
     for _key, status in webhook.received:
         posts[status] = posts.get(status, 0) + 1
     alerts = sink.alerts()
     return Report(
-        seconds=seconds, files=len(files), files_loaded=len(loaded), faults=faults,
+        seconds=seconds,
+        files=len(files),
+        files_loaded=len(loaded),
+        faults=faults,
         runs=len(runs),
         failed_runs=sum(r.status == dg.DagsterRunStatus.FAILURE for r in runs),
         retried_runs=sum(r.parent_run_id is not None for r in runs),
-        alerts=len(alerts), alerts_delivered=sum(bool(a["webhook_delivered"]) for a in alerts),
-        webhook_posts=posts, duplicate_deliveries=len(taken) - len(set(taken)),
-        rows_expected=sum(manifests.values()), rows_lost=lost, duplicates=duplicates)
+        alerts=len(alerts),
+        alerts_delivered=sum(bool(a["webhook_delivered"]) for a in alerts),
+        webhook_posts=posts,
+        duplicate_deliveries=len(taken) - len(set(taken)),
+        rows_expected=sum(manifests.values()),
+        rows_lost=lost,
+        duplicates=duplicates,
+    )

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol, TypeAlias
 
 import duckdb
 import psycopg2
@@ -37,9 +38,27 @@ LOCK_WAIT = "10min"
 RUN_DAYS_KEY = 0x45544C44  # "ETLD"
 RUN_DAYS_LOCK_FILE = ".days.lock"  # beside a DuckDB file: one byte per day, locked by a run
 
+# Connection settings, as duckdb.connect(config=...) takes them.
+ConfigValue: TypeAlias = str | bool | int | float | list[str]
+ConnectionConfig: TypeAlias = dict[str, ConfigValue]
+
 
 class CatalogUnavailable(ConnectionError):
     """The lake's PostgreSQL catalog could not be reached, or its days stayed locked: transient."""
+
+
+class _Cursor(Protocol):
+    """What a query has run on: a DuckDB connection or a psycopg2 cursor."""
+
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+
+
+def one_row(cursor: _Cursor) -> tuple[Any, ...]:
+    """The row of a query that always returns one (count(*), a PRAGMA, a lock function)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("a query that always returns a row returned none")
+    return row
 
 
 def on_postgres(catalog: str) -> bool:
@@ -52,14 +71,16 @@ def extension_directory() -> Path:
     """The installed duckdb-ext-* packages' folder, as DuckDB's extension_directory."""
     spec = importlib.util.find_spec(EXTENSION_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the duckdb-ext-ducklake and duckdb-ext-postgres packages are not "
-                           "installed: pip install -e .")
-    return Path(list(spec.submodule_search_locations)[0]) / "extensions"
+        raise RuntimeError(
+            "the duckdb-ext-ducklake and duckdb-ext-postgres packages are not "
+            "installed: pip install -e ."
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "extensions"
 
 
 def platform() -> str:
     """DuckDB's name for this machine's platform, e.g. linux_amd64."""
-    return duckdb.execute("PRAGMA platform").fetchone()[0]
+    return str(one_row(duckdb.execute("PRAGMA platform"))[0])
 
 
 @functools.cache  # the installed packages do not change while a process runs
@@ -75,22 +96,28 @@ def extension_problems(duckdb_version: str | None = None) -> list[str]:
     problems = []
     for name, file in EXTENSION_FILES.items():
         if not (folder / f"{file}.duckdb_extension").is_file():
-            problems.append(f"the {name} extension is installed for DuckDB "
-                            f"{', '.join(built_for) or 'no version'} on "
-                            f"{', '.join(sorted(p.name for p in root.glob('v*/*'))) or '-'}, "
-                            f"not for the pinned DuckDB {version} on {platform()}: pin duckdb "
-                            f"and duckdb-ext-{name} to the same release (setup.py)")
+            problems.append(
+                f"the {name} extension is installed for DuckDB "
+                f"{', '.join(built_for) or 'no version'} on "
+                f"{', '.join(sorted(p.name for p in root.glob('v*/*'))) or '-'}, "
+                f"not for the pinned DuckDB {version} on {platform()}: pin duckdb "
+                f"and duckdb-ext-{name} to the same release (setup.py)"
+            )
     return problems
 
 
-def offline_config() -> dict[str, object]:
+def offline_config() -> ConnectionConfig:
     """Connection settings that load extensions from the installed packages only."""
-    return {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
-            "extension_directory": str(extension_directory())}
+    return {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "extension_directory": str(extension_directory()),
+    }
 
 
-def attach_ducklake(conn: duckdb.DuckDBPyConnection, catalog: str, data_path: str,
-                    read_only: bool = False) -> None:
+def attach_ducklake(
+    conn: duckdb.DuckDBPyConnection, catalog: str, data_path: str, read_only: bool = False
+) -> None:
     """Load DuckLake (and postgres, for a `postgres:` catalog) and attach the lake as LAKE.
 
     catalog: a DuckDB file path, or `postgres:dbname=... host=... port=...`; data_path: the
@@ -137,8 +164,12 @@ class Lake:
 
 
 @contextmanager
-def connect(warehouse: str | Path | Lake, *, read_only: bool = False,
-            config: dict[str, object] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    warehouse: str | Path | Lake,
+    *,
+    read_only: bool = False,
+    config: ConnectionConfig | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection in which the tables are `schema.name` on either backend, closed after.
 
     On DuckLake the lake is attached and made the default catalog (USE), so the contract's SQL
@@ -178,11 +209,13 @@ def connect(warehouse: str | Path | Lake, *, read_only: bool = False,
 # connections: DuckLake reads the catalog's latest snapshot at the start of every transaction,
 # and a PostgreSQL catalog locks no file, so nothing is held between steps. A lake whose catalog
 # is a DuckDB file is attached per connection, so the file stays free for other processes.
-_ATTACHED: dict[tuple, duckdb.DuckDBPyConnection] = {}
+# Keyed by the process id, the lake, read_only and the connection settings' items.
+_Key: TypeAlias = tuple[int, Lake, bool, tuple[tuple[str, ConfigValue], ...]]
+_ATTACHED: dict[_Key, duckdb.DuckDBPyConnection] = {}
 _ATTACHING = threading.Lock()
 
 
-def _cursor(key: tuple) -> duckdb.DuckDBPyConnection:
+def _cursor(key: _Key) -> duckdb.DuckDBPyConnection:
     """A new connection to the process's attachment of the lake, attaching it first if need be.
     The process id is in the key: a forked child never uses its parent's DuckDB."""
     _pid, lake, read_only, config = key
@@ -217,14 +250,16 @@ def exists(warehouse: str | Path | Lake) -> bool:
 
 def lake_catalog(conn: duckdb.DuckDBPyConnection) -> str | None:
     """The catalog of the lake the connection writes by default (USE), or None off DuckLake."""
-    row = conn.execute("SELECT type, path FROM duckdb_databases() "
-                       "WHERE database_name = current_database()").fetchone()
+    row = conn.execute(
+        "SELECT type, path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
     return row[1] if row and row[0] == "ducklake" else None
 
 
 @contextmanager
-def write_lock(conn: duckdb.DuckDBPyConnection, table: str | None, start: dt.date | None,
-               end: dt.date | None) -> Iterator[None]:
+def write_lock(
+    conn: duckdb.DuckDBPyConnection, table: str | None, start: dt.date | None, end: dt.date | None
+) -> Iterator[None]:
     """Hold the table's days start..end (end exclusive; the whole table without them) against
     other writers until the block ends, on a lake whose catalog is on PostgreSQL.
 
@@ -239,8 +274,11 @@ def write_lock(conn: duckdb.DuckDBPyConnection, table: str | None, start: dt.dat
     if catalog is None or not on_postgres(catalog):
         yield
         return
-    days = ([(start + dt.timedelta(days=n)).toordinal() for n in range((end - start).days)]
-            if start and end else [0])
+    days = (
+        [(start + dt.timedelta(days=n)).toordinal() for n in range((end - start).days)]
+        if start and end
+        else [0]
+    )
     try:
         pg = psycopg2.connect(catalog.removeprefix(POSTGRES), connect_timeout=30)
     except psycopg2.OperationalError as error:
@@ -249,18 +287,22 @@ def write_lock(conn: duckdb.DuckDBPyConnection, table: str | None, start: dt.dat
         try:
             with pg.cursor() as cursor:
                 cursor.execute("SET LOCAL lock_timeout = %s", (LOCK_WAIT,))
-                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s), d) "
-                               "FROM (SELECT unnest(%s::int[]) AS d ORDER BY d) AS days",
-                               (table, days))
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s), d) "
+                    "FROM (SELECT unnest(%s::int[]) AS d ORDER BY d) AS days",
+                    (table, days),
+                )
         except psycopg2.errors.LockNotAvailable:
-            raise CatalogUnavailable(f"{table}: another writer held its days for longer than "
-                                     f"{LOCK_WAIT}") from None
+            raise CatalogUnavailable(
+                f"{table}: another writer held its days for longer than {LOCK_WAIT}"
+            ) from None
         yield
 
 
 @contextmanager
-def hold_days(warehouse: str | Path | Lake, first: dt.date, last: dt.date,
-              on_wait: Callable[[str], None]) -> Iterator[None]:
+def hold_days(
+    warehouse: str | Path | Lake, first: dt.date, last: dt.date, on_wait: Callable[[str], None]
+) -> Iterator[None]:
     """Hold the days first..last (inclusive) of the warehouse for one run until the block ends;
     a run of any of them elsewhere waits for that (on_wait is told once, before it waits).
 
@@ -270,7 +312,7 @@ def hold_days(warehouse: str | Path | Lake, first: dt.date, last: dt.date,
     the whole range in one call. Both go when the process ends, however it ends.
     """
     catalog = warehouse.catalog if isinstance(warehouse, Lake) else str(warehouse)
-    told = []
+    told: list[str] = []
 
     def wait(text: str) -> None:
         if not told:
@@ -293,8 +335,9 @@ def _held_text(first: dt.date, last: dt.date) -> str:
 
 
 @contextmanager
-def _days_on_postgres(dsn: str, first: dt.date, last: dt.date,
-                      wait: Callable[[str], None]) -> Iterator[None]:
+def _days_on_postgres(
+    dsn: str, first: dt.date, last: dt.date, wait: Callable[[str], None]
+) -> Iterator[None]:
     try:
         pg = psycopg2.connect(dsn, connect_timeout=30)
     except psycopg2.OperationalError as error:
@@ -303,15 +346,16 @@ def _days_on_postgres(dsn: str, first: dt.date, last: dt.date,
     with closing(pg), pg.cursor() as cursor:  # closing the session releases its locks
         for day in range(first.toordinal(), last.toordinal() + 1):  # in order: no deadlock
             cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", (RUN_DAYS_KEY, day))
-            if not cursor.fetchone()[0]:
+            if not one_row(cursor)[0]:
                 wait(_held_text(dt.date.fromordinal(day), dt.date.fromordinal(day)))
                 cursor.execute("SELECT pg_advisory_lock(%s, %s)", (RUN_DAYS_KEY, day))
         yield
 
 
 @contextmanager
-def _days_in_file(path: Path, first: dt.date, last: dt.date,
-                  wait: Callable[[str], None]) -> Iterator[None]:
+def _days_in_file(
+    path: Path, first: dt.date, last: dt.date, wait: Callable[[str], None]
+) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     span = (last.toordinal() - first.toordinal() + 1, first.toordinal())  # length, start
     with open(path, "a+b") as file:  # closing it releases the lock

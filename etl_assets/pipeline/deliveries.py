@@ -46,8 +46,9 @@ SETTLE_NS = 2 * 10**9
 EARLY_DAYS = 2
 
 _DAY_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DAILY_FOLDERS = {daily_file(Path(), c.name, dt.date(2000, 1, 1)).parent.as_posix(): c.name
-                  for c in DAILY_FEEDS}
+_DAILY_FOLDERS = {
+    daily_file(Path(), c.name, dt.date(2000, 1, 1)).parent.as_posix(): c.name for c in DAILY_FEEDS
+}
 _REFERENCE_PATHS = {reference_file(Path(), c.name).as_posix(): c.name for c in REFERENCE_FEEDS}
 _EXPECTED = "<feed>/YYYY-MM-DD.csv or reference/<feed>.csv"
 
@@ -107,8 +108,14 @@ class Cursor:
     waiting: frozenset[str] = frozenset()  # paths of files seen but not ready (Scan.waiting)
 
     def dump(self) -> str:
-        return json.dumps({"changed_ns": self.changed_ns, "at_mark": sorted(self.at_mark),
-                           "waiting": sorted(self.waiting)}, separators=(",", ":"))
+        return json.dumps(
+            {
+                "changed_ns": self.changed_ns,
+                "at_mark": sorted(self.at_mark),
+                "waiting": sorted(self.waiting),
+            },
+            separators=(",", ":"),
+        )
 
     @classmethod
     def load(cls, text: str | None) -> Cursor:
@@ -116,16 +123,22 @@ class Cursor:
             return cls()
         try:
             data = json.loads(text)
-            return cls(changed_ns=int(data["changed_ns"]), at_mark=frozenset(data["at_mark"]),
-                       waiting=frozenset(data["waiting"]))
+            return cls(
+                changed_ns=int(data["changed_ns"]),
+                at_mark=frozenset(data["at_mark"]),
+                waiting=frozenset(data["waiting"]),
+            )
         except (ValueError, TypeError, KeyError) as error:
-            raise ValueError(f"not a landing-zone cursor ({error}): {text[:200]!r}; "
-                             "reset the sensor's cursor to scan the landing zone again") from None
+            raise ValueError(
+                f"not a landing-zone cursor ({error}): {text[:200]!r}; "
+                "reset the sensor's cursor to scan the landing zone again"
+            ) from None
 
     def is_behind(self, state: FileState) -> bool:
         """Whether the file changed after this cursor's mark (so it is still to be handled)."""
         return state.changed_ns > self.changed_ns or (
-            state.changed_ns == self.changed_ns and state.identity not in self.at_mark)
+            state.changed_ns == self.changed_ns and state.identity not in self.at_mark
+        )
 
 
 @dataclass(frozen=True)
@@ -147,8 +160,13 @@ def run_key(deliveries: Iterable[Delivery]) -> str:
     return "|".join(sorted(d.file.identity for d in deliveries))
 
 
-def scan(landing_dir: Path, cursor: Cursor, days: Days, limit: int = MAX_FILES_PER_TICK,
-         manifests_required: bool = False) -> Scan:
+def scan(
+    landing_dir: Path,
+    cursor: Cursor,
+    days: Days,
+    limit: int = MAX_FILES_PER_TICK,
+    manifests_required: bool = False,
+) -> Scan:
     """The files changed after the cursor, oldest first and at most `limit`, placed as deliveries.
 
     Dotfiles and anything not named *.csv (temporary and partial files, manifests) are not
@@ -159,8 +177,10 @@ def scan(landing_dir: Path, cursor: Cursor, days: Days, limit: int = MAX_FILES_P
         raise ValueError(f"limit must be at least 1, not {limit}")
     landing_dir = Path(landing_dir)
     settled = time.time_ns() - SETTLE_NS
-    changed = sorted((s for s in _csv_files(landing_dir, landing_dir) if cursor.is_behind(s)),
-                     key=lambda s: (s.changed_ns, s.path))
+    changed = sorted(
+        (s for s in _csv_files(landing_dir, landing_dir) if cursor.is_behind(s)),
+        key=lambda s: (s.changed_ns, s.path),
+    )
     taken = [s for s in changed if s.changed_ns <= settled][:limit]
 
     mark, at_mark = cursor.changed_ns, set(cursor.at_mark)
@@ -171,8 +191,11 @@ def scan(landing_dir: Path, cursor: Cursor, days: Days, limit: int = MAX_FILES_P
 
     # A waiting file that changed again is handled with the changed files, now or in a later scan.
     changed_paths = {s.path for s in changed}
-    rechecked = [s for s in (_state(landing_dir, p) for p in sorted(cursor.waiting - changed_paths))
-                 if s is not None]  # a waiting file that was removed is forgotten
+    rechecked = [
+        s
+        for s in (_state(landing_dir, p) for p in sorted(cursor.waiting - changed_paths))
+        if s is not None
+    ]  # a waiting file that was removed is forgotten
 
     daily: dict[dt.date, list[Delivery]] = {}
     reference: list[Delivery] = []
@@ -180,8 +203,11 @@ def scan(landing_dir: Path, cursor: Cursor, days: Days, limit: int = MAX_FILES_P
     waiting: dict[str, str] = {}
     for state in [*rechecked, *taken]:
         placed = _place(state, days)
-        if (isinstance(placed, Delivery) and manifests_required
-                and not manifest_file(landing_dir / state.path).exists()):
+        if (
+            isinstance(placed, Delivery)
+            and manifests_required
+            and not manifest_file(landing_dir / state.path).exists()
+        ):
             placed = Wait(f"waits for its manifest, {manifest_file(Path(state.path)).name}")
         if isinstance(placed, Wait):
             waiting[state.path] = placed.reason
@@ -192,10 +218,14 @@ def scan(landing_dir: Path, cursor: Cursor, days: Days, limit: int = MAX_FILES_P
         else:
             daily.setdefault(placed.day, []).append(placed)
 
-    return Scan(daily=daily, reference=reference, unmappable=unmappable,
-                cursor=Cursor(changed_ns=mark, at_mark=frozenset(at_mark),
-                              waiting=frozenset(waiting)),
-                backlog=len(changed) - len(taken), waiting=waiting)
+    return Scan(
+        daily=daily,
+        reference=reference,
+        unmappable=unmappable,
+        cursor=Cursor(changed_ns=mark, at_mark=frozenset(at_mark), waiting=frozenset(waiting)),
+        backlog=len(changed) - len(taken),
+        waiting=waiting,
+    )
 
 
 @dataclass(frozen=True)
@@ -245,8 +275,9 @@ def _csv_files(directory: Path, landing_dir: Path, depth: int = 0) -> Iterator[F
         return
     except OSError as error:  # e.g. no permission to list it
         if directory != landing_dir:
-            yield from _problem(directory, landing_dir,
-                                f"folder cannot be listed: {error.strerror}")
+            yield from _problem(
+                directory, landing_dir, f"folder cannot be listed: {error.strerror}"
+            )
         return
     for entry in entries:
         if entry.name.startswith("."):
@@ -254,17 +285,27 @@ def _csv_files(directory: Path, landing_dir: Path, depth: int = 0) -> Iterator[F
         named_csv = entry.name.lower().endswith(".csv")
         try:
             if entry.is_symlink():
-                yield from _problem(Path(entry.path), landing_dir, (
-                    "a symbolic link: a delivery must be a regular file" if named_csv else
-                    "a symbolic link: the landing zone's scan does not follow links"))
+                yield from _problem(
+                    Path(entry.path),
+                    landing_dir,
+                    (
+                        "a symbolic link: a delivery must be a regular file"
+                        if named_csv
+                        else "a symbolic link: the landing zone's scan does not follow links"
+                    ),
+                )
                 continue
             if entry.is_dir(follow_symlinks=False):
                 if named_csv:
-                    yield from _problem(Path(entry.path), landing_dir,
-                                        "a folder: a delivery must be a regular file")
+                    yield from _problem(
+                        Path(entry.path), landing_dir, "a folder: a delivery must be a regular file"
+                    )
                 if depth + 1 >= MAX_DEPTH:
-                    yield from _problem(Path(entry.path), landing_dir,
-                                        f"a folder nested too deep: expected {_EXPECTED}")
+                    yield from _problem(
+                        Path(entry.path),
+                        landing_dir,
+                        f"a folder nested too deep: expected {_EXPECTED}",
+                    )
                     continue
                 yield from _csv_files(Path(entry.path), landing_dir, depth + 1)
                 continue
@@ -273,8 +314,12 @@ def _csv_files(directory: Path, landing_dir: Path, depth: int = 0) -> Iterator[F
             stat = entry.stat(follow_symlinks=False)
         except FileNotFoundError:  # renamed or removed while listed
             continue
-        yield FileState(path=Path(entry.path).relative_to(landing_dir).as_posix(),
-                        size=stat.st_size, mtime_ns=stat.st_mtime_ns, changed_ns=stat.st_ctime_ns)
+        yield FileState(
+            path=Path(entry.path).relative_to(landing_dir).as_posix(),
+            size=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            changed_ns=stat.st_ctime_ns,
+        )
 
 
 def _problem(path: Path, landing_dir: Path, reason: str) -> Iterator[FileState]:
@@ -283,8 +328,13 @@ def _problem(path: Path, landing_dir: Path, reason: str) -> Iterator[FileState]:
         stat = path.lstat()
     except FileNotFoundError:
         return
-    yield FileState(path=path.relative_to(landing_dir).as_posix(), size=stat.st_size,
-                    mtime_ns=stat.st_mtime_ns, changed_ns=stat.st_ctime_ns, problem=reason)
+    yield FileState(
+        path=path.relative_to(landing_dir).as_posix(),
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        changed_ns=stat.st_ctime_ns,
+        problem=reason,
+    )
 
 
 def _state(landing_dir: Path, path: str) -> FileState | None:
@@ -292,5 +342,6 @@ def _state(landing_dir: Path, path: str) -> FileState | None:
         stat = (landing_dir / path).lstat()
     except FileNotFoundError:
         return None
-    return FileState(path=path, size=stat.st_size, mtime_ns=stat.st_mtime_ns,
-                     changed_ns=stat.st_ctime_ns)
+    return FileState(
+        path=path, size=stat.st_size, mtime_ns=stat.st_mtime_ns, changed_ns=stat.st_ctime_ns
+    )

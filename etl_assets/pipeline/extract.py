@@ -19,17 +19,18 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from etl_assets.pipeline import backends, warehouse
-from etl_assets.pipeline.tables import Column, TableContract, raw_columns
 from etl_assets.pipeline.landing import (
     daily_file,
     manifest_file,
     missing_daily_files,
     reference_file,
 )
+from etl_assets.pipeline.tables import Column, TableContract, raw_columns
 
 
 class DeliveryError(ValueError):
@@ -47,10 +48,15 @@ LEDGER = ("raw", "delivered_files")
 LEDGER_COLUMNS = (
     Column("feed", "VARCHAR", "The feed the file was delivered for.", nullable=False),
     Column("delivery_date", "DATE", "The day of a daily feed's file; empty for a reference file."),
-    Column("source_file", "VARCHAR", "The file, relative to the landing directory.",
-           nullable=False),
-    Column("identity", "VARCHAR", "path:size:modified-time (ns), as the landing sensor names a "
-           "delivery.", nullable=False),
+    Column(
+        "source_file", "VARCHAR", "The file, relative to the landing directory.", nullable=False
+    ),
+    Column(
+        "identity",
+        "VARCHAR",
+        "path:size:modified-time (ns), as the landing sensor names a delivery.",
+        nullable=False,
+    ),
     Column("rows", "BIGINT", "Rows of the file in raw.", nullable=False),
     Column("loaded_at", "TIMESTAMPTZ", "When the run loaded the file (UTC).", nullable=False),
 )
@@ -107,10 +113,13 @@ def verify_delivery(path: Path, contract: TableContract, policy: str = "warn") -
     if manifest["rows"] != rows:
         raise DeliveryError(
             f"{path}: {rows:,} rows, but its manifest says {manifest['rows']:,}: the file is "
-            f"incomplete or not the one the manifest describes")
+            f"incomplete or not the one the manifest describes"
+        )
     if manifest["sha256"].lower() != hashlib.sha256(data).hexdigest():
-        raise DeliveryError(f"{path}: {rows:,} rows as its manifest says, but its SHA-256 "
-                            f"differs from the manifest's: the file was changed")
+        raise DeliveryError(
+            f"{path}: {rows:,} rows as its manifest says, but its SHA-256 "
+            f"differs from the manifest's: the file was changed"
+        )
     return Verified(header, rows, manifest=True)
 
 
@@ -139,7 +148,7 @@ def _text(path: Path, data: bytes) -> str:
 
 def _header(path: Path, text: str, contract: TableContract) -> tuple[str, ...]:
     try:
-        header = next(csv.reader(io.StringIO(text[:text.find("\n") + 1 or None])))
+        header = next(csv.reader(io.StringIO(text[: text.find("\n") + 1 or None])))
     except (csv.Error, StopIteration) as error:
         raise DeliveryError(f"{path}: not a readable UTF-8 CSV file: {error}") from None
     header = [h.strip() for h in header]
@@ -162,7 +171,7 @@ def _records(text: str) -> int:
     return sum(1 for record in csv.reader(io.StringIO(text)) if record) - 1
 
 
-def _manifest(path: Path) -> dict | None:
+def _manifest(path: Path) -> dict[str, Any] | None:
     """The file's manifest, checked for shape; None when there is none."""
     where = manifest_file(path)
     try:
@@ -170,18 +179,26 @@ def _manifest(path: Path) -> dict | None:
     except FileNotFoundError:
         return None
     if not stat.S_ISREG(info.st_mode) or info.st_size > MANIFEST_MAX_BYTES:
-        raise DeliveryError(f"{where}: a manifest must be a regular file of at most "
-                            f"{MANIFEST_MAX_BYTES:,} bytes (not a link, a pipe or a device)")
+        raise DeliveryError(
+            f"{where}: a manifest must be a regular file of at most "
+            f"{MANIFEST_MAX_BYTES:,} bytes (not a link, a pipe or a device)"
+        )
     try:
         manifest = json.loads(where.read_bytes())
     except (OSError, ValueError) as error:
         raise DeliveryError(f"{where}: not a readable manifest: {error}") from None
-    if not (isinstance(manifest, dict) and type(manifest.get("rows")) is int
-            and manifest["rows"] >= 0 and isinstance(manifest.get("sha256"), str)
-            and len(manifest["sha256"]) == 64):
-        raise DeliveryError(f"{where}: a manifest needs \"rows\" (a count) and \"sha256\" (64 hex "
-                            f"digits), e.g. {{\"file\": \"{path.name}\", \"rows\": 943, "
-                            f"\"sha256\": \"…\"}}")
+    if not (
+        isinstance(manifest, dict)
+        and type(manifest.get("rows")) is int
+        and manifest["rows"] >= 0
+        and isinstance(manifest.get("sha256"), str)
+        and len(manifest["sha256"]) == 64
+    ):
+        raise DeliveryError(
+            f'{where}: a manifest needs "rows" (a count) and "sha256" (64 hex '
+            f'digits), e.g. {{"file": "{path.name}", "rows": 943, '
+            f'"sha256": "…"}}'
+        )
     return manifest
 
 
@@ -191,16 +208,23 @@ def delivered(landing_dir: Path, path: Path, day: dt.date | None) -> DeliveredFi
     if path.is_symlink():
         raise DeliveryError(f"{path}: a symbolic link; a delivery must be a regular file")
     if not path.resolve().is_relative_to(Path(landing_dir).resolve()):
-        raise DeliveryError(f"{path}: resolves outside the landing zone {landing_dir} "
-                            f"(through a link); a delivery must be inside it")
+        raise DeliveryError(
+            f"{path}: resolves outside the landing zone {landing_dir} "
+            f"(through a link); a delivery must be inside it"
+        )
     info = path.stat()
     relative = path.relative_to(landing_dir).as_posix()
-    return DeliveredFile(path=path, relative=relative, delivery_date=day,
-                         identity=f"{relative}:{info.st_size}:{info.st_mtime_ns}")
+    return DeliveredFile(
+        path=path,
+        relative=relative,
+        delivery_date=day,
+        identity=f"{relative}:{info.st_size}:{info.st_mtime_ns}",
+    )
 
 
-def daily_deliveries(landing_dir: Path, contract: TableContract,
-                     wanted: Sequence[dt.date]) -> list[DeliveredFile]:
+def daily_deliveries(
+    landing_dir: Path, contract: TableContract, wanted: Sequence[dt.date]
+) -> list[DeliveredFile]:
     """The files of a daily feed for the given days; every one must be there."""
     landing_dir = Path(landing_dir)
     missing = missing_daily_files(landing_dir, [contract.name], wanted)
@@ -212,8 +236,9 @@ def daily_deliveries(landing_dir: Path, contract: TableContract,
             f"Land them first, e.g. `etl-assets land --start {missing[0][1]} "
             f"--end {missing[-1][1]}`."
         )
-    return [delivered(landing_dir, daily_file(landing_dir, contract.name, day), day)
-            for day in wanted]
+    return [
+        delivered(landing_dir, daily_file(landing_dir, contract.name, day), day) for day in wanted
+    ]
 
 
 def reference_delivery(landing_dir: Path, contract: TableContract) -> DeliveredFile:
@@ -248,10 +273,15 @@ def read_sql(contract: TableContract, header: tuple[str, ...], group: int) -> st
       USING (filename)"""
 
 
-def load_raw(conn, contract: TableContract, files: Sequence[DeliveredFile],
-             loaded_at: dt.datetime, start: dt.date | None = None,
-             end: dt.date | None = None, manifest_policy: str = "warn"
-             ) -> dict[dt.date | None, int]:
+def load_raw(
+    conn: duckdb.DuckDBPyConnection,
+    contract: TableContract,
+    files: Sequence[DeliveredFile],
+    loaded_at: dt.datetime,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    manifest_policy: str = "warn",
+) -> dict[dt.date | None, int]:
     """Replace the range's raw rows (the whole table for a reference feed) with the files' rows.
 
     Returns the rows loaded per delivery date. Every file is verified first (`verify_delivery`),
@@ -268,72 +298,105 @@ def load_raw(conn, contract: TableContract, files: Sequence[DeliveredFile],
     date_column = "delivery_date" if contract.delivered_daily else None
     params: dict[str, object] = {"loaded_at": loaded_at}
     for group, group_files in enumerate(by_header.values()):
-        params |= {f"paths{group}": [str(f.path) for f in group_files],
-                   f"relative{group}": [f.relative for f in group_files],
-                   f"identities{group}": [f.identity for f in group_files],
-                   f"dates{group}": [f.delivery_date for f in group_files]}
-    read = " UNION ALL ".join(read_sql(contract, header, group)
-                              for group, header in enumerate(by_header))
-    with warehouse.transaction(conn, target, (start, end) if date_column else None):
+        params |= {
+            f"paths{group}": [str(f.path) for f in group_files],
+            f"relative{group}": [f.relative for f in group_files],
+            f"identities{group}": [f.identity for f in group_files],
+            f"dates{group}": [f.delivery_date for f in group_files],
+        }
+    read = " UNION ALL ".join(
+        read_sql(contract, header, group) for group, header in enumerate(by_header)
+    )
+    days = warehouse.day_range(start, end) if date_column else None
+    with warehouse.transaction(conn, target, days):
         warehouse.ensure_table(conn, "raw", contract.name, columns, date_column)
         # by feed: a reference file's delivery_date is empty, and DuckLake cannot partition NULLs
         warehouse.ensure_table(conn, *LEDGER, LEDGER_COLUMNS, "feed")
         if files:
             try:
-                warehouse.replace_rows(conn, target, columns, date_column, start, end,
-                                       read, params)
+                warehouse.replace_rows(conn, target, columns, date_column, start, end, read, params)
             except Exception as error:  # DuckDB's reader: a line it cannot parse
                 if type(error).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
                     raise
                 names = ", ".join(f.relative for f in files[:3])
-                raise DeliveryError(f"cannot read {names}{' …' if len(files) > 3 else ''}: "
-                                    f"{str(error).splitlines()[0]}") from None
+                raise DeliveryError(
+                    f"cannot read {names}{' …' if len(files) > 3 else ''}: "
+                    f"{str(error).splitlines()[0]}"
+                ) from None
             _check_loaded(conn, target, date_column, start, end, files, verified)
         else:
-            conn.execute(f"DELETE FROM {target}{warehouse.range_filter(date_column)}",
-                         warehouse.range_params(date_column, start, end))
+            conn.execute(
+                f"DELETE FROM {target}{warehouse.range_filter(date_column)}",
+                warehouse.range_params(date_column, start, end),
+            )
         _record_deliveries(conn, contract, files, loaded_at, start, end)
         counts = conn.execute(
             f"SELECT delivery_date, count(*) FROM {target}{warehouse.range_filter(date_column)} "
-            f"GROUP BY 1 ORDER BY 1", warehouse.range_params(date_column, start, end)).fetchall()
+            f"GROUP BY 1 ORDER BY 1",
+            warehouse.range_params(date_column, start, end),
+        ).fetchall()
     return {day: int(rows) for day, rows in counts}
 
 
-def _check_loaded(conn, target: str, date_column: str | None, start, end,
-                  files: Sequence[DeliveredFile], verified: dict[str, Verified]) -> None:
+def _check_loaded(
+    conn: duckdb.DuckDBPyConnection,
+    target: str,
+    date_column: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    files: Sequence[DeliveredFile],
+    verified: dict[str, Verified],
+) -> None:
     """Refuse, before the commit, a file that changed between its check and DuckDB's read: the
     rows loaded are not what its manifest says, or its size or modified time moved."""
-    loaded = dict(conn.execute(
-        f"SELECT _source_identity, count(*) FROM {target}{warehouse.range_filter(date_column)} "
-        f"GROUP BY 1", warehouse.range_params(date_column, start, end)).fetchall())
+    loaded = dict(
+        conn.execute(
+            f"SELECT _source_identity, count(*) FROM {target}{warehouse.range_filter(date_column)} "
+            f"GROUP BY 1",
+            warehouse.range_params(date_column, start, end),
+        ).fetchall()
+    )
     for file in files:
         check = verified[file.identity]
         if check.manifest and loaded.get(file.identity, 0) != check.rows:
-            raise DeliveryError(f"{file.path}: {loaded.get(file.identity, 0):,} rows read, but "
-                                f"its manifest says {check.rows:,}: the file changed while it "
-                                f"was loaded")
+            raise DeliveryError(
+                f"{file.path}: {loaded.get(file.identity, 0):,} rows read, but "
+                f"its manifest says {check.rows:,}: the file changed while it "
+                f"was loaded"
+            )
         try:
             info = file.path.stat()
             now = [str(info.st_size), str(info.st_mtime_ns)]
         except OSError:
             now = None
         if now != file.identity.rsplit(":", 2)[1:]:  # path:size:mtime
-            raise DeliveryError(f"{file.path}: changed while it was loaded; the new file is a "
-                                f"new delivery, to be loaded as one")
+            raise DeliveryError(
+                f"{file.path}: changed while it was loaded; the new file is a "
+                f"new delivery, to be loaded as one"
+            )
 
 
-def _record_deliveries(conn, contract: TableContract, files: Sequence[DeliveredFile],
-                       loaded_at: dt.datetime, start: dt.date | None, end: dt.date | None) -> None:
+def _record_deliveries(
+    conn: duckdb.DuckDBPyConnection,
+    contract: TableContract,
+    files: Sequence[DeliveredFile],
+    loaded_at: dt.datetime,
+    start: dt.date | None,
+    end: dt.date | None,
+) -> None:
     """Replace the ledger's rows of the feed's range with the files just loaded into raw."""
     date_column = "delivery_date" if contract.delivered_daily else None
     where = warehouse.range_filter(date_column)
     range_params = warehouse.range_params(date_column, start, end)
     ledger = warehouse.table(*LEDGER)
-    conn.execute(f"DELETE FROM {ledger} WHERE feed = $feed"
-                 + where.replace(" WHERE ", " AND "), {"feed": contract.name, **range_params})
+    conn.execute(
+        f"DELETE FROM {ledger} WHERE feed = $feed" + where.replace(" WHERE ", " AND "),
+        {"feed": contract.name, **range_params},
+    )
     if not files:
         return
-    conn.execute(f"""
+    conn.execute(
+        f"""
         INSERT INTO {ledger} BY NAME
         SELECT $feed AS feed, f.delivery_date, f.source_file, f.identity,
                coalesce(n.rows, 0) AS rows, $loaded_at AS loaded_at
@@ -342,14 +405,20 @@ def _record_deliveries(conn, contract: TableContract, files: Sequence[DeliveredF
         LEFT JOIN (SELECT _source_identity, count(*) AS rows
                    FROM {warehouse.table("raw", contract.name)}{where} GROUP BY 1) AS n
           ON n._source_identity = f.identity""",
-                 {"feed": contract.name, "loaded_at": loaded_at, **range_params,
-                  "dates": [f.delivery_date for f in files],
-                  "relative": [f.relative for f in files],
-                  "identities": [f.identity for f in files]})
+        {
+            "feed": contract.name,
+            "loaded_at": loaded_at,
+            **range_params,
+            "dates": [f.delivery_date for f in files],
+            "relative": [f.relative for f in files],
+            "identities": [f.identity for f in files],
+        },
+    )
 
 
-def loaded_identities(warehouse_path: str | Path | backends.Lake,
-                      identities: Sequence[str]) -> set[str]:
+def loaded_identities(
+    warehouse_path: str | Path | backends.Lake, identities: Sequence[str]
+) -> set[str]:
     """Which of these file identities the warehouse holds now (its ledger of delivered files).
 
     None before the first load. Raises WarehouseBusy while another process writes the file.
@@ -363,10 +432,13 @@ def loaded_identities(warehouse_path: str | Path | backends.Lake,
             raise WarehouseBusy(f"{warehouse_path}: {str(error).splitlines()[0]}") from None
         held = conn.execute(
             "SELECT 1 FROM information_schema.tables WHERE table_schema = $s AND table_name = $t",
-            {"s": LEDGER[0], "t": LEDGER[1]}).fetchall()
+            {"s": LEDGER[0], "t": LEDGER[1]},
+        ).fetchall()
         if not held:
             return set()
-        rows = conn.execute(f"SELECT identity FROM {warehouse.table(*LEDGER)} "
-                            "WHERE identity IN (SELECT unnest($ids))",
-                            {"ids": list(identities)}).fetchall()
+        rows = conn.execute(
+            f"SELECT identity FROM {warehouse.table(*LEDGER)} "
+            "WHERE identity IN (SELECT unnest($ids))",
+            {"ids": list(identities)},
+        ).fetchall()
         return {identity for (identity,) in rows}

@@ -16,6 +16,7 @@ imported (its __init__ loads every table and needs pkg_resources, which recent s
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import importlib.util
 import io
@@ -145,48 +146,64 @@ def land(
 
     for contract in REFERENCE_FEEDS:
         path = reference_file(landing_dir, contract.name)
-        deliver_once(path, lambda c=contract: _checked(read_source(c.name), c))
+        deliver_once(path, functools.partial(_bundled, contract))
         progress(f"{contract.name}: {path}")
 
     for contract in DAILY_FEEDS:
-        todo = [d for d in wanted if force or not daily_file(landing_dir, contract.name, d).exists()]
+        todo = [
+            d for d in wanted if force or not daily_file(landing_dir, contract.name, d).exists()
+        ]
         if not todo:
             report.skipped.extend(daily_file(landing_dir, contract.name, d) for d in wanted)
             progress(f"{contract.name}: {len(wanted)} day files already landed")
             continue
         by_day = split_by_day(_checked(read_source(contract.name), contract))
-        empty = by_day.get(None)
         for day in wanted:
-            rows = by_day.get(day)
-            deliver_once(daily_file(landing_dir, contract.name, day),
-                         lambda r=rows: r if r is not None else empty)
-        progress(f"{contract.name}: {len(todo)} day files written, "
-                 f"{len(wanted) - len(todo)} already there")
+            deliver_once(
+                daily_file(landing_dir, contract.name, day),
+                functools.partial(_rows_of, by_day, day),
+            )
+        progress(
+            f"{contract.name}: {len(todo)} day files written, "
+            f"{len(wanted) - len(todo)} already there"
+        )
     return report
 
 
-def replay(landing_dir: Path, start: dt.date, end: dt.date, *, every: float,
-           progress: Callable[[str], None] = lambda _msg: None,
-           wait: Callable[[float], None] = time.sleep,
-           after_day: Callable[[dt.date, int], None] = lambda _day, _number: None) -> int:
+def replay(
+    landing_dir: Path,
+    start: dt.date,
+    end: dt.date,
+    *,
+    every: float,
+    progress: Callable[[str], None] = lambda _msg: None,
+    wait: Callable[[float], None] = time.sleep,
+    after_day: Callable[[dt.date, int], None] = lambda _day, _number: None,
+) -> int:
     """Deliver the bundled feed as a live upstream would: the reference files, then each day's
     files in order, `every` seconds apart, each written anew; `after_day(day, number)` is called
     after each day's files. Returns the days delivered."""
     landing_dir = Path(landing_dir)
     for contract in REFERENCE_FEEDS:
-        deliver(reference_file(landing_dir, contract.name),
-                _checked(read_source(contract.name), contract))
+        deliver(
+            reference_file(landing_dir, contract.name),
+            _checked(read_source(contract.name), contract),
+        )
     feeds = {c.name: split_by_day(_checked(read_source(c.name), c)) for c in DAILY_FEEDS}
     wanted = days(start, end)
     for number, day in enumerate(wanted, 1):
         for feed, by_day in feeds.items():
-            rows = by_day.get(day)
-            deliver(daily_file(landing_dir, feed, day), by_day[None] if rows is None else rows)
+            deliver(daily_file(landing_dir, feed, day), _rows_of(by_day, day))
         progress(f"delivered {day} ({number}/{len(wanted)})")
         after_day(day, number)
         if number < len(wanted):
             wait(every)
     return len(wanted)
+
+
+def _bundled(contract: TableContract) -> pd.DataFrame:
+    """The bundled source table of a feed, checked against its contract."""
+    return _checked(read_source(contract.name), contract)
 
 
 def _checked(frame: pd.DataFrame, contract: TableContract) -> pd.DataFrame:
@@ -203,14 +220,24 @@ def split_by_day(frame: pd.DataFrame) -> dict[dt.date | None, pd.DataFrame]:
     keys = pd.to_datetime(
         frame["year"] + "-" + frame["month"] + "-" + frame["day"], format="%Y-%m-%d"
     ).dt.date
-    groups: dict[dt.date | None, pd.DataFrame] = {
+    # Not dict(frame.groupby(...)): dict() reads an object with a .keys attribute, as a GroupBy
+    # has, as a mapping, and fails on it.
+    groups: dict[dt.date | None, pd.DataFrame] = {  # noqa: C416
         day: rows for day, rows in frame.groupby(keys, sort=True)
     }
     groups[None] = frame.iloc[0:0]
     return groups
 
 
-def missing_daily_files(landing_dir: Path, feeds: Iterable[str], wanted: Iterable[dt.date]):
+def _rows_of(by_day: dict[dt.date | None, pd.DataFrame], day: dt.date) -> pd.DataFrame:
+    """A day's rows from `split_by_day`; the header-only frame for a day without any."""
+    rows = by_day.get(day)
+    return by_day[None] if rows is None else rows
+
+
+def missing_daily_files(
+    landing_dir: Path, feeds: Iterable[str], wanted: Iterable[dt.date]
+) -> list[tuple[str, dt.date, Path]]:
     """The (feed, day, path) of every expected daily file that is not in the landing zone."""
     return [
         (feed, day, daily_file(landing_dir, feed, day))

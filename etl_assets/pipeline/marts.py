@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
+
 from etl_assets.pipeline import warehouse
 from etl_assets.pipeline.tables import Column, TableContract
-
 
 AGGREGATE_DECIMALS = 6  # the scale sums and averages of DOUBLE columns are taken at
 
@@ -27,58 +28,117 @@ def exact(column: str) -> str:
 
 
 def _mart(name: str, description: str, key: tuple[str, ...], *columns: Column) -> TableContract:
-    return TableContract(name=name, description=description, source_columns=(),
-                         columns=columns, key=key, partition_column="flight_date")
+    return TableContract(
+        name=name,
+        description=description,
+        source_columns=(),
+        columns=columns,
+        key=key,
+        partition_column="flight_date",
+    )
 
 
 FCT_FLIGHTS = _mart(
     "fct_flights",
     "One row per flight, cancelled ones included, with airline, airport, plane and weather.",
     ("carrier", "flight", "scheduled_departure", "time_hour"),
-    Column("flight_date", "DATE", "Local date of the scheduled departure.", nullable=False,
-           lineage=("clean.flights.flight_date",)),
-    Column("carrier", "VARCHAR", "Airline code.", nullable=False,
-           lineage=("clean.flights.carrier",)),
+    Column(
+        "flight_date",
+        "DATE",
+        "Local date of the scheduled departure.",
+        nullable=False,
+        lineage=("clean.flights.flight_date",),
+    ),
+    Column(
+        "carrier", "VARCHAR", "Airline code.", nullable=False, lineage=("clean.flights.carrier",)
+    ),
     Column("carrier_name", "VARCHAR", "Airline name.", lineage=("clean.airlines.name",)),
-    Column("flight", "BIGINT", "Flight number.", nullable=False,
-           lineage=("clean.flights.flight",)),
+    Column("flight", "BIGINT", "Flight number.", nullable=False, lineage=("clean.flights.flight",)),
     Column("tailnum", "VARCHAR", "Plane tail number.", lineage=("clean.flights.tailnum",)),
-    Column("origin", "VARCHAR", "Departure airport.", nullable=False,
-           lineage=("clean.flights.origin",)),
-    Column("origin_name", "VARCHAR", "Departure airport name.",
-           lineage=("clean.airports.name",)),
-    Column("dest", "VARCHAR", "Destination airport.", nullable=False,
-           lineage=("clean.flights.dest",)),
-    Column("dest_name", "VARCHAR", "Destination airport name (unknown for a few airports).",
-           lineage=("clean.airports.name",)),
-    Column("scheduled_departure", "TIMESTAMP", "Scheduled departure, local.", nullable=False,
-           lineage=("clean.flights.scheduled_departure",)),
-    Column("time_hour", "TIMESTAMPTZ", "Scheduled departure hour in UTC.", nullable=False,
-           lineage=("clean.flights.time_hour",)),
-    Column("actual_departure", "TIMESTAMP", "Actual departure, local; missing if cancelled.",
-           lineage=("clean.flights.actual_departure",)),
-    Column("dep_delay", "DOUBLE", "Departure delay, minutes.",
-           lineage=("clean.flights.dep_delay",)),
-    Column("arr_delay", "DOUBLE", "Arrival delay, minutes.",
-           lineage=("clean.flights.arr_delay",)),
+    Column(
+        "origin", "VARCHAR", "Departure airport.", nullable=False, lineage=("clean.flights.origin",)
+    ),
+    Column("origin_name", "VARCHAR", "Departure airport name.", lineage=("clean.airports.name",)),
+    Column(
+        "dest", "VARCHAR", "Destination airport.", nullable=False, lineage=("clean.flights.dest",)
+    ),
+    Column(
+        "dest_name",
+        "VARCHAR",
+        "Destination airport name (unknown for a few airports).",
+        lineage=("clean.airports.name",),
+    ),
+    Column(
+        "scheduled_departure",
+        "TIMESTAMP",
+        "Scheduled departure, local.",
+        nullable=False,
+        lineage=("clean.flights.scheduled_departure",),
+    ),
+    Column(
+        "time_hour",
+        "TIMESTAMPTZ",
+        "Scheduled departure hour in UTC.",
+        nullable=False,
+        lineage=("clean.flights.time_hour",),
+    ),
+    Column(
+        "actual_departure",
+        "TIMESTAMP",
+        "Actual departure, local; missing if cancelled.",
+        lineage=("clean.flights.actual_departure",),
+    ),
+    Column(
+        "dep_delay", "DOUBLE", "Departure delay, minutes.", lineage=("clean.flights.dep_delay",)
+    ),
+    Column("arr_delay", "DOUBLE", "Arrival delay, minutes.", lineage=("clean.flights.arr_delay",)),
     Column("distance", "DOUBLE", "Miles.", lineage=("clean.flights.distance",)),
     Column("air_time", "DOUBLE", "Minutes in the air.", lineage=("clean.flights.air_time",)),
-    Column("status", "VARCHAR", "arrived, cancelled or diverted.", nullable=False,
-           allowed=("arrived", "cancelled", "diverted"), lineage=("clean.flights.status",)),
-    Column("plane_manufacturer", "VARCHAR", "Plane manufacturer, where the plane is known.",
-           lineage=("clean.planes.manufacturer",)),
-    Column("plane_model", "VARCHAR", "Plane model, where known.",
-           lineage=("clean.planes.model",)),
-    Column("plane_year", "BIGINT", "Year the plane was built, where known.",
-           lineage=("clean.planes.year",)),
-    Column("origin_temp", "DOUBLE", "Temperature at the origin in the scheduled hour, °F.",
-           lineage=("clean.weather.temp",)),
-    Column("origin_wind_speed", "DOUBLE", "Wind speed at the origin in that hour, mph.",
-           lineage=("clean.weather.wind_speed",)),
-    Column("origin_precip", "DOUBLE", "Precipitation at the origin in that hour, inches.",
-           lineage=("clean.weather.precip",)),
-    Column("origin_visib", "DOUBLE", "Visibility at the origin in that hour, miles.",
-           lineage=("clean.weather.visib",)),
+    Column(
+        "status",
+        "VARCHAR",
+        "arrived, cancelled or diverted.",
+        nullable=False,
+        allowed=("arrived", "cancelled", "diverted"),
+        lineage=("clean.flights.status",),
+    ),
+    Column(
+        "plane_manufacturer",
+        "VARCHAR",
+        "Plane manufacturer, where the plane is known.",
+        lineage=("clean.planes.manufacturer",),
+    ),
+    Column("plane_model", "VARCHAR", "Plane model, where known.", lineage=("clean.planes.model",)),
+    Column(
+        "plane_year",
+        "BIGINT",
+        "Year the plane was built, where known.",
+        lineage=("clean.planes.year",),
+    ),
+    Column(
+        "origin_temp",
+        "DOUBLE",
+        "Temperature at the origin in the scheduled hour, °F.",
+        lineage=("clean.weather.temp",),
+    ),
+    Column(
+        "origin_wind_speed",
+        "DOUBLE",
+        "Wind speed at the origin in that hour, mph.",
+        lineage=("clean.weather.wind_speed",),
+    ),
+    Column(
+        "origin_precip",
+        "DOUBLE",
+        "Precipitation at the origin in that hour, inches.",
+        lineage=("clean.weather.precip",),
+    ),
+    Column(
+        "origin_visib",
+        "DOUBLE",
+        "Visibility at the origin in that hour, miles.",
+        lineage=("clean.weather.visib",),
+    ),
 )
 
 FCT_FLIGHTS_SQL = """
@@ -104,24 +164,65 @@ CARRIER_DAILY_PERFORMANCE = _mart(
     "carrier_daily_performance",
     "One row per airline and day: flights, cancellations, diversions, delays, on-time rate.",
     ("carrier", "flight_date"),
-    Column("carrier", "VARCHAR", "Airline code.", nullable=False,
-           lineage=("marts.fct_flights.carrier",)),
-    Column("carrier_name", "VARCHAR", "Airline name.",
-           lineage=("marts.fct_flights.carrier_name",)),
-    Column("flight_date", "DATE", "Local date.", nullable=False,
-           lineage=("marts.fct_flights.flight_date",)),
-    Column("flights", "BIGINT", "Scheduled flights.", nullable=False, min=1,
-           lineage=("marts.fct_flights.flight",)),
-    Column("cancelled", "BIGINT", "Cancelled flights.", nullable=False, min=0,
-           lineage=("marts.fct_flights.status",)),
-    Column("diverted", "BIGINT", "Diverted flights.", nullable=False, min=0,
-           lineage=("marts.fct_flights.status",)),
-    Column("mean_dep_delay", "DOUBLE", "Mean departure delay of departed flights, minutes.",
-           lineage=("marts.fct_flights.dep_delay",)),
-    Column("mean_arr_delay", "DOUBLE", "Mean arrival delay of arrived flights, minutes.",
-           lineage=("marts.fct_flights.arr_delay",)),
-    Column("on_time_rate", "DOUBLE", "Share of arrived flights with arr_delay <= 15.",
-           min=0, max=1, lineage=("marts.fct_flights.arr_delay", "marts.fct_flights.status")),
+    Column(
+        "carrier",
+        "VARCHAR",
+        "Airline code.",
+        nullable=False,
+        lineage=("marts.fct_flights.carrier",),
+    ),
+    Column("carrier_name", "VARCHAR", "Airline name.", lineage=("marts.fct_flights.carrier_name",)),
+    Column(
+        "flight_date",
+        "DATE",
+        "Local date.",
+        nullable=False,
+        lineage=("marts.fct_flights.flight_date",),
+    ),
+    Column(
+        "flights",
+        "BIGINT",
+        "Scheduled flights.",
+        nullable=False,
+        min=1,
+        lineage=("marts.fct_flights.flight",),
+    ),
+    Column(
+        "cancelled",
+        "BIGINT",
+        "Cancelled flights.",
+        nullable=False,
+        min=0,
+        lineage=("marts.fct_flights.status",),
+    ),
+    Column(
+        "diverted",
+        "BIGINT",
+        "Diverted flights.",
+        nullable=False,
+        min=0,
+        lineage=("marts.fct_flights.status",),
+    ),
+    Column(
+        "mean_dep_delay",
+        "DOUBLE",
+        "Mean departure delay of departed flights, minutes.",
+        lineage=("marts.fct_flights.dep_delay",),
+    ),
+    Column(
+        "mean_arr_delay",
+        "DOUBLE",
+        "Mean arrival delay of arrived flights, minutes.",
+        lineage=("marts.fct_flights.arr_delay",),
+    ),
+    Column(
+        "on_time_rate",
+        "DOUBLE",
+        "Share of arrived flights with arr_delay <= 15.",
+        min=0,
+        max=1,
+        lineage=("marts.fct_flights.arr_delay", "marts.fct_flights.status"),
+    ),
 )
 
 CARRIER_DAILY_PERFORMANCE_SQL = f"""
@@ -143,25 +244,72 @@ ORIGIN_DAILY_WEATHER = _mart(
     "origin_daily_weather_delays",
     "One row per New York airport and day: departures and delays beside that day's weather.",
     ("origin", "flight_date"),
-    Column("origin", "VARCHAR", "Departure airport.", nullable=False,
-           lineage=("marts.fct_flights.origin",)),
-    Column("flight_date", "DATE", "Local date.", nullable=False,
-           lineage=("marts.fct_flights.flight_date",)),
-    Column("flights", "BIGINT", "Scheduled departures.", nullable=False, min=1,
-           lineage=("marts.fct_flights.flight",)),
-    Column("cancelled", "BIGINT", "Cancelled departures.", nullable=False, min=0,
-           lineage=("marts.fct_flights.status",)),
-    Column("mean_dep_delay", "DOUBLE", "Mean departure delay, minutes.",
-           lineage=("marts.fct_flights.dep_delay",)),
-    Column("delayed_share", "DOUBLE", "Share of departed flights more than 15 minutes late.",
-           min=0, max=1, lineage=("marts.fct_flights.dep_delay",)),
-    Column("weather_hours", "BIGINT", "Hours with a weather observation.", nullable=False,
-           min=0, max=25, lineage=("clean.weather.time_hour",)),
+    Column(
+        "origin",
+        "VARCHAR",
+        "Departure airport.",
+        nullable=False,
+        lineage=("marts.fct_flights.origin",),
+    ),
+    Column(
+        "flight_date",
+        "DATE",
+        "Local date.",
+        nullable=False,
+        lineage=("marts.fct_flights.flight_date",),
+    ),
+    Column(
+        "flights",
+        "BIGINT",
+        "Scheduled departures.",
+        nullable=False,
+        min=1,
+        lineage=("marts.fct_flights.flight",),
+    ),
+    Column(
+        "cancelled",
+        "BIGINT",
+        "Cancelled departures.",
+        nullable=False,
+        min=0,
+        lineage=("marts.fct_flights.status",),
+    ),
+    Column(
+        "mean_dep_delay",
+        "DOUBLE",
+        "Mean departure delay, minutes.",
+        lineage=("marts.fct_flights.dep_delay",),
+    ),
+    Column(
+        "delayed_share",
+        "DOUBLE",
+        "Share of departed flights more than 15 minutes late.",
+        min=0,
+        max=1,
+        lineage=("marts.fct_flights.dep_delay",),
+    ),
+    Column(
+        "weather_hours",
+        "BIGINT",
+        "Hours with a weather observation.",
+        nullable=False,
+        min=0,
+        max=25,
+        lineage=("clean.weather.time_hour",),
+    ),
     Column("mean_temp", "DOUBLE", "Mean temperature, °F.", lineage=("clean.weather.temp",)),
-    Column("max_wind_speed", "DOUBLE", "Highest wind speed, mph.",
-           lineage=("clean.weather.wind_speed",)),
-    Column("total_precip", "DOUBLE", "Precipitation over the day, inches.",
-           lineage=("clean.weather.precip",)),
+    Column(
+        "max_wind_speed",
+        "DOUBLE",
+        "Highest wind speed, mph.",
+        lineage=("clean.weather.wind_speed",),
+    ),
+    Column(
+        "total_precip",
+        "DOUBLE",
+        "Precipitation over the day, inches.",
+        lineage=("clean.weather.precip",),
+    ),
     Column("min_visib", "DOUBLE", "Lowest visibility, miles.", lineage=("clean.weather.visib",)),
 )
 
@@ -198,7 +346,9 @@ MARTS = {
 }
 
 
-def load_mart(conn, name: str, start: dt.date, end: dt.date) -> dict[dt.date, int]:
+def load_mart(
+    conn: duckdb.DuckDBPyConnection, name: str, start: dt.date, end: dt.date
+) -> dict[dt.date, int]:
     """Replace a mart's days start..end (end exclusive) with its query's rows, atomically.
 
     Returns the rows written per day.
@@ -208,11 +358,14 @@ def load_mart(conn, name: str, start: dt.date, end: dt.date) -> dict[dt.date, in
     date = contract.partition_column
     with warehouse.transaction(conn, target, (start, end)):
         warehouse.ensure_table(conn, "marts", name, contract.columns, date)
-        warehouse.replace_rows(conn, target, contract.columns, date, start, end, sql,
-                               {"start": start, "end": end})
-        counts = conn.execute(f"SELECT {date}, count(*) FROM {target}"
-                              f"{warehouse.range_filter(date)} GROUP BY 1 ORDER BY 1",
-                              {"start": start, "end": end}).fetchall()
+        warehouse.replace_rows(
+            conn, target, contract.columns, date, start, end, sql, {"start": start, "end": end}
+        )
+        counts = conn.execute(
+            f"SELECT {date}, count(*) FROM {target}"
+            f"{warehouse.range_filter(date)} GROUP BY 1 ORDER BY 1",
+            {"start": start, "end": end},
+        ).fetchall()
     return {day: int(rows) for day, rows in counts}
 
 
@@ -232,14 +385,17 @@ _DAILY_FIGURES = {
 }
 
 
-def daily_figures(conn, name: str, start: dt.date, end: dt.date
-                  ) -> dict[dt.date, dict[str, int | float | None]]:
+def daily_figures(
+    conn: duckdb.DuckDBPyConnection, name: str, start: dt.date, end: dt.date
+) -> dict[dt.date, dict[str, int | float | None]]:
     """Per day in start..end (end exclusive): the mart's rows and its own headline figures."""
     contract, _sql = MARTS[name]
     date = contract.partition_column
     cursor = conn.execute(
-        f"SELECT {date}, count(*) AS \"dagster/partition_row_count\", {_DAILY_FIGURES[name]} "
+        f'SELECT {date}, count(*) AS "dagster/partition_row_count", {_DAILY_FIGURES[name]} '
         f"FROM {warehouse.table('marts', name)}{warehouse.range_filter(date)} "
-        f"GROUP BY 1 ORDER BY 1", {"start": start, "end": end})
+        f"GROUP BY 1 ORDER BY 1",
+        {"start": start, "end": end},
+    )
     names = [d[0] for d in cursor.description][1:]
-    return {row[0]: dict(zip(names, row[1:])) for row in cursor.fetchall()}
+    return {row[0]: dict(zip(names, row[1:], strict=True)) for row in cursor.fetchall()}

@@ -19,8 +19,8 @@ from pathlib import Path
 from etl_assets.pipeline import extract
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
 from etl_assets.pipeline.deliveries import Delivery
-from etl_assets.pipeline.tables import TableContract
 from etl_assets.pipeline.landing import daily_file, reference_file
+from etl_assets.pipeline.tables import TableContract
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,12 @@ class Readiness:
         return sum((b.end - b.start).days + 1 for b in self.blocks if b.held)
 
 
-def day_problems(landing_dir: Path, day: dt.date, policy: str = "warn",
-                 feeds: Sequence[TableContract] = DAILY_FEEDS) -> dict[str, str]:
+def day_problems(
+    landing_dir: Path,
+    day: dt.date,
+    policy: str = "warn",
+    feeds: Sequence[TableContract] = DAILY_FEEDS,
+) -> dict[str, str]:
     """What keeps the day's files from loading, by feed; empty when every file is fine."""
     problems = {}
     for contract in feeds:
@@ -68,15 +72,23 @@ def check_range(landing_dir: Path, days: Sequence[dt.date], policy: str = "warn"
     for day in days:
         problems = {feed: [why] for feed, why in day_problems(landing_dir, day, policy).items()}
         last = blocks[-1] if blocks else None
-        if (last is not None and last.end + dt.timedelta(days=1) == day
-                and last.held == bool(problems)):
-            merged = {feed: [*last.problems.get(feed, []), *problems.get(feed, [])]
-                      for feed in {*last.problems, *problems}}
+        if (
+            last is not None
+            and last.end + dt.timedelta(days=1) == day
+            and last.held == bool(problems)
+        ):
+            merged = {
+                feed: [*last.problems.get(feed, []), *problems.get(feed, [])]
+                for feed in {*last.problems, *problems}
+            }
             blocks[-1] = Block(last.start, day, merged)
         else:
             blocks.append(Block(day, day, problems))
-    reference = {c.name: why for c in REFERENCE_FEEDS
-                 if (why := _problem(landing_dir, reference_file(landing_dir, c.name), c, policy))}
+    reference = {
+        c.name: why
+        for c in REFERENCE_FEEDS
+        if (why := _problem(landing_dir, reference_file(landing_dir, c.name), c, policy))
+    }
     return Readiness(blocks=blocks, reference_problems=reference)
 
 
@@ -96,8 +108,9 @@ class DeliveryBlock:
         return bool(self.problems)
 
 
-def delivery_blocks(landing_dir: Path, daily: Mapping[dt.date, Sequence[Delivery]],
-                    policy: str = "warn") -> list[DeliveryBlock]:
+def delivery_blocks(
+    landing_dir: Path, daily: Mapping[dt.date, Sequence[Delivery]], policy: str = "warn"
+) -> list[DeliveryBlock]:
     """The days' new files verified as `check_range` verifies a range (only the feeds delivered
     that day), and cut into blocks by day: a block grows while the next day is ready with the
     same feeds; a day with a bad file stands alone."""
@@ -107,8 +120,13 @@ def delivery_blocks(landing_dir: Path, daily: Mapping[dt.date, Sequence[Delivery
         feeds = tuple(sorted({d.feed for d in daily[day]}))
         problems = day_problems(Path(landing_dir), day, policy, [contracts[f] for f in feeds])
         last = blocks[-1] if blocks else None
-        if (last is not None and not last.held and not problems and last.feeds == feeds
-                and last.end + dt.timedelta(days=1) == day):
+        if (
+            last is not None
+            and not last.held
+            and not problems
+            and last.feeds == feeds
+            and last.end + dt.timedelta(days=1) == day
+        ):
             blocks[-1] = replace(last, end=day, deliveries=(*last.deliveries, *daily[day]))
         else:
             blocks.append(DeliveryBlock(day, day, feeds, tuple(daily[day]), problems))

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from etl_assets.pipeline.tables import Column
 
 UNPARSED = "__unparsed"  # suffix of the column holding text that failed to parse
-_KINDS = {"BIGINT": "a whole number", "DOUBLE": "a finite number",
-          "TIMESTAMPTZ": "a timestamp with a UTC offset"}
+_KINDS = {
+    "BIGINT": "a whole number",
+    "DOUBLE": "a finite number",
+    "TIMESTAMPTZ": "a timestamp with a UTC offset",
+}
 
 
 def literal(text: str) -> str:
@@ -63,34 +66,59 @@ def column_rules(columns: Iterable[Column], *, typed: bool) -> list[Rule]:
         parsed = typed and col.source is not None
         if parsed and col.dtype in _KINDS:
             kind = _KINDS[col.dtype]
-            rules.append(Rule(f"{name} is not {kind}", f"{name}{UNPARSED} IS NOT NULL",
-                              _quoted(name, f"{name}{UNPARSED}", f" is not {kind}"), name))
+            rules.append(
+                Rule(
+                    f"{name} is not {kind}",
+                    f"{name}{UNPARSED} IS NOT NULL",
+                    _quoted(name, f"{name}{UNPARSED}", f" is not {kind}"),
+                    name,
+                )
+            )
         if not col.nullable and (parsed or not typed):
-            missing = f"{name} IS NULL" + (f" AND {name}{UNPARSED} IS NULL"
-                                           if parsed and col.dtype in _KINDS else "")
+            missing = f"{name} IS NULL" + (
+                f" AND {name}{UNPARSED} IS NULL" if parsed and col.dtype in _KINDS else ""
+            )
             rules.append(Rule(f"{name} is missing", missing, column=name))
         if col.min is not None or col.max is not None:
             tests = ([f"{name} < {col.min!r}"] if col.min is not None else []) + (
-                [f"{name} > {col.max!r}"] if col.max is not None else [])
+                [f"{name} > {col.max!r}"] if col.max is not None else []
+            )
             rest = f" outside [{bound(col.min)}, {bound(col.max)}]"
-            rules.append(Rule(f"{name}{rest}", " OR ".join(tests),
-                              f"{literal(name + ' ')} || printf('%g', {name}::DOUBLE) || "
-                              f"{literal(rest)}", name))
+            rules.append(
+                Rule(
+                    f"{name}{rest}",
+                    " OR ".join(tests),
+                    f"{literal(name + ' ')} || printf('%g', {name}::DOUBLE) || {literal(rest)}",
+                    name,
+                )
+            )
         if col.allowed is not None:
             values = ", ".join(literal(v) for v in col.allowed)
             rest = f" not one of {'/'.join(col.allowed)}"
-            rules.append(Rule(f"{name}{rest}", f"{name} NOT IN ({values})",
-                              _quoted(name, f"{name}::VARCHAR", rest), name))
+            rules.append(
+                Rule(
+                    f"{name}{rest}",
+                    f"{name} NOT IN ({values})",
+                    _quoted(name, f"{name}::VARCHAR", rest),
+                    name,
+                )
+            )
         if col.pattern is not None:
             rest = f" does not match {col.pattern}"
-            rules.append(Rule(f"{name}{rest}",
-                              f"NOT regexp_full_match({name}::VARCHAR, {literal(col.pattern)})",
-                              _quoted(name, f"{name}::VARCHAR", rest), name))
+            rules.append(
+                Rule(
+                    f"{name}{rest}",
+                    f"NOT regexp_full_match({name}::VARCHAR, {literal(col.pattern)})",
+                    _quoted(name, f"{name}::VARCHAR", rest),
+                    name,
+                )
+            )
     return rules
 
 
 def within(col: Column) -> str:
     """SQL for a column's value where it meets the declared range, NULL where it does not."""
     tests = ([f"{col.name} >= {col.min!r}"] if col.min is not None else []) + (
-        [f"{col.name} <= {col.max!r}"] if col.max is not None else [])
+        [f"{col.name} <= {col.max!r}"] if col.max is not None else []
+    )
     return f"CASE WHEN {' AND '.join(tests)} THEN {col.name} END" if tests else col.name

@@ -99,15 +99,27 @@ def raw_columns(contract: TableContract) -> tuple[Column, ...]:
         Column(name, "VARCHAR", f"'{name}' exactly as delivered (text, 'NA' kept).")
         for name in contract.source_columns
     )
-    return delivered + (
-        Column("delivery_date", "DATE", "Date of the daily file the row came in; empty for a "
-               "reference file."),
-        Column("_source_file", "VARCHAR", "Delivered file, relative to the landing directory.",
-               nullable=False),
-        Column("_source_identity", "VARCHAR", "The delivered file's path:size:modified-time "
-               "(ns), as the landing sensor names a delivery.", nullable=False),
-        Column("_loaded_at", "TIMESTAMPTZ", "When the run loaded the file (UTC).",
-               nullable=False),
+    return (
+        *delivered,
+        Column(
+            "delivery_date",
+            "DATE",
+            "Date of the daily file the row came in; empty for a reference file.",
+        ),
+        Column(
+            "_source_file",
+            "VARCHAR",
+            "Delivered file, relative to the landing directory.",
+            nullable=False,
+        ),
+        Column(
+            "_source_identity",
+            "VARCHAR",
+            "The delivered file's path:size:modified-time "
+            "(ns), as the landing sensor names a delivery.",
+            nullable=False,
+        ),
+        Column("_loaded_at", "TIMESTAMPTZ", "When the run loaded the file (UTC).", nullable=False),
     )
 
 
@@ -115,8 +127,16 @@ def quarantine_columns(contract: TableContract) -> tuple[Column, ...]:
     """A quarantine table's columns after the clean columns: where the row came from and why."""
     return (
         Column("delivery_date", "DATE", "Date of the daily file the row came in."),
-        Column("_source_file", "VARCHAR", "Delivered file, relative to the landing directory.",
-               nullable=False),
-        Column(QUARANTINE_REASON, "VARCHAR", "Every rule of the contract the row breaks.",
-               nullable=False),
+        Column(
+            "_source_file",
+            "VARCHAR",
+            "Delivered file, relative to the landing directory.",
+            nullable=False,
+        ),
+        Column(
+            QUARANTINE_REASON,
+            "VARCHAR",
+            "Every rule of the contract the row breaks.",
+            nullable=False,
+        ),
     )

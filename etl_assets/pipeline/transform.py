@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import duckdb
+
 from etl_assets.pipeline import feed_rules as feed_rules_of
 from etl_assets.pipeline import rules, warehouse
 from etl_assets.pipeline.rules import UNPARSED, Rule
@@ -38,12 +40,17 @@ def typed_select_sql(contract: TableContract, raw_table: str, *, by_delivery_dat
             continue
         if col.dtype in _NUMERIC:
             number = f"TRY_CAST({text} AS DOUBLE)"
-            value = (f"CASE WHEN {number} = TRUNC({number}) THEN TRY_CAST({number} AS BIGINT) END"
-                     if col.dtype == "BIGINT" else f"CASE WHEN isfinite({number}) THEN {number} END")
+            value = (
+                f"CASE WHEN {number} = TRUNC({number}) THEN TRY_CAST({number} AS BIGINT) END"
+                if col.dtype == "BIGINT"
+                else f"CASE WHEN isfinite({number}) THEN {number} END"
+            )
         elif col.dtype == "TIMESTAMPTZ":
             # Only with an explicit offset: without one DuckDB would read the session's zone.
-            value = (f"CASE WHEN regexp_matches({text}, '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
-                     f"THEN TRY_CAST({text} AS TIMESTAMPTZ) END")
+            value = (
+                f"CASE WHEN regexp_matches({text}, '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+                f"THEN TRY_CAST({text} AS TIMESTAMPTZ) END"
+            )
         else:
             value = f"TRY_CAST({text} AS {col.dtype})"
         selects.append(f"{value} AS {col.name}")
@@ -81,7 +88,7 @@ def staged_sql(contract: TableContract, raw_table: str) -> str:
     for number, derived in enumerate(steps):
         sql = f"SELECT *, {', '.join(derived)} FROM ({sql}) AS step{number}"
     broken = ", ".join(f"CASE WHEN {r.broken} THEN {i} END" for i, r in enumerate(row_rules))
-    sql = f"""
+    return f"""
     WITH checked AS (
         SELECT *, list_filter([{broken}], r -> r IS NOT NULL) AS _broken FROM ({sql}) AS derived
     ), ranked AS (
@@ -90,18 +97,22 @@ def staged_sql(contract: TableContract, raw_table: str) -> str:
     SELECT * EXCLUDE (_broken, _duplicate),
            CASE WHEN _duplicate THEN [{len(row_rules)}] ELSE _broken END AS _rules,
            CASE WHEN _duplicate THEN {duplicate.reason_sql}
-                WHEN len(_broken) > 0 THEN concat_ws('; ', {", ".join(
-                    f"CASE WHEN list_contains(_broken, {i}) THEN {r.reason_sql} END"
-                    for i, r in enumerate(row_rules))}) END AS {QUARANTINE_REASON}
+                WHEN len(_broken) > 0 THEN concat_ws('; ', {
+        ", ".join(
+            f"CASE WHEN list_contains(_broken, {i}) THEN {r.reason_sql} END"
+            for i, r in enumerate(row_rules)
+        )
+    }) END AS {QUARANTINE_REASON}
     FROM ranked"""
-    return sql
 
 
 def duplicate_sql(contract: TableContract) -> str:
     """True for the second and later delivered rows of a key among rows that pass every rule."""
     key = ", ".join(contract.key)
-    return (f"len(_broken) = 0 AND row_number() OVER (PARTITION BY len(_broken) = 0, {key} "
-            f"ORDER BY _row) > 1")
+    return (
+        f"len(_broken) = 0 AND row_number() OVER (PARTITION BY len(_broken) = 0, {key} "
+        f"ORDER BY _row) > 1"
+    )
 
 
 @dataclass(frozen=True)
@@ -114,8 +125,12 @@ class CleanCounts:
     by_day: dict[dt.date | None, tuple[int, int]]  # delivery date: (clean, quarantined)
 
 
-def load_clean(conn, contract: TableContract, start: dt.date | None = None,
-               end: dt.date | None = None) -> CleanCounts:
+def load_clean(
+    conn: duckdb.DuckDBPyConnection,
+    contract: TableContract,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> CleanCounts:
     """Replace the range's clean and quarantined rows with the split of its raw rows, atomically.
 
     A daily table's range is its days ($start <= day < $end); a reference table is replaced whole.
@@ -127,30 +142,58 @@ def load_clean(conn, contract: TableContract, start: dt.date | None = None,
     held = contract.columns + quarantine_columns(contract)
     names = rules_by_number(contract)
     # The clean table's days stand for the quarantine's too: the two are only written together.
-    with warehouse.transaction(conn, clean_table, (start, end) if daily else None):
-        warehouse.ensure_table(conn, "clean", contract.name, contract.columns,
-                               contract.partition_column)
-        warehouse.ensure_table(conn, "quarantine", contract.name, held,
-                               "delivery_date" if daily else None)
-        conn.execute("CREATE OR REPLACE TEMP TABLE staged_rows AS "
-                     + staged_sql(contract, warehouse.table("raw", contract.name)), params)
-        warehouse.replace_rows(conn, clean_table, contract.columns, contract.partition_column,
-                               start, end, f"SELECT * FROM staged_rows "
-                               f"WHERE {QUARANTINE_REASON} IS NULL")
-        warehouse.replace_rows(conn, quarantine_table, held, "delivery_date" if daily else None,
-                               start, end, f"SELECT * FROM staged_rows "
-                               f"WHERE {QUARANTINE_REASON} IS NOT NULL")
-        by_day = {day: (int(kept), int(bad)) for day, kept, bad in conn.execute(
-            f"SELECT delivery_date, count(*) FILTER (WHERE {QUARANTINE_REASON} IS NULL), "
-            f"count(*) FILTER (WHERE {QUARANTINE_REASON} IS NOT NULL) FROM staged_rows "
-            f"GROUP BY 1 ORDER BY 1").fetchall()}
-        rule_counts = {names[number]: int(rows) for number, rows in conn.execute(
-            "SELECT r, count(*) FROM staged_rows, unnest(_rules) AS t(r) GROUP BY r ORDER BY r"
-        ).fetchall()}
+    days = warehouse.day_range(start, end) if daily else None
+    with warehouse.transaction(conn, clean_table, days):
+        warehouse.ensure_table(
+            conn, "clean", contract.name, contract.columns, contract.partition_column
+        )
+        warehouse.ensure_table(
+            conn, "quarantine", contract.name, held, "delivery_date" if daily else None
+        )
+        conn.execute(
+            "CREATE OR REPLACE TEMP TABLE staged_rows AS "
+            + staged_sql(contract, warehouse.table("raw", contract.name)),
+            params,
+        )
+        warehouse.replace_rows(
+            conn,
+            clean_table,
+            contract.columns,
+            contract.partition_column,
+            start,
+            end,
+            f"SELECT * FROM staged_rows WHERE {QUARANTINE_REASON} IS NULL",
+        )
+        warehouse.replace_rows(
+            conn,
+            quarantine_table,
+            held,
+            "delivery_date" if daily else None,
+            start,
+            end,
+            f"SELECT * FROM staged_rows WHERE {QUARANTINE_REASON} IS NOT NULL",
+        )
+        by_day = {
+            day: (int(kept), int(bad))
+            for day, kept, bad in conn.execute(
+                f"SELECT delivery_date, count(*) FILTER (WHERE {QUARANTINE_REASON} IS NULL), "
+                f"count(*) FILTER (WHERE {QUARANTINE_REASON} IS NOT NULL) FROM staged_rows "
+                f"GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        }
+        rule_counts = {
+            names[number]: int(rows)
+            for number, rows in conn.execute(
+                "SELECT r, count(*) FROM staged_rows, unnest(_rules) AS t(r) GROUP BY r ORDER BY r"
+            ).fetchall()
+        }
         conn.execute("DROP TABLE staged_rows")
-    return CleanCounts(clean_rows=sum(k for k, _ in by_day.values()),
-                       quarantined_rows=sum(q for _, q in by_day.values()),
-                       rule_counts=rule_counts, by_day=by_day)
+    return CleanCounts(
+        clean_rows=sum(k for k, _ in by_day.values()),
+        quarantined_rows=sum(q for _, q in by_day.values()),
+        rule_counts=rule_counts,
+        by_day=by_day,
+    )
 
 
 def rules_by_number(contract: TableContract) -> list[str]:

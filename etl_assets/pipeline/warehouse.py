@@ -11,9 +11,10 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+import duckdb
+
 from etl_assets.pipeline import backends
 from etl_assets.pipeline.tables import Column
-
 
 # DuckDB's buffer limit for the pipeline's connections (ETL_DUCKDB_MEMORY_LIMIT): past it DuckDB
 # spills to disk, so a ten-year backfill runs in the memory of one year. Much lower fails a year's
@@ -22,7 +23,7 @@ MEMORY_LIMIT = "400MB"
 PARTITION_FLUSH_ROWS = 10_000  # rows a partition buffers before they are written (see below)
 
 
-def connection_config(memory_limit: str | None = None) -> dict[str, object]:
+def connection_config(memory_limit: str | None = None) -> backends.ConnectionConfig:
     """The settings every pipeline connection to the warehouse opens with.
 
     Rows are set-based here (every reader orders or aggregates), so DuckDB need not keep their
@@ -34,8 +35,11 @@ def connection_config(memory_limit: str | None = None) -> dict[str, object]:
     out of the 400MB limit (figures: docs/performance.md). Unpartitioned tables, the embedded
     file's, are not affected.
     """
-    return {"memory_limit": memory_limit or MEMORY_LIMIT, "preserve_insertion_order": False,
-            "partitioned_write_flush_threshold": PARTITION_FLUSH_ROWS}
+    return {
+        "memory_limit": memory_limit or MEMORY_LIMIT,
+        "preserve_insertion_order": False,
+        "partitioned_write_flush_threshold": PARTITION_FLUSH_ROWS,
+    }
 
 
 def table(schema: str, name: str) -> str:
@@ -43,9 +47,17 @@ def table(schema: str, name: str) -> str:
     return f"{schema}.{name}"
 
 
+def day_range(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date] | None:
+    """The days (start, end exclusive) as `transaction` takes them: None unless both are given."""
+    return (start, end) if start is not None and end is not None else None
+
+
 @contextmanager
-def transaction(conn, writes: str | None = None,
-                days: tuple[dt.date, dt.date] | None = None) -> Iterator[None]:
+def transaction(
+    conn: duckdb.DuckDBPyConnection,
+    writes: str | None = None,
+    days: tuple[dt.date, dt.date] | None = None,
+) -> Iterator[None]:
     """BEGIN … COMMIT, or ROLLBACK on any error, so a write is whole or absent.
 
     writes: the table the transaction replaces rows of; days: the (start, end exclusive) it
@@ -58,7 +70,7 @@ def transaction(conn, writes: str | None = None,
 
 
 @contextmanager
-def _begun(conn) -> Iterator[None]:
+def _begun(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
     conn.execute("BEGIN TRANSACTION")
     try:
         yield
@@ -68,8 +80,13 @@ def _begun(conn) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-def ensure_table(conn, schema: str, name: str, columns: Iterable[Column],
-                 partition_column: str | None = None) -> None:
+def ensure_table(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    name: str,
+    columns: Iterable[Column],
+    partition_column: str | None = None,
+) -> None:
     """Create the schema and table with the declared column types if they are not there.
 
     partition_column: the column the table's rows are replaced by (a daily table's date). On
@@ -80,19 +97,25 @@ def ensure_table(conn, schema: str, name: str, columns: Iterable[Column],
     """
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     if partition_column and backends.lake_catalog(conn) is not None:
-        exists = conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = $schema AND table_name = $name",
-            {"schema": schema, "name": name}).fetchone()[0]
+        exists = backends.one_row(
+            conn.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND schema_name = $schema AND table_name = $name",
+                {"schema": schema, "name": name},
+            )
+        )[0]
         if not exists:  # altering a table again would conflict with its concurrent writers
             _create(conn, schema, name, columns)
-            conn.execute(f"ALTER TABLE {table(schema, name)} "
-                         f"SET PARTITIONED BY ({partition_column})")
+            conn.execute(
+                f"ALTER TABLE {table(schema, name)} SET PARTITIONED BY ({partition_column})"
+            )
         return
     _create(conn, schema, name, columns)
 
 
-def _create(conn, schema: str, name: str, columns: Iterable[Column]) -> None:
+def _create(
+    conn: duckdb.DuckDBPyConnection, schema: str, name: str, columns: Iterable[Column]
+) -> None:
     declared = ", ".join(f"{c.name} {c.dtype}" for c in columns)
     conn.execute(f"CREATE TABLE IF NOT EXISTS {table(schema, name)} ({declared})")
 
@@ -102,25 +125,36 @@ def range_filter(date_column: str | None) -> str:
     return f" WHERE {date_column} >= $start AND {date_column} < $end" if date_column else ""
 
 
-def range_params(date_column: str | None, start: dt.date | None, end: dt.date | None) -> dict:
+def range_params(
+    date_column: str | None, start: dt.date | None, end: dt.date | None
+) -> dict[str, dt.date | None]:
     return {"start": start, "end": end} if date_column else {}
 
 
-def replace_rows(conn, target: str, columns: Iterable[Column], date_column: str | None,
-                 start: dt.date | None, end: dt.date | None, select_sql: str,
-                 params: dict | None = None) -> int:
+def replace_rows(
+    conn: duckdb.DuckDBPyConnection,
+    target: str,
+    columns: Iterable[Column],
+    date_column: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    select_sql: str,
+    params: dict[str, object] | None = None,
+) -> int:
     """Delete target's rows in the range (all rows without a date column), insert select_sql's.
 
     Call inside `transaction`; returns the rows inserted. Rows go in by column name, so a
     select's column order can never shift values between columns.
     """
     names = ", ".join(c.name for c in columns)
-    conn.execute(f"DELETE FROM {target}{range_filter(date_column)}",
-                 range_params(date_column, start, end))
+    conn.execute(
+        f"DELETE FROM {target}{range_filter(date_column)}", range_params(date_column, start, end)
+    )
     # On DuckLake (a table partitioned by date_column) the rows go in day by day: unsorted, every
     # flush of every thread writes a file for each day it holds, dozens of small files a day
     # where one does (docs/performance.md).
     order = f" ORDER BY {date_column}" if date_column and backends.lake_catalog(conn) else ""
-    inserted = conn.execute(f"INSERT INTO {target} BY NAME SELECT {names} FROM ({select_sql})"
-                            f"{order}", params or {}).fetchone()
+    inserted = conn.execute(
+        f"INSERT INTO {target} BY NAME SELECT {names} FROM ({select_sql}){order}", params or {}
+    ).fetchone()
     return int(inserted[0]) if inserted else 0

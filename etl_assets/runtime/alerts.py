@@ -50,7 +50,9 @@ class AlertSink(dg.ConfigurableResource):
 
     log_path: str = str(default("alert_log"))  # build_resources makes it absolute, in the project
     webhook_url: str | None = None
-    ui_base_url: str = str(default("ui_base_url"))  # where people open the Dagster UI, for run links
+    ui_base_url: str = str(
+        default("ui_base_url")
+    )  # where people open the Dagster UI, for run links
     webhook_timeout_seconds: float = 5.0
     webhook_retry_seconds: float = 30.0  # the first wait before trying again; it doubles
     webhook_retry_max_seconds: float = 1800.0
@@ -114,8 +116,9 @@ class AlertSink(dg.ConfigurableResource):
             self._append(record)
         return record
 
-    def retry_undelivered(self, now: dt.datetime | None = None,
-                          limit: int = RETRIES_PER_TICK) -> dict[str, list[dict]]:
+    def retry_undelivered(
+        self, now: dt.datetime | None = None, limit: int = RETRIES_PER_TICK
+    ) -> dict[str, list[dict]]:
         """Post again each alert the webhook has not taken whose wait is over (at most `limit`).
 
         Returns the alerts "delivered" now, those "failed" again, and those "expired": older
@@ -128,7 +131,7 @@ class AlertSink(dg.ConfigurableResource):
         if not self.webhook_url:
             return outcome
         with self._locked(".retry.lock"):
-            due = []
+            due: list[dict] = []
             for record in self.alerts():
                 if record["webhook_delivered"] is not False or record.get("webhook_expired"):
                     continue
@@ -136,23 +139,39 @@ class AlertSink(dg.ConfigurableResource):
                 if now - created > dt.timedelta(hours=self.webhook_expiry_hours):
                     outcome["expired"].append(record)
                     continue
-                last = dt.datetime.fromisoformat(record.get("last_attempt_at")
-                                                 or record["created_at"])
-                wait = min(self.webhook_retry_seconds * 2 ** (record["webhook_attempts"] - 1),
-                           self.webhook_retry_max_seconds)
+                last = dt.datetime.fromisoformat(
+                    record.get("last_attempt_at") or record["created_at"]
+                )
+                wait = min(
+                    self.webhook_retry_seconds * 2 ** (record["webhook_attempts"] - 1),
+                    self.webhook_retry_max_seconds,
+                )
                 if now - last >= dt.timedelta(seconds=wait) and len(due) < limit:
                     due.append(record)
-            lines = [{"dedup_key": r["dedup_key"], "delivery": "expired",
-                      "attempt": r["webhook_attempts"], "at": now.isoformat(timespec="seconds"),
-                      "error": r["webhook_error"]} for r in outcome["expired"]]
+            lines = [
+                {
+                    "dedup_key": r["dedup_key"],
+                    "delivery": "expired",
+                    "attempt": r["webhook_attempts"],
+                    "at": now.isoformat(timespec="seconds"),
+                    "error": r["webhook_error"],
+                }
+                for r in outcome["expired"]
+            ]
             for record in due:
                 error = self._post(record)
-                lines.append({"dedup_key": record["dedup_key"],
-                              "delivery": "failed" if error else "delivered",
-                              "attempt": record["webhook_attempts"] + 1,
-                              "at": now.isoformat(timespec="seconds"), "error": error})
+                lines.append(
+                    {
+                        "dedup_key": record["dedup_key"],
+                        "delivery": "failed" if error else "delivered",
+                        "attempt": record["webhook_attempts"] + 1,
+                        "at": now.isoformat(timespec="seconds"),
+                        "error": error,
+                    }
+                )
                 outcome["failed" if error else "delivered"].append(
-                    {**record, "webhook_error": error})
+                    {**record, "webhook_error": error}
+                )
             with self._locked():
                 for line in lines:
                     self._append(line)
@@ -184,13 +203,18 @@ class AlertSink(dg.ConfigurableResource):
         second copy of an alert whose answer was lost.
         """
         url = self.webhook_url
+        if not url:
+            return "no webhook is set"
         try:
             check_webhook_url(url)
         except ValueError as error:
             return str(error)
         request = urllib.request.Request(
-            url, data=json.dumps(slack_message(record)).encode(), method="POST",
-            headers={"Content-Type": "application/json", "Idempotency-Key": record["dedup_key"]})
+            url,
+            data=json.dumps(slack_message(record)).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Idempotency-Key": record["dedup_key"]},
+        )
         try:
             # urlopen raises HTTPError (an OSError) for any answer outside 2xx.
             with urllib.request.urlopen(request, timeout=self.webhook_timeout_seconds):
@@ -204,8 +228,12 @@ class AlertSink(dg.ConfigurableResource):
 def redact(text: str, url: str) -> str:
     """The text with the webhook URL, and its secret path and query, left out."""
     parts = urllib.parse.urlsplit(url)
-    for secret in (url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.query,
-                   parts.netloc if "@" in parts.netloc else ""):
+    for secret in (
+        url,
+        parts.path + (f"?{parts.query}" if parts.query else ""),
+        parts.query,
+        parts.netloc if "@" in parts.netloc else "",
+    ):
         if secret and secret != "/":
             text = text.replace(secret, "<webhook>")
     return text
@@ -217,6 +245,7 @@ def _now() -> dt.datetime:
 
 def slack_message(record: dict) -> dict:
     """A Slack incoming-webhook body (mrkdwn text) for a logged alert."""
+
     def esc(text: str) -> str:
         return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import cast
 
 import dagster as dg
 
@@ -93,7 +94,10 @@ def plan_checks_once() -> None:
     Applies to runs created in this process (`etl-assets run`); runs the daemon creates are
     planned by Dagster as it is.
     """
-    dg.DagsterRun.get_resolved_partitions_subset_for_events = _planned_subset_of_own_partitions
+    # Replacing a method of Dagster's own class, on purpose: the one such patch, pinned by a test.
+    dg.DagsterRun.get_resolved_partitions_subset_for_events = (  # type: ignore[method-assign]
+        _planned_subset_of_own_partitions  # type: ignore[assignment]
+    )
 
 
 def reuse_connections(instance: dg.DagsterInstance) -> None:
@@ -129,18 +133,25 @@ class _ScopedExecutor(dg.Executor):
             yield from self._inner.execute(plan_context, execution_plan)
 
 
-def executor_within(executor_def: dg.ExecutorDefinition, scope: RunScope
-                    ) -> dg.ExecutorDefinition:
+def executor_within(executor_def: dg.ExecutorDefinition, scope: RunScope) -> dg.ExecutorDefinition:
     """The executor, each of whose runs executes its steps inside scope(run, log): in the run's
     own process, whether the daemon launched it or `execute_job` (not `execute_in_process`,
     which brings its own executor). Configure it after (`.configured`), as the executor itself."""
-    def create(init_context: dg.InitExecutorContext) -> dg.Executor:
-        return _ScopedExecutor(executor_def.executor_creation_fn(init_context), scope)
 
-    return dg.ExecutorDefinition(name=executor_def.name, config_schema=executor_def.config_schema,
-                                 requirements=executor_def.get_requirements,
-                                 executor_creation_fn=create,
-                                 description=executor_def.description)
+    creation_fn = executor_def.executor_creation_fn
+    assert creation_fn is not None, f"executor {executor_def.name} has no creation function"
+
+    def create(init_context: dg.InitExecutorContext) -> dg.Executor:
+        return _ScopedExecutor(creation_fn(init_context), scope)
+
+    return dg.ExecutorDefinition(
+        name=executor_def.name,
+        # the executor's own schema object, handed back as it is (typed as the raw forms only)
+        config_schema=executor_def.config_schema,  # type: ignore[arg-type]
+        requirements=executor_def.get_requirements,
+        executor_creation_fn=create,
+        description=executor_def.description,
+    )
 
 
 def duckdb_io_manager(factory, db_client):
@@ -148,17 +159,25 @@ def duckdb_io_manager(factory, db_client):
     i.e. another way to connect: DbIOManager has no public name in 1.13."""
     from dagster._core.storage.db_io_manager import DbIOManager
 
-    return DbIOManager(db_client=db_client, database=factory.database, schema=factory.schema_,
-                       type_handlers=factory.type_handlers(),
-                       default_load_type=factory.default_load_type(),
-                       io_manager_name="DuckDBIOManager")
+    return DbIOManager(
+        db_client=db_client,
+        database=factory.database,
+        schema=factory.schema_,
+        type_handlers=factory.type_handlers(),
+        default_load_type=factory.default_load_type(),
+        io_manager_name="DuckDBIOManager",
+    )
 
 
 # --- reading what a run did ----------------------------------------------------------------
 
-def run_events(instance: dg.DagsterInstance, run_id: str,
-               of_type: dg.DagsterEventType | set[dg.DagsterEventType],
-               cursor: str | None = None) -> tuple[list[dg.EventLogEntry], str | None]:
+
+def run_events(
+    instance: dg.DagsterInstance,
+    run_id: str,
+    of_type: dg.DagsterEventType | set[dg.DagsterEventType],
+    cursor: str | None = None,
+) -> tuple[list[dg.EventLogEntry], str | None]:
     """The run's events of these types after the cursor, oldest first, and the next cursor."""
     connection = instance.get_records_for_run(run_id, cursor=cursor, of_type=of_type)
     return [r.event_log_entry for r in connection.records], connection.cursor
@@ -168,6 +187,8 @@ def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     """The process that executes the run's steps, from the engine event that names its pid."""
     entries, _ = run_events(instance, run_id, dg.DagsterEventType.ENGINE_EVENT)
     for entry in entries:
+        if entry.dagster_event is None:
+            continue
         pid = getattr(entry.dagster_event.event_specific_data, "metadata", {}).get("pid")
         if pid is not None:
             return int(pid.value)
@@ -178,12 +199,14 @@ def celery_step_workers(instance: dg.DagsterInstance, run_id: str) -> list[tuple
     """(step, worker) each time a Celery worker began one of the run's steps, oldest first: the
     engine event dagster-celery reports as a task starts."""
     entries, _ = run_events(instance, run_id, dg.DagsterEventType.ENGINE_EVENT)
-    began = []
+    began: list[tuple[str, str]] = []
     for entry in entries:
-        worker = getattr(entry.dagster_event.event_specific_data, "metadata", {}).get(
-            "Celery worker")
-        if worker is not None and entry.dagster_event.step_key:
-            began.append((entry.dagster_event.step_key, str(worker.value)))
+        event = entry.dagster_event
+        if event is None:
+            continue
+        worker = getattr(event.event_specific_data, "metadata", {}).get("Celery worker")
+        if worker is not None and event.step_key:
+            began.append((event.step_key, str(worker.value)))
     return began
 
 
@@ -197,25 +220,32 @@ def latest_check_evaluation(instance: dg.DagsterInstance, key: dg.AssetCheckKey)
         return None, None, "never"
     event = record.event and record.event.dagster_event
     if event is not None and event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-        return event.event_specific_data, record.event, record.status.value.lower()
+        evaluation = cast(dg.AssetCheckEvaluation, event.event_specific_data)
+        return evaluation, record.event, record.status.value.lower()
     return None, None, record.status.value.lower()
 
 
 def check_evaluations(events: Iterable[dg.DagsterEvent]) -> list[dg.AssetCheckEvaluation]:
     """The check evaluations among a run's events (an in-process result's `all_events`)."""
-    return [e.event_specific_data for e in events
-            if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    return [
+        cast(dg.AssetCheckEvaluation, e.event_specific_data)
+        for e in events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
 
 
-def check_keys(definitions: dg.Definitions, job_name: str | None = None
-               ) -> list[dg.AssetCheckKey]:
+def check_keys(definitions: dg.Definitions, job_name: str | None = None) -> list[dg.AssetCheckKey]:
     """Every check of the definitions, or of one of their jobs, in a stable order."""
-    graph = (definitions.resolve_job_def(job_name).asset_layer.asset_graph if job_name
-             else definitions.resolve_asset_graph())
+    graph = (
+        definitions.resolve_job_def(job_name).asset_layer.asset_graph
+        if job_name
+        else definitions.resolve_asset_graph()
+    )
     return sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
 
 
 # --- abandoned runs ------------------------------------------------------------------------
+
 
 def fail_run(instance: dg.DagsterInstance, run: dg.DagsterRun, message: str) -> None:
     """Record a run whose process is gone as failed, so nothing waits on it."""
@@ -225,8 +255,10 @@ def fail_run(instance: dg.DagsterInstance, run: dg.DagsterRun, message: str) -> 
 def free_pool_slots(instance: dg.DagsterInstance, run_id: str) -> int:
     """Free every pool slot the run holds; how many it held."""
     storage = instance.event_log_storage
-    held = sum(slot.run_id == run_id
-               for key in storage.get_concurrency_keys()
-               for slot in storage.get_concurrency_info(key).claimed_slots)
+    held = sum(
+        slot.run_id == run_id
+        for key in storage.get_concurrency_keys()
+        for slot in storage.get_concurrency_info(key).claimed_slots
+    )
     storage.free_concurrency_slots_for_run(run_id)
     return held

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 import dagster as dg
 import yaml
 
-from etl_assets.runtime import dagster_adapter
 from etl_assets.pipeline import backends
+from etl_assets.runtime import dagster_adapter
 from etl_assets.runtime.settings import Settings
 
 
@@ -44,7 +44,8 @@ def build_executor(settings: Settings) -> dg.ExecutorDefinition:
     warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
 
     return dagster_adapter.executor_within(celery_executor, scope).configured(
-        celery_settings(settings), name="celery")
+        celery_settings(settings), name="celery"
+    )
 
 
 def celery_settings(settings: Settings) -> dict:
@@ -63,18 +64,20 @@ def run_days(tags: Mapping[str, str]) -> tuple[dt.date, dt.date] | None:
         day = dt.date.fromisoformat(tags[dagster_adapter.PARTITION_TAG])
         return day, day
     if dagster_adapter.RANGE_START_TAG in tags:
-        return (dt.date.fromisoformat(tags[dagster_adapter.RANGE_START_TAG]),
-                dt.date.fromisoformat(tags[dagster_adapter.RANGE_END_TAG]))
+        return (
+            dt.date.fromisoformat(tags[dagster_adapter.RANGE_START_TAG]),
+            dt.date.fromisoformat(tags[dagster_adapter.RANGE_END_TAG]),
+        )
     return None
 
 
 @contextmanager
-def run_scope(settings: Settings, run: dg.DagsterRun, say: Callable[[str], None]
-              ) -> Iterator[None]:
+def run_scope(settings: Settings, run: dg.DagsterRun, say: Callable[[str], None]) -> Iterator[None]:
     """What a run executes inside: its days held (nothing for a run of no day), and its events
     stored in batches, as `etl-assets run` stores them, when the daemon launched it."""
     days = run_days(run.tags)
-    with dagster_adapter.batched_event_writes(), (
-            days_held(settings, *days, say) if days is not None else contextlib.nullcontext()):
+    with (
+        dagster_adapter.batched_event_writes(),
+        days_held(settings, *days, say) if days is not None else contextlib.nullcontext(),
+    ):
         yield
-

@@ -34,9 +34,12 @@ from etl_assets.runtime.settings import (
 # pool, limited to 1 in .dagster_home/dagster.yaml, so overlapping runs queue for it.
 WAREHOUSE_POOL = "warehouse"
 
+
 def lake_of(catalog: str | None, data_path: str | None) -> backends.Lake | None:
     """The DuckLake a warehouse setting names, or None for the DuckDB file."""
-    return backends.Lake(catalog, data_path or str(default("ducklake_data_path"))) if catalog else None
+    return (
+        backends.Lake(catalog, data_path or str(default("ducklake_data_path"))) if catalog else None
+    )
 
 
 class WarehouseResource(DuckDBResource):
@@ -115,8 +118,10 @@ class LandingZone(dg.ConfigurableResource):
     @property
     def manifests_required(self) -> bool:
         if self.manifest_policy not in MANIFEST_POLICIES:
-            raise ValueError(f"ETL_MANIFEST_POLICY must be one of {MANIFEST_POLICIES}, "
-                             f"not {self.manifest_policy!r}")
+            raise ValueError(
+                f"ETL_MANIFEST_POLICY must be one of {MANIFEST_POLICIES}, "
+                f"not {self.manifest_policy!r}"
+            )
         return self.manifest_policy == "require"
 
 
@@ -147,7 +152,8 @@ def build_alert_sink(settings: Settings) -> AlertSink:
     """The sink of the alert log, the webhook and the UI's address."""
     return AlertSink(
         log_path=configured(settings, "alert_log"),
-        webhook_url=configured(settings, "alert_webhook_url") if settings.alert_webhook_url
+        webhook_url=configured(settings, "alert_webhook_url")
+        if settings.alert_webhook_url
         else None,
         ui_base_url=configured(settings, "ui_base_url"),
     )
@@ -159,16 +165,26 @@ def build_resources(settings: Settings) -> dict[str, object]:
     where = {  # the same for the assets' writes and for reading a table into pandas
         "database": configured(settings, "warehouse_path"),
         "ducklake_catalog": configured(settings, "ducklake_catalog") if lake else None,
-        "ducklake_data_path": configured(settings, "ducklake_data_path")}
-    quality = {name: (dg.EnvVar.int(variable) if (variable := settings.given(name))
-                      else getattr(settings, name))
-               for name in ("quarantine_limit_percent", "volume_tolerance_percent")}
+        "ducklake_data_path": configured(settings, "ducklake_data_path"),
+    }
+    quality = {
+        name: (
+            dg.EnvVar.int(variable)
+            if (variable := settings.given(name))
+            else getattr(settings, name)
+        )
+        for name in ("quarantine_limit_percent", "volume_tolerance_percent")
+    }
     return {
-        "io_manager": WarehouseIOManager(**where),
+        "io_manager": WarehouseIOManager(**where),  # type: ignore[arg-type]  # str | EnvVar | None
         "warehouse": WarehouseResource(
-            **where, connection_config=connection_config(settings.duckdb_memory_limit)),
-        "landing": LandingZone(path=configured(settings, "landing_dir"),
-                               manifest_policy=configured(settings, "manifest_policy")),
+            **where,  # type: ignore[arg-type]  # str | EnvVar | None, as each field takes
+            connection_config=connection_config(settings.duckdb_memory_limit),
+        ),
+        "landing": LandingZone(
+            path=configured(settings, "landing_dir"),
+            manifest_policy=configured(settings, "manifest_policy"),
+        ),
         "alerts": build_alert_sink(settings),
         "quality": QualityPolicy(**quality),
     }

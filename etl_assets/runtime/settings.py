@@ -21,6 +21,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from etl_assets.pipeline import backends
 from etl_assets.pipeline.extract import MANIFEST_POLICIES
@@ -35,49 +36,67 @@ QUARANTINE_LIMIT_PERCENT = 5  # a day with more quarantined rows fails its check
 VOLUME_TOLERANCE_PERCENT = 25  # a day this far from its weekday's median warns
 
 
-def _setting(variable: str, default: object, what: str) -> dataclasses.Field:
-    """A field read from `variable`; `default` as the docs' configuration table shows it."""
-    return field(metadata={"variable": variable, "default": default, "what": what})
+def _setting(variable: str, default: object, what: str, secret: bool = False) -> Any:
+    """A field read from `variable`, with no default of its own (from_env gives every value);
+    `default` as the docs' configuration table shows it. Typed Any, as dataclasses.field is."""
+    metadata = {"variable": variable, "default": default, "what": what}
+    return field(repr=not secret, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every setting, typed; paths absolute. Build it with `Settings.from_env()`."""
 
-    project_dir: Path = _setting(PROJECT_DIR_VAR, "the source checkout",
-                                 "the folder relative paths are in")
-    warehouse_path: str = _setting("ETL_WAREHOUSE_PATH", "data/warehouse.duckdb",
-                                   "the DuckDB warehouse file")
-    landing_dir: Path = _setting("ETL_LANDING_DIR", "data/landing",
-                                 "where the feed delivers files")
-    ducklake_catalog: str | None = _setting("ETL_DUCKLAKE_CATALOG", None,
-                                            "the DuckLake catalog, instead of the DuckDB file")
-    ducklake_data_path: Path = _setting("ETL_DUCKLAKE_DATA_PATH", "data/lake",
-                                        "where DuckLake writes its Parquet files")
-    celery_broker: str | None = field(
-        repr=False, metadata={"variable": "ETL_CELERY_BROKER", "default": None,
-                              "what": "a Redis URL: steps go to Celery workers"})
-    celery_settings: Path = _setting("ETL_CELERY_SETTINGS", "etl_assets/runtime/celery.yaml",
-                                     "the Celery settings the runs and workers read")
-    manifest_policy: str = _setting("ETL_MANIFEST_POLICY", "warn",
-                                    "a file without its manifest: warn, or require")
-    duckdb_memory_limit: str = _setting("ETL_DUCKDB_MEMORY_LIMIT", MEMORY_LIMIT,
-                                        "DuckDB's buffer limit")
+    project_dir: Path = _setting(
+        PROJECT_DIR_VAR, "the source checkout", "the folder relative paths are in"
+    )
+    warehouse_path: str = _setting(
+        "ETL_WAREHOUSE_PATH", "data/warehouse.duckdb", "the DuckDB warehouse file"
+    )
+    landing_dir: Path = _setting("ETL_LANDING_DIR", "data/landing", "where the feed delivers files")
+    ducklake_catalog: str | None = _setting(
+        "ETL_DUCKLAKE_CATALOG", None, "the DuckLake catalog, instead of the DuckDB file"
+    )
+    ducklake_data_path: Path = _setting(
+        "ETL_DUCKLAKE_DATA_PATH", "data/lake", "where DuckLake writes its Parquet files"
+    )
+    celery_broker: str | None = _setting(
+        "ETL_CELERY_BROKER", None, "a Redis URL: steps go to Celery workers", secret=True
+    )
+    celery_settings: Path = _setting(
+        "ETL_CELERY_SETTINGS",
+        "etl_assets/runtime/celery.yaml",
+        "the Celery settings the runs and workers read",
+    )
+    manifest_policy: str = _setting(
+        "ETL_MANIFEST_POLICY", "warn", "a file without its manifest: warn, or require"
+    )
+    duckdb_memory_limit: str = _setting(
+        "ETL_DUCKDB_MEMORY_LIMIT", MEMORY_LIMIT, "DuckDB's buffer limit"
+    )
     dagster_home: Path = _setting("DAGSTER_HOME", ".dagster_home", "Dagster's instance")
     last_day: str = _setting("ETL_LAST_DAY", "2013-12-31", "the last daily partition, or open")
     sensor_interval_seconds: int | None = _setting(
-        "ETL_SENSOR_INTERVAL_SECONDS", None, "how often the sensors tick, all at once")
+        "ETL_SENSOR_INTERVAL_SECONDS", None, "how often the sensors tick, all at once"
+    )
     ingest_cron: str = _setting("ETL_INGEST_CRON", "0 6 * * *", "when the daily ingest ticks")
     alert_log: Path = _setting("ETL_ALERT_LOG", "data/alerts.jsonl", "every alert, as JSON lines")
-    alert_webhook_url: str | None = field(
-        repr=False, metadata={"variable": "ETL_ALERT_WEBHOOK_URL", "default": None,
-                              "what": "where each alert is also posted"})
-    ui_base_url: str = _setting("ETL_UI_BASE_URL", "http://127.0.0.1:3000",
-                                "where people open the UI")
-    quarantine_limit_percent: int = _setting("ETL_QUARANTINE_LIMIT_PERCENT", QUARANTINE_LIMIT_PERCENT,
-                                             "the quarantined share that fails a day")
-    volume_tolerance_percent: int = _setting("ETL_VOLUME_TOLERANCE_PERCENT", VOLUME_TOLERANCE_PERCENT,
-                                             "how far off its weekday's median a day warns")
+    alert_webhook_url: str | None = _setting(
+        "ETL_ALERT_WEBHOOK_URL", None, "where each alert is also posted", secret=True
+    )
+    ui_base_url: str = _setting(
+        "ETL_UI_BASE_URL", "http://127.0.0.1:3000", "where people open the UI"
+    )
+    quarantine_limit_percent: int = _setting(
+        "ETL_QUARANTINE_LIMIT_PERCENT",
+        QUARANTINE_LIMIT_PERCENT,
+        "the quarantined share that fails a day",
+    )
+    volume_tolerance_percent: int = _setting(
+        "ETL_VOLUME_TOLERANCE_PERCENT",
+        VOLUME_TOLERANCE_PERCENT,
+        "how far off its weekday's median a day warns",
+    )
     # The settings the environment gave verbatim (variable names): the resources show them in
     # the UI as environment variables, never as values (a URL or a password stays out of it).
     from_environment: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
@@ -120,21 +139,29 @@ class Settings:
             duckdb_memory_limit=text("duckdb_memory_limit"),
             dagster_home=path("dagster_home"),
             last_day=last_day(text("last_day")),
-            sensor_interval_seconds=(whole("sensor_interval_seconds", raw(
-                "sensor_interval_seconds"), least=1) if raw("sensor_interval_seconds") else None),
+            sensor_interval_seconds=(
+                whole("sensor_interval_seconds", raw("sensor_interval_seconds"), least=1)
+                if raw("sensor_interval_seconds")
+                else None
+            ),
             ingest_cron=text("ingest_cron"),
             alert_log=path("alert_log"),
             alert_webhook_url=webhook,
             ui_base_url=text("ui_base_url"),
-            quarantine_limit_percent=whole("quarantine_limit_percent",
-                                           text("quarantine_limit_percent"), least=0, most=100),
-            volume_tolerance_percent=whole("volume_tolerance_percent",
-                                           text("volume_tolerance_percent"), least=0),
+            quarantine_limit_percent=whole(
+                "quarantine_limit_percent", text("quarantine_limit_percent"), least=0, most=100
+            ),
+            volume_tolerance_percent=whole(
+                "volume_tolerance_percent", text("volume_tolerance_percent"), least=0
+            ),
         )
         if environ is not None:  # another environment's variables mean nothing to this process
             return settings
-        given = {f.name for f in settings_fields() if raw(f.name) is not None
-                 and str(getattr(settings, f.name)) == raw(f.name)}
+        given = {
+            f.name
+            for f in settings_fields()
+            if raw(f.name) is not None and str(getattr(settings, f.name)) == raw(f.name)
+        }
         return dataclasses.replace(settings, from_environment=frozenset(given))
 
     @property
@@ -189,7 +216,8 @@ def project_folder(named: str | None) -> Path:
     raise ValueError(
         f"etl_assets is installed outside its project ({checkout}), so a relative path has "
         f"nothing to be relative to: set {PROJECT_DIR_VAR} to an absolute folder, or give the "
-        f"path as absolute")
+        f"path as absolute"
+    )
 
 
 def inside(project: Path, path: str | os.PathLike) -> Path:
@@ -205,8 +233,12 @@ def choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 def whole(name: str, value: str | None, least: int, most: int | None = None) -> int:
-    if value is None or not value.isdigit() or int(value) < least or (
-            most is not None and int(value) > most):
+    if (
+        value is None
+        or not value.isdigit()
+        or int(value) < least
+        or (most is not None and int(value) > most)
+    ):
         limits = f"at least {least}" + (f" and at most {most}" if most is not None else "")
         raise ValueError(f"{variable(name)} must be a whole number, {limits}, not {value!r}")
     return int(value)
@@ -219,8 +251,9 @@ def last_day(value: str) -> str:
     try:
         day = dt.date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"ETL_LAST_DAY must be a date (YYYY-MM-DD) or '{OPEN}', "
-                         f"not {value!r}") from None
+        raise ValueError(
+            f"ETL_LAST_DAY must be a date (YYYY-MM-DD) or '{OPEN}', not {value!r}"
+        ) from None
     if day < dt.date.fromisoformat(FIRST_DAY):
         raise ValueError(f"ETL_LAST_DAY {value} is before the first day {FIRST_DAY}")
     return value
@@ -230,8 +263,12 @@ def check_webhook_url(url: str) -> None:
     """Only an http(s) URL with a host; the message names what is wrong, never the URL."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"ETL_ALERT_WEBHOOK_URL must be an http:// or https:// URL with a "
-                         f"host, not a {parts.scheme or 'scheme-less'} URL")
+        raise ValueError(
+            f"ETL_ALERT_WEBHOOK_URL must be an http:// or https:// URL with a "
+            f"host, not a {parts.scheme or 'scheme-less'} URL"
+        )
     if parts.username is not None or parts.password is not None:  # urllib would echo them
-        raise ValueError("ETL_ALERT_WEBHOOK_URL must not carry a user or password "
-                         "(user:password@host): put the secret in the URL's path or query")
+        raise ValueError(
+            "ETL_ALERT_WEBHOOK_URL must not carry a user or password "
+            "(user:password@host): put the secret in the URL's path or query"
+        )

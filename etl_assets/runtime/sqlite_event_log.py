@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,8 +56,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         return {"dagster_home": dg.StringSource}
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None,
-                          config_value: dict[str, Any]) -> BatchedSqliteEventLogStorage:
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+    ) -> BatchedSqliteEventLogStorage:
         return cls(inst_data=inst_data, **config_value)
 
     def register_instance(self, instance: dg.DagsterInstance) -> None:
@@ -66,15 +67,18 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         if os.path.abspath(instance.root_directory) != self.dagster_home:
             raise dg.DagsterInvariantViolationError(
                 f"the event log of the instance in {instance.root_directory} is configured in "
-                f"DAGSTER_HOME={self.dagster_home}: set DAGSTER_HOME to the instance's folder")
+                f"DAGSTER_HOME={self.dagster_home}: set DAGSTER_HOME to the instance's folder"
+            )
         super().register_instance(instance)
 
     # --- engines ---------------------------------------------------------------------------
 
     def _engine(self, shard: str) -> Engine:
         engine = self._engines.pop(shard, None) or create_engine(
-            self.conn_string_for_shard(shard), poolclass=NullPool,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+            self.conn_string_for_shard(shard),
+            poolclass=NullPool,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        )
         self._engines[shard] = engine  # the most recently used last
         while len(self._engines) > ENGINES_KEPT:
             self._engines.popitem(last=False)[1].dispose()
@@ -106,8 +110,12 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     def store_event_batch(self, events: Sequence[dg.EventLogEntry]) -> None:
         kinds = {e.dagster_event_type for e in events}
-        if (not events or len(kinds) != 1 or not kinds <= BATCHED
-                or len({e.run_id for e in events}) != 1):
+        if (
+            not events
+            or len(kinds) != 1
+            or not kinds <= BATCHED
+            or len({e.run_id for e in events}) != 1
+        ):
             super().store_event_batch(events)  # event by event, as Dagster stores them
             return
         rows = [self._event_to_row(event) for event in events]
@@ -116,10 +124,18 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         # Mirrored into the index shard, where each event's id is the index's own (as in
         # SqliteEventLogStorage.store_event): its tags and its asset's latest event refer to it.
         with self.index_transaction() as conn:
-            ids = [conn.execute(SqlEventLogStorageTable.insert().values(**row))
-                   .inserted_primary_key[0] for row in rows]
+            ids = [self._inserted_id(conn, row) for row in rows]
             self._store_asset_event_tags(conn, events, ids)
-            latest = {event.dagster_event.asset_key: (event, event_id)
-                      for event, event_id in zip(events, ids)}
+            latest = {
+                event.dagster_event and event.dagster_event.asset_key: (event, event_id)
+                for event, event_id in zip(events, ids, strict=True)
+            }
             for event, event_id in latest.values():  # each event's write would end here too
                 self._store_asset_event(conn, event, event_id)
+
+    @staticmethod
+    def _inserted_id(conn: Any, row: dict[str, Any]) -> int:
+        """Insert one event row into the index shard; its id there."""
+        key = conn.execute(SqlEventLogStorageTable.insert().values(**row)).inserted_primary_key
+        assert key is not None, "the index shard gave the event no id"
+        return int(key[0])

@@ -51,26 +51,46 @@ def states(tmp_path_factory, landed_days):
 
 @pytest.mark.parametrize("layer", list(LAYERS))
 def test_a_run_killed_while_writing_a_layer_leaves_each_table_old_or_new(
-        layer, states, tmp_path, landed_days, monkeypatch):
+    layer, states, tmp_path, landed_days, monkeypatch
+):
     before, old, new = states
     deployment = Deployment(tmp_path, landed_days, monkeypatch)
     shutil.copy(before, deployment.warehouse)
     redeliver_jan2(deployment.landing)
     signal_file = tmp_path / "writing"
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"),
-           "ETL_PROJECT_DIR": str(tmp_path), "ETL_LANDING_DIR": str(deployment.landing),
-           "ETL_WAREHOUSE_PATH": deployment.warehouse}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "ETL_PROJECT_DIR": str(tmp_path),
+        "ETL_LANDING_DIR": str(deployment.landing),
+        "ETL_WAREHOUSE_PATH": deployment.warehouse,
+    }
     (tmp_path / "home").mkdir()
     log = tmp_path / "child.log"
     with open(log, "w") as out:
         child = subprocess.Popen(
-            [sys.executable, "-m", "etl_assets_tests.crash_child", layer, str(signal_file),
-             str(JAN2), str(JAN2)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "etl_assets_tests.crash_child",
+                layer,
+                str(signal_file),
+                str(JAN2),
+                str(JAN2),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        wait_for(f"the run to reach its {layer} write",
-                 lambda: signal_file.exists() or child.poll() is not None, timeout=180,
-                 every=0.1)
+        wait_for(
+            f"the run to reach its {layer} write",
+            lambda: signal_file.exists() or child.poll() is not None,
+            timeout=180,
+            every=0.1,
+        )
         assert child.poll() is None, log.read_text()
         stopped_in = signal_file.read_text().split(",")
     finally:
@@ -94,8 +114,9 @@ def test_a_run_killed_while_writing_a_layer_leaves_each_table_old_or_new(
     assert checksums(deployment.warehouse) == new
 
 
-def test_materializing_a_day_three_times_gives_identical_tables(states, tmp_path, landed_days,
-                                                                monkeypatch):
+def test_materializing_a_day_three_times_gives_identical_tables(
+    states, tmp_path, landed_days, monkeypatch
+):
     before, _old, _new = states
     deployment = Deployment(tmp_path, landed_days, monkeypatch)
     shutil.copy(before, deployment.warehouse)

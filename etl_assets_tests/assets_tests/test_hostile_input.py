@@ -17,17 +17,18 @@ import duckdb
 import pandas as pd
 import pytest
 
-from etl_assets.runtime.alerts import AlertSink
+from etl_assets.automation.sensors import build_landing_zone_sensor
 from etl_assets.operations.instance import instance_at
 from etl_assets.pipeline import deliveries
 from etl_assets.pipeline.landing import daily_file, days, deliver, manifest_file
 from etl_assets.pipeline.marts import MARTS
+from etl_assets.runtime.alerts import AlertSink
 from etl_assets.runtime.resources import LandingZone, WarehouseResource
-from etl_assets.automation.sensors import build_landing_zone_sensor
 from etl_assets_tests.conftest import FIRST_DAYS, LOAD_COLUMNS, checksums
 
 JAN2 = dt.date(2013, 1, 2)
 REPO = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture
 def deployment(loaded_copy):
@@ -46,11 +47,13 @@ def flights_frame(deployment) -> pd.DataFrame:
 def redeliver(path: Path, data: bytes, rows: int) -> None:
     """Bytes delivered with a manifest that describes them."""
     path.write_bytes(data)
-    manifest_file(path).write_text(json.dumps(
-        {"file": path.name, "rows": rows, "sha256": hashlib.sha256(data).hexdigest()}))
+    manifest_file(path).write_text(
+        json.dumps({"file": path.name, "rows": rows, "sha256": hashlib.sha256(data).hexdigest()})
+    )
 
 
 # --- files that cannot be loaded: the day is held back, nothing changes ---------------------
+
 
 def empty(d):
     flights_file(d).write_bytes(b"")
@@ -70,7 +73,7 @@ def random_bytes(d):
 
 def truncated(d):
     data = flights_file(d).read_bytes()
-    flights_file(d).write_bytes(data[:len(data) * 2 // 3])
+    flights_file(d).write_bytes(data[: len(data) * 2 // 3])
 
 
 def link_out_of_the_zone(d):
@@ -100,19 +103,24 @@ def missing(d):
     flights_file(d).unlink()
 
 
-@pytest.mark.parametrize("defect, message", [
-    (empty, "file is empty (not even a header)"),
-    (latin1, "not a readable UTF-8 CSV file"),
-    (weather_header, "header does not match the flights feed; missing columns"),
-    (random_bytes, "not a readable UTF-8 CSV file"),
-    (truncated, "rows, but its manifest says 943"),
-    (link_out_of_the_zone, "a symbolic link; a delivery must be a regular file"),
-    (folder_named_like_the_file, "not a regular file"),
-    (unreadable, "cannot be read (permission denied)"),
-    (missing, "1 flights file(s) missing from the landing zone"),
-], ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize(
+    ("defect", "message"),
+    [
+        (empty, "file is empty (not even a header)"),
+        (latin1, "not a readable UTF-8 CSV file"),
+        (weather_header, "header does not match the flights feed; missing columns"),
+        (random_bytes, "not a readable UTF-8 CSV file"),
+        (truncated, "rows, but its manifest says 943"),
+        (link_out_of_the_zone, "a symbolic link; a delivery must be a regular file"),
+        (folder_named_like_the_file, "not a regular file"),
+        (unreadable, "cannot be read (permission denied)"),
+        (missing, "1 flights file(s) missing from the landing zone"),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
 def test_a_file_that_cannot_be_loaded_is_refused_by_name_and_nothing_changes(
-        deployment, defect, message, monkeypatch):
+    deployment, defect, message, monkeypatch
+):
     before = checksums(deployment.warehouse)
     if defect is unreadable:
         defect(deployment, monkeypatch)
@@ -129,6 +137,7 @@ def test_a_file_that_cannot_be_loaded_is_refused_by_name_and_nothing_changes(
 
 
 # --- the same rows in another form: loaded as the original was ------------------------------
+
 
 def rows_of(path: Path) -> int:
     return json.loads(manifest_file(path).read_text())["rows"]
@@ -149,7 +158,7 @@ def reordered_and_quoted(path: Path) -> None:
 
 
 # One form a day, so one run of the three days loads all of them.
-FORMS = dict(zip(days(*FIRST_DAYS), [crlf, byte_order_mark, reordered_and_quoted]))
+FORMS = dict(zip(days(*FIRST_DAYS), [crlf, byte_order_mark, reordered_and_quoted], strict=True))
 
 
 def test_the_same_rows_in_another_form_load_as_the_original(deployment):
@@ -168,6 +177,7 @@ def test_the_same_rows_in_another_form_load_as_the_original(deployment):
 
 # --- a very large file: loaded, its excess quarantined with reasons, the marts kept ----------
 
+
 def test_a_very_large_file_ends_in_quarantine_and_the_marts_are_kept(deployment):
     before = checksums(deployment.warehouse, LOAD_COLUMNS)
     frame = flights_frame(deployment)
@@ -179,16 +189,20 @@ def test_a_very_large_file_ends_in_quarantine_and_the_marts_are_kept(deployment)
     assert any("quarantined_share_within_limit failed" in f for f in summary.failures)
     after = checksums(deployment.warehouse, LOAD_COLUMNS)
     with duckdb.connect(deployment.warehouse, read_only=True) as conn:
-        reasons = conn.execute("SELECT _reason, count(*) FROM quarantine.flights "
-                               "WHERE delivery_date = $d GROUP BY 1", {"d": JAN2}).fetchall()
-    assert reasons == [("duplicate key (carrier, flight, scheduled_departure, time_hour)",
-                        943 * 59)]
+        reasons = conn.execute(
+            "SELECT _reason, count(*) FROM quarantine.flights WHERE delivery_date = $d GROUP BY 1",
+            {"d": JAN2},
+        ).fetchall()
+    assert reasons == [
+        ("duplicate key (carrier, flight, scheduled_departure, time_hour)", 943 * 59)
+    ]
     # the one copy of each flight is clean, as before; the blocked marts were not written
     for table in ["clean.flights", *(f"marts.{name}" for name in MARTS)]:
         assert after[table] == before[table], table
 
 
 # --- the landing sensor over all of it at once ----------------------------------------------
+
 
 def test_the_sensor_survives_a_landing_zone_of_hostile_files(deployment, tmp_path, monkeypatch):
     monkeypatch.setattr(deliveries, "SETTLE_NS", 0)  # files count the moment they are written
@@ -203,10 +217,13 @@ def test_the_sensor_survives_a_landing_zone_of_hostile_files(deployment, tmp_pat
     (landing / "flights/2013-01-07.csv.manifest.json").write_text("{}")  # a manifest alone
 
     with dg.build_sensor_context(
-            instance=deployment.instance,
-            resources={"landing": LandingZone(path=str(landing)),
-                       "alerts": AlertSink(log_path=str(tmp_path / "alerts.jsonl")),
-                       "warehouse": WarehouseResource(database=deployment.warehouse)}) as context:
+        instance=deployment.instance,
+        resources={
+            "landing": LandingZone(path=str(landing)),
+            "alerts": AlertSink(log_path=str(tmp_path / "alerts.jsonl")),
+            "warehouse": WarehouseResource(database=deployment.warehouse),
+        },
+    ) as context:
         result = build_landing_zone_sensor()(context)
 
     assert [r.partition_key for r in result.run_requests] == ["2013-01-02"]  # the changed file
@@ -220,6 +237,7 @@ def test_the_sensor_survives_a_landing_zone_of_hostile_files(deployment, tmp_pat
 
 # --- the same day delivered twice at once ----------------------------------------------------
 
+
 @pytest.mark.e2e
 def test_the_same_day_delivered_twice_at_once_is_loaded_once(deployment, tmp_path):
     """Two runs of one day at the same moment (a file written twice in one sensor tick, or a
@@ -231,15 +249,40 @@ def test_the_same_day_delivered_twice_at_once_is_loaded_once(deployment, tmp_pat
     with instance_at(home) as instance:
         instance.get_runs()  # the instance's storage, created once as a first `make run` would
     deliver(flights_file(deployment), flights_frame(deployment))  # delivered again: new identity
-    env = {**os.environ, "DAGSTER_HOME": str(home), "ETL_PROJECT_DIR": str(tmp_path),
-           "ETL_LANDING_DIR": str(deployment.landing), "ETL_WAREHOUSE_PATH": deployment.warehouse}
-    runs = [subprocess.Popen([sys.executable, "-m", "etl_assets.operations.cli", "run", "--start", str(JAN2),
-                              "--end", str(JAN2)], cwd=tmp_path, env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "ETL_PROJECT_DIR": str(tmp_path),
+        "ETL_LANDING_DIR": str(deployment.landing),
+        "ETL_WAREHOUSE_PATH": deployment.warehouse,
+    }
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "etl_assets.operations.cli",
+                "run",
+                "--start",
+                str(JAN2),
+                "--end",
+                str(JAN2),
+            ],
+            cwd=tmp_path,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=600)[0] for run in runs]
 
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert checksums(deployment.warehouse, LOAD_COLUMNS) == before
     with duckdb.connect(deployment.warehouse, read_only=True) as conn:
-        assert conn.execute("SELECT count(*) FROM raw.delivered_files WHERE feed = 'flights' "
-                            "AND delivery_date = $d", {"d": JAN2}).fetchone() == (1,)
+        assert conn.execute(
+            "SELECT count(*) FROM raw.delivered_files WHERE feed = 'flights' "
+            "AND delivery_date = $d",
+            {"d": JAN2},
+        ).fetchone() == (1,)

@@ -6,10 +6,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from etl_assets.runtime import dagster_adapter
 from etl_assets.assets.retries import is_transient
 from etl_assets.pipeline import extract
 from etl_assets.pipeline.landing import daily_file
+from etl_assets.runtime import dagster_adapter
 from etl_assets_tests.conftest import Deployment
 
 JAN1 = dt.date(2013, 1, 1)
@@ -21,8 +21,10 @@ def deployment(tmp_path, landed_days, monkeypatch):
 
 
 def step_events(deployment, run_id, event_type) -> list[str]:
-    return [e.dagster_event.step_key
-            for e in dagster_adapter.run_events(deployment.instance, run_id, event_type)[0]]
+    return [
+        e.dagster_event.step_key
+        for e in dagster_adapter.run_events(deployment.instance, run_id, event_type)[0]
+    ]
 
 
 def test_a_transient_read_error_is_retried_and_the_run_succeeds(deployment, monkeypatch):
@@ -40,7 +42,8 @@ def test_a_transient_read_error_is_retried_and_the_run_succeeds(deployment, monk
     assert summary.success, summary.render()
     assert calls.count("planes") == 2
     assert step_events(deployment, summary.run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY) == [
-        "raw__planes"]
+        "raw__planes"
+    ]
     assert {t.table: t.rows for t in summary.tables}["raw.planes"] == 3322
 
 
@@ -71,18 +74,21 @@ def test_a_deterministic_error_fails_at_once_with_its_message(deployment, monkey
     assert step_events(deployment, summary.run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY) == []
 
 
-@pytest.mark.parametrize("error, transient", [
-    (OSError(5, "Input/output error"), True),
-    (TimeoutError("timed out"), True),
-    (extract.WarehouseBusy("locked"), True),
-    (duckdb.IOException("Could not set lock on file"), True),
-    (duckdb.TransactionException("conflict"), True),
-    (FileNotFoundError(2, "No such file"), False),
-    (PermissionError(13, "Permission denied"), False),
-    (IsADirectoryError(21, "Is a directory"), False),
-    (ValueError("bad value"), False),
-    (duckdb.BinderException("no such column"), False),
-    (KeyError("x"), False),
-])
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (OSError(5, "Input/output error"), True),
+        (TimeoutError("timed out"), True),
+        (extract.WarehouseBusy("locked"), True),
+        (duckdb.IOException("Could not set lock on file"), True),
+        (duckdb.TransactionException("conflict"), True),
+        (FileNotFoundError(2, "No such file"), False),
+        (PermissionError(13, "Permission denied"), False),
+        (IsADirectoryError(21, "Is a directory"), False),
+        (ValueError("bad value"), False),
+        (duckdb.BinderException("no such column"), False),
+        (KeyError("x"), False),
+    ],
+)
 def test_only_transient_errors_are_retried(error, transient):
     assert is_transient(error) is transient

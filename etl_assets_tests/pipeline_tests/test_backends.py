@@ -23,8 +23,11 @@ def test_the_extension_packages_are_built_for_the_pinned_duckdb():
 def test_a_duckdb_the_packages_are_not_built_for_is_named_with_what_to_do():
     problems = backends.extension_problems(duckdb_version="9.9.9")
     assert len(problems) == len(backends.EXTENSION_FILES)
-    assert "installed for DuckDB 1.4.4" in problems[0] and "not for the pinned DuckDB 9.9.9" in \
-        problems[0] and "pin duckdb and duckdb-ext-ducklake to the same release" in problems[0]
+    assert (
+        "installed for DuckDB 1.4.4" in problems[0]
+        and "not for the pinned DuckDB 9.9.9" in problems[0]
+        and "pin duckdb and duckdb-ext-ducklake to the same release" in problems[0]
+    )
 
 
 @pytest.fixture
@@ -40,26 +43,35 @@ def parquet_files(root: Path, day: str) -> set[str]:
     return {p.name for p in root.rglob("*.parquet") if f"day={day}" in str(p)}
 
 
-def test_ducklake_loads_from_the_package_and_a_day_is_replaced_touching_only_its_files(
-        tmp_path):
+def test_ducklake_loads_from_the_package_and_a_day_is_replaced_touching_only_its_files(tmp_path):
     data = tmp_path / "data"
     with backends.connect(backends.Lake(str(tmp_path / "catalog.ducklake"), str(data))) as lake:
-        [(path,)] = lake.execute("SELECT install_path FROM duckdb_extensions() "
-                                 "WHERE extension_name = 'ducklake' AND loaded").fetchall()
+        [(path,)] = lake.execute(
+            "SELECT install_path FROM duckdb_extensions() "
+            "WHERE extension_name = 'ducklake' AND loaded"
+        ).fetchall()
         assert Path(path).is_relative_to(backends.extension_directory())  # not downloaded
 
-        replace(lake, JAN1, JAN3, "SELECT DATE '2013-01-01' + (range % 2)::INT AS day, "
-                                  "range AS n FROM range(4)")
+        replace(
+            lake,
+            JAN1,
+            JAN3,
+            "SELECT DATE '2013-01-01' + (range % 2)::INT AS day, range AS n FROM range(4)",
+        )
         first_day = parquet_files(data, "2013-01-01")
         replace(lake, JAN2, JAN3, "SELECT DATE '2013-01-02' AS day, 10 + range AS n FROM range(2)")
 
-        assert lake.execute("SELECT day::VARCHAR, count(*), sum(n) FROM clean.t "
-                            "GROUP BY 1 ORDER BY 1").fetchall() == [
-            ("2013-01-01", 2, 2), ("2013-01-02", 2, 21)]
+        assert lake.execute(
+            "SELECT day::VARCHAR, count(*), sum(n) FROM clean.t GROUP BY 1 ORDER BY 1"
+        ).fetchall() == [("2013-01-01", 2, 2), ("2013-01-02", 2, 21)]
         # partitioned by the day when created, and only then: altering a table again would
         # conflict with every concurrent writer of it
-        altered = [c.get("tables_altered") for _, c in lake.execute(
-            "SELECT snapshot_id, changes FROM lake.snapshots() ORDER BY 1").fetchall()]
+        altered = [
+            c.get("tables_altered")
+            for _, c in lake.execute(
+                "SELECT snapshot_id, changes FROM lake.snapshots() ORDER BY 1"
+            ).fetchall()
+        ]
     assert len([a for a in altered if a]) == 1  # in the first write alone
     assert first_day and parquet_files(data, "2013-01-01") == first_day
     assert len(parquet_files(data, "2013-01-02")) == 2  # the first write's and the replacement
@@ -110,10 +122,11 @@ print("done")
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
-                    "(apt-get install -y postgresql); .ci/run installs it")
-def test_four_processes_replace_their_own_days_at_once_and_each_day_holds_its_rows_once(
-        tmp_path):
+@pytest.mark.skipif(
+    postgres_bin() is None,
+    reason="needs Debian's postgresql package (apt-get install -y postgresql); .ci/run installs it",
+)
+def test_four_processes_replace_their_own_days_at_once_and_each_day_holds_its_rows_once(tmp_path):
     days = ["2013-01-01", "2013-01-02", "2013-01-03", "2013-01-04"]
     with postgres_server() as pg:
         catalog = pg.ducklake_catalog
@@ -123,18 +136,26 @@ def test_four_processes_replace_their_own_days_at_once_and_each_day_holds_its_ro
             setup.execute(f"CREATE TABLE {LAKE}.t (day DATE, attempt INTEGER, n BIGINT)")
             setup.execute(f"ALTER TABLE {LAKE}.t SET PARTITIONED BY (day)")
         go = tmp_path / "go"
-        writers = [subprocess.Popen([sys.executable, "-c", WRITER, catalog, data, day, str(go)],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                   for day in days]
+        writers = [
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, catalog, data, day, str(go)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for day in days
+        ]
         go.touch()
         outcomes = [writer.communicate(timeout=300) for writer in writers]
         assert [w.returncode for w in writers] == [0] * 4, [err[-2000:] for _, err in outcomes]
 
         with duckdb.connect() as reader:
             backends.attach_ducklake(reader, catalog, data)
-            held = reader.execute(f"SELECT day::VARCHAR, count(*), count(DISTINCT n), "
-                                  f"min(attempt), max(attempt) FROM {LAKE}.t "
-                                  "GROUP BY 1 ORDER BY 1").fetchall()
+            held = reader.execute(
+                f"SELECT day::VARCHAR, count(*), count(DISTINCT n), "
+                f"min(attempt), max(attempt) FROM {LAKE}.t "
+                "GROUP BY 1 ORDER BY 1"
+            ).fetchall()
     # each day: the last replacement's 100 rows, once; nothing of another day's writer
     assert held == [(day, 100, 100, 4, 4) for day in days]
 
@@ -154,21 +175,36 @@ print(conn.execute("SELECT count(*) FROM duckdb_databases() WHERE type = 'duckla
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
-                    "(apt-get install -y postgresql); .ci/run installs it")
+@pytest.mark.skipif(
+    postgres_bin() is None,
+    reason="needs Debian's postgresql package (apt-get install -y postgresql); .ci/run installs it",
+)
 def test_processes_attaching_an_empty_postgres_catalog_at_once_all_get_the_lake(tmp_path):
     """The first ATTACH creates the catalog's tables: the others wait for it, not fail (two
     Celery workers' first steps on a new lake)."""
     with postgres_server() as pg:
         go = tmp_path / "go"
-        processes = [subprocess.Popen([sys.executable, "-c", ATTACHER, pg.ducklake_catalog,
-                                       str(tmp_path / "data"), str(go)],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                     for _ in range(4)]
+        processes = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    ATTACHER,
+                    pg.ducklake_catalog,
+                    str(tmp_path / "data"),
+                    str(go),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
         go.touch()
         outcomes = [p.communicate(timeout=120) for p in processes]
-    assert [(p.returncode, out.strip()) for p, (out, _) in zip(processes, outcomes)] == \
-        [(0, "1")] * 4, [err[-1500:] for _, err in outcomes]
+    assert [
+        (p.returncode, out.strip()) for p, (out, _) in zip(processes, outcomes, strict=True)
+    ] == [(0, "1")] * 4, [err[-1500:] for _, err in outcomes]
 
 
 LOCKED_WRITER = """
@@ -193,53 +229,84 @@ print("done")
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
-                    "(apt-get install -y postgresql); .ci/run installs it")
+@pytest.mark.skipif(
+    postgres_bin() is None,
+    reason="needs Debian's postgresql package (apt-get install -y postgresql); .ci/run installs it",
+)
 def test_a_second_writer_of_the_same_day_waits_for_the_first_and_other_days_do_not(tmp_path):
     """Two transactions replacing a day that is still empty would both commit on DuckLake (it
     sees no file deleted by both) and the day would hold both sets of rows: the write lock."""
     with postgres_server() as pg:
         data = str(tmp_path / "data")
         with backends.connect(backends.Lake(pg.ducklake_catalog, data)) as setup:
-            replace(setup, dt.date(2013, 1, 9), dt.date(2013, 1, 10),
-                    "SELECT DATE '2013-01-09' AS day, 1 AS n")  # the table, partitioned
+            replace(
+                setup,
+                dt.date(2013, 1, 9),
+                dt.date(2013, 1, 10),
+                "SELECT DATE '2013-01-09' AS day, 1 AS n",
+            )  # the table, partitioned
 
         def writer(day, value, inside="-", release="-"):
             return subprocess.Popen(
-                [sys.executable, "-c", LOCKED_WRITER, pg.ducklake_catalog, data, day,
-                 str(value), inside, release], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True)
+                [
+                    sys.executable,
+                    "-c",
+                    LOCKED_WRITER,
+                    pg.ducklake_catalog,
+                    data,
+                    day,
+                    str(value),
+                    inside,
+                    release,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
 
         inside, release = tmp_path / "inside", tmp_path / "release"
         first = writer("2013-01-01", 1, str(inside), str(release))
         try:
-            wait_for("the first writer inside its transaction",
-                     lambda: inside.exists() or first.poll() is not None, 60, every=0.05)
+            wait_for(
+                "the first writer inside its transaction",
+                lambda: inside.exists() or first.poll() is not None,
+                60,
+                every=0.05,
+            )
             assert first.poll() is None, first.communicate()
             second = writer("2013-01-01", 2)
             with psycopg2.connect(pg.libpq) as watch, watch.cursor() as cursor:
+
                 def waiting():
-                    cursor.execute("SELECT count(*) FROM pg_locks "
-                                   "WHERE locktype = 'advisory' AND NOT granted")
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    )
                     return cursor.fetchone()[0] == 1
-                wait_for("the second writer of the day to wait for the first", waiting, 60,
-                         every=0.05)
+
+                wait_for(
+                    "the second writer of the day to wait for the first", waiting, 60, every=0.05
+                )
             other_day = writer("2013-01-02", 3)
             assert other_day.wait(timeout=60) == 0, other_day.communicate()
             assert first.poll() is None and second.poll() is None  # both still at it
         finally:
             release.touch()
         for process in (first, second):
-            out, err = process.communicate(timeout=60)
+            _out, err = process.communicate(timeout=60)
             assert process.returncode == 0, err[-2000:]
 
         with backends.connect(backends.Lake(pg.ducklake_catalog, data), read_only=True) as lake:
-            held = lake.execute("SELECT day::VARCHAR, count(*), count(DISTINCT n), "
-                                "min(n // 1000), max(n // 1000) FROM clean.t "
-                                "GROUP BY 1 ORDER BY 1").fetchall()
+            held = lake.execute(
+                "SELECT day::VARCHAR, count(*), count(DISTINCT n), "
+                "min(n // 1000), max(n // 1000) FROM clean.t "
+                "GROUP BY 1 ORDER BY 1"
+            ).fetchall()
     # the second writer began after the first had committed, and replaced its rows
-    assert held == [("2013-01-01", 100, 100, 2, 2), ("2013-01-02", 100, 100, 3, 3),
-                    ("2013-01-09", 1, 1, 0, 0)]
+    assert held == [
+        ("2013-01-01", 100, 100, 2, 2),
+        ("2013-01-02", 100, 100, 3, 3),
+        ("2013-01-09", 1, 1, 0, 0),
+    ]
 
 
 HOLDER = """
@@ -259,11 +326,18 @@ def assert_a_run_of_the_same_days_waits_and_others_do_not(warehouse, where: str,
     """A process holds 01-01..01-03 and is then killed; 01-04..01-05 go at once meanwhile, and
     01-03..01-04 wait for it."""
     inside = tmp_path / "inside"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, where, "2013-01-01", "2013-01-03",
-                               str(inside)], stderr=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, where, "2013-01-01", "2013-01-03", str(inside)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        wait_for("the first run to hold its days",
-                 lambda: inside.exists() or holder.poll() is not None, 60, every=0.05)
+        wait_for(
+            "the first run to hold its days",
+            lambda: inside.exists() or holder.poll() is not None,
+            60,
+            every=0.05,
+        )
         assert holder.poll() is None, holder.communicate()
 
         def hold(first, last):
@@ -272,6 +346,7 @@ def assert_a_run_of_the_same_days_waits_and_others_do_not(warehouse, where: str,
             def run():
                 with backends.hold_days(warehouse, first, last, on_wait=told.append):
                     entered.set()
+
             thread = threading.Thread(target=run, daemon=True)
             thread.start()
             return thread, told, entered
@@ -299,33 +374,44 @@ def test_a_run_of_days_another_process_holds_waits_for_it_on_a_duckdb_file(tmp_p
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
-                    "(apt-get install -y postgresql); .ci/run installs it")
+@pytest.mark.skipif(
+    postgres_bin() is None,
+    reason="needs Debian's postgresql package (apt-get install -y postgresql); .ci/run installs it",
+)
 def test_a_run_of_days_another_process_holds_waits_for_it_on_a_postgres_catalog(tmp_path):
     with postgres_server() as pg:
         lake = backends.Lake(pg.ducklake_catalog, str(tmp_path / "data"))
-        assert_a_run_of_the_same_days_waits_and_others_do_not(lake, pg.ducklake_catalog,
-                                                              tmp_path)
+        assert_a_run_of_the_same_days_waits_and_others_do_not(lake, pg.ducklake_catalog, tmp_path)
         with psycopg2.connect(pg.libpq) as watch, watch.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
             assert cursor.fetchone()[0] == 0  # every session's days went with it
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql package "
-                    "(apt-get install -y postgresql); .ci/run installs it")
-def test_a_lake_on_postgres_is_attached_once_per_process_and_sees_other_processes_commits(
-        tmp_path):
+@pytest.mark.skipif(
+    postgres_bin() is None,
+    reason="needs Debian's postgresql package (apt-get install -y postgresql); .ci/run installs it",
+)
+def test_a_lake_on_postgres_is_attached_once_per_process_and_sees_other_processes_commits(tmp_path):
     with postgres_server() as pg:
         lake = backends.Lake(pg.ducklake_catalog, str(tmp_path / "data"))
         with backends.connect(lake) as conn:
             conn.execute("CREATE SCHEMA s")
             conn.execute("CREATE TABLE s.t AS SELECT 1 AS n")
         other = subprocess.run(
-            [sys.executable, "-c", "import sys; from etl_assets.pipeline import backends\n"
-             "with backends.connect(backends.Lake(sys.argv[1], sys.argv[2])) as conn:\n"
-             "    conn.execute('INSERT INTO s.t VALUES (2)')", lake.catalog, lake.data_path],
-            capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                "-c",
+                "import sys; from etl_assets.pipeline import backends\n"
+                "with backends.connect(backends.Lake(sys.argv[1], sys.argv[2])) as conn:\n"
+                "    conn.execute('INSERT INTO s.t VALUES (2)')",
+                lake.catalog,
+                lake.data_path,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert other.returncode == 0, other.stderr
         with psycopg2.connect(pg.libpq) as watch, watch.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = 'lake'")

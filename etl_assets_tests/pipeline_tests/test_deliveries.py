@@ -77,30 +77,42 @@ def test_a_change_in_the_marks_own_instant_is_not_missed():
     other = FileState("flights/2013-01-01.csv", size=10, mtime_ns=7, changed_ns=500)
     older = FileState("flights/2013-01-03.csv", size=10, mtime_ns=7, changed_ns=499)
     assert [cursor.is_behind(s) for s in (seen, rewritten, other, older)] == [
-        False, True, True, False]
+        False,
+        True,
+        True,
+        False,
+    ]
 
 
 def test_partial_temporary_and_hidden_files_are_not_deliveries(tmp_path):
-    for path in ("flights/.2013-01-02.csv.x1y2.tmp", "flights/2013-01-02.csv.tmp",
-                 "flights/2013-01-02.csv.part", "flights/readme.txt", ".cache/2013-01-02.csv",
-                 "flights/.hidden/2013-01-02.csv"):
+    for path in (
+        "flights/.2013-01-02.csv.x1y2.tmp",
+        "flights/2013-01-02.csv.tmp",
+        "flights/2013-01-02.csv.part",
+        "flights/readme.txt",
+        ".cache/2013-01-02.csv",
+        "flights/.hidden/2013-01-02.csv",
+    ):
         deliver(tmp_path, path)
     found = deliveries.scan(tmp_path, Cursor(), BUNDLED)
     assert (found.daily, found.reference, found.unmappable) == ({}, [], [])
 
 
-@pytest.mark.parametrize("path, why", [
-    ("flights/2013-13-45.csv", "'2013-13-45.csv' is not a date"),
-    ("flights/notes.csv", "'notes.csv' is not a date"),
-    ("flights/20130101.csv", "'20130101.csv' is not a date"),
-    ("flights/2013-01-01.CSV", "expected flights/YYYY-MM-DD.csv"),
-    ("weather/2014-01-01.csv", "2014-01-01 is after the last partition, 2013-12-31"),
-    ("weather/2012-12-31.csv", "2012-12-31 is before the first partition, 2013-01-01"),
-    ("trains/2013-01-01.csv", "not a feed's file"),
-    ("reference/carriers.csv", "not a feed's file"),
-    ("2013-01-01.csv", "not a feed's file"),
-    ("flights/2013/2013-01-01.csv", "not a feed's file"),
-])
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("flights/2013-13-45.csv", "'2013-13-45.csv' is not a date"),
+        ("flights/notes.csv", "'notes.csv' is not a date"),
+        ("flights/20130101.csv", "'20130101.csv' is not a date"),
+        ("flights/2013-01-01.CSV", "expected flights/YYYY-MM-DD.csv"),
+        ("weather/2014-01-01.csv", "2014-01-01 is after the last partition, 2013-12-31"),
+        ("weather/2012-12-31.csv", "2012-12-31 is before the first partition, 2013-01-01"),
+        ("trains/2013-01-01.csv", "not a feed's file"),
+        ("reference/carriers.csv", "not a feed's file"),
+        ("2013-01-01.csv", "not a feed's file"),
+        ("flights/2013/2013-01-01.csv", "not a feed's file"),
+    ],
+)
 def test_a_file_that_maps_to_no_partition_is_reported_once_with_why(tmp_path, path, why):
     deliver(tmp_path, path)
     deliver(tmp_path, "flights/2013-01-07.csv")  # later, and still loaded
@@ -126,7 +138,8 @@ def test_in_an_open_range_an_early_file_waits_for_its_day(tmp_path):
     deliver(tmp_path, "flights/2026-12-25.csv")  # far ahead: a bad name, not a wait
     first = deliveries.scan(tmp_path, Cursor(), yesterday)
     assert days_of(first) == ["2026-11-22"] and first.waiting == {
-        "flights/2026-11-23.csv": "waits: its day has no partition yet"}
+        "flights/2026-11-23.csv": "waits: its day has no partition yet"
+    }
     assert [bad.path for bad in first.unmappable] == ["flights/2026-12-25.csv"]
     assert days_of(deliveries.scan(tmp_path, first.cursor, yesterday)) == []  # still waiting
     today = Days(first=yesterday.first, last=dt.date(2026, 11, 23), open_ended=True)
@@ -151,8 +164,9 @@ def test_the_run_key_is_the_identities_of_the_files_it_loads(tmp_path):
     deliver(tmp_path, "weather/2013-01-02.csv", mtime_s=1_000_000_002)
     deliver(tmp_path, "flights/2013-01-02.csv", text="a\n1\n", mtime_s=1_000_000_001)
     [(_, files)] = deliveries.scan(tmp_path, Cursor(), BUNDLED).daily.items()
-    assert deliveries.run_key(files) == ("flights/2013-01-02.csv:4:1000000001000000000|"
-                                         "weather/2013-01-02.csv:8:1000000002000000000")
+    assert deliveries.run_key(files) == (
+        "flights/2013-01-02.csv:4:1000000001000000000|weather/2013-01-02.csv:8:1000000002000000000"
+    )
 
 
 def test_the_cursor_survives_a_round_trip_and_a_foreign_one_is_refused():
@@ -188,7 +202,8 @@ def test_links_are_never_followed_and_a_loop_of_links_does_not_break_the_scan(tm
         ("flights/2013-01-03.csv", "a symbolic link: a delivery must be a regular file"),
         ("flights/2013-01-04.csv", "a symbolic link: a delivery must be a regular file"),
         ("flights/loop", "a symbolic link: the landing zone's scan does not follow links"),
-        ("weather/up", "a symbolic link: the landing zone's scan does not follow links")]
+        ("weather/up", "a symbolic link: the landing zone's scan does not follow links"),
+    ]
     later = deliveries.scan(landing, found.cursor, BUNDLED)  # reported once
     assert (later.unmappable, later.daily) == ([], {})
 
@@ -200,7 +215,8 @@ def test_a_folder_named_like_a_delivery_is_reported_not_entered_as_a_day(tmp_pat
     assert days_of(found) == []
     assert sorted((u.path, u.reason.split(":")[0]) for u in found.unmappable) == [
         ("flights/2013-01-05.csv", "a folder"),
-        ("flights/2013-01-05.csv/2013-01-06.csv", "not a feed's file")]
+        ("flights/2013-01-05.csv/2013-01-06.csv", "not a feed's file"),
+    ]
 
 
 def test_a_folder_that_cannot_be_listed_is_reported(tmp_path, monkeypatch):
@@ -216,7 +232,8 @@ def test_a_folder_that_cannot_be_listed_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(deliveries.os, "scandir", scandir)
     found = deliveries.scan(tmp_path, Cursor(), BUNDLED)
     assert [(u.path, u.reason) for u in found.unmappable] == [
-        ("weather", "folder cannot be listed: Permission denied")]
+        ("weather", "folder cannot be listed: Permission denied")
+    ]
     assert days_of(found) == ["2013-01-02"]
 
 
@@ -227,9 +244,11 @@ def test_where_manifests_are_required_a_file_waits_for_its_manifest(tmp_path):
     first = deliveries.scan(tmp_path, Cursor(), BUNDLED, manifests_required=True)
     assert days_of(first) == ["2013-01-03"]
     assert first.waiting == {
-        "flights/2013-01-02.csv": "waits for its manifest, 2013-01-02.csv.manifest.json"}
-    assert days_of(deliveries.scan(tmp_path, first.cursor, BUNDLED, manifests_required=True)
-                   ) == []  # still waiting, and the manifest file is no delivery of its own
+        "flights/2013-01-02.csv": "waits for its manifest, 2013-01-02.csv.manifest.json"
+    }
+    assert (
+        days_of(deliveries.scan(tmp_path, first.cursor, BUNDLED, manifests_required=True)) == []
+    )  # still waiting, and the manifest file is no delivery of its own
     (tmp_path / "flights/2013-01-02.csv.manifest.json").write_text("{}")
     second = deliveries.scan(tmp_path, first.cursor, BUNDLED, manifests_required=True)
     assert days_of(second) == ["2013-01-02"] and second.cursor.waiting == frozenset()
@@ -244,5 +263,6 @@ def test_folders_nested_deeper_than_any_feed_are_reported_not_walked(tmp_path):
     deliver(tmp_path, "flights/2013-01-03.csv")
     found = deliveries.scan(tmp_path, Cursor(), BUNDLED)
     assert [(u.path, u.reason.split(":")[0]) for u in found.unmappable] == [
-        ("flights/a/b", "a folder nested too deep")]
+        ("flights/a/b", "a folder nested too deep")
+    ]
     assert days_of(found) == ["2013-01-03"]

@@ -6,8 +6,8 @@ import pytest
 
 from etl_assets.pipeline import extract
 from etl_assets.pipeline.contract import AIRLINES, FLIGHTS
-from etl_assets.pipeline.tables import raw_columns
 from etl_assets.pipeline.landing import daily_file, reference_file
+from etl_assets.pipeline.tables import raw_columns
 
 LOADED_AT = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
 DAYS = [dt.date(2013, 1, 1), dt.date(2013, 1, 2)]
@@ -17,8 +17,9 @@ JAN1, JAN3 = dt.date(2013, 1, 1), dt.date(2013, 1, 3)
 def load_daily(landing, days=DAYS, conn=None):
     conn = conn or duckdb.connect()
     files = extract.daily_deliveries(landing, FLIGHTS, days)
-    counts = extract.load_raw(conn, FLIGHTS, files, LOADED_AT, days[0],
-                              days[-1] + dt.timedelta(days=1))
+    counts = extract.load_raw(
+        conn, FLIGHTS, files, LOADED_AT, days[0], days[-1] + dt.timedelta(days=1)
+    )
     return conn, counts
 
 
@@ -37,12 +38,15 @@ def test_daily_files_are_read_as_text_with_lineage(landed_days):
     assert frame["dep_time"].dropna().map(type).eq(str).all()  # as delivered: text
     assert (frame["dep_time"] == "NA").sum() > 0  # 'NA' kept as delivered
     by_file = frame.groupby("_source_file")["delivery_date"].first()
-    assert by_file.to_dict() == {"flights/2013-01-01.csv": pd.Timestamp("2013-01-01"),
-                                 "flights/2013-01-02.csv": pd.Timestamp("2013-01-02")}
+    assert by_file.to_dict() == {
+        "flights/2013-01-01.csv": pd.Timestamp("2013-01-01"),
+        "flights/2013-01-02.csv": pd.Timestamp("2013-01-02"),
+    }
     path = daily_file(landed_days, "flights", DAYS[0])
     stat = path.stat()
-    identities = set(frame.loc[frame["_source_file"] == "flights/2013-01-01.csv",
-                               "_source_identity"])
+    identities = set(
+        frame.loc[frame["_source_file"] == "flights/2013-01-01.csv", "_source_identity"]
+    )
     assert identities == {f"flights/2013-01-01.csv:{stat.st_size}:{stat.st_mtime_ns}"}
     assert (frame["_loaded_at"] == pd.Timestamp(LOADED_AT)).all()
 
@@ -51,8 +55,9 @@ def test_reloading_a_day_replaces_only_that_day(landed_days):
     conn, _ = load_daily(landed_days, [JAN1, dt.date(2013, 1, 2), JAN3])
     _, counts = load_daily(landed_days, [JAN1], conn)
     assert counts == {JAN1: 842}
-    per_day = dict(conn.execute("SELECT delivery_date, count(*) FROM raw.flights GROUP BY 1"
-                                ).fetchall())
+    per_day = dict(
+        conn.execute("SELECT delivery_date, count(*) FROM raw.flights GROUP BY 1").fetchall()
+    )
     assert per_day[JAN1] == 842 and per_day[JAN3] > 0 and len(per_day) == 3
 
 
@@ -71,8 +76,11 @@ def test_a_file_with_another_header_is_refused_and_the_table_kept(tmp_path, land
     path = daily_file(tmp_path, "flights", JAN1)
     path.parent.mkdir(parents=True)
     path.write_text("year,month,day,carrier,surprise\n2013,1,1,UA,x\n")
-    with pytest.raises(extract.DeliveryError, match=r"missing columns \['dep_time'.*"
-                                                    r"unexpected columns \['surprise'\]"):
+    with pytest.raises(
+        extract.DeliveryError,
+        match=r"missing columns \['dep_time'.*"
+        r"unexpected columns \['surprise'\]",
+    ):
         load_daily(tmp_path, [JAN1], conn)
     assert conn.execute("SELECT count(*) FROM raw.flights").fetchone()[0] == 842
 
@@ -111,8 +119,10 @@ def test_a_line_with_too_many_fields_is_refused_naming_the_file(tmp_path):
 
 
 def ledger(conn) -> list[tuple]:
-    return conn.execute("SELECT feed, delivery_date, source_file, rows FROM raw.delivered_files "
-                        "ORDER BY feed, delivery_date").fetchall()
+    return conn.execute(
+        "SELECT feed, delivery_date, source_file, rows FROM raw.delivered_files "
+        "ORDER BY feed, delivery_date"
+    ).fetchall()
 
 
 def test_the_ledger_holds_each_loaded_file_once_with_its_rows(landed_days):
@@ -124,7 +134,8 @@ def test_the_ledger_holds_each_loaded_file_once_with_its_rows(landed_days):
         ("airlines", None, "reference/airlines.csv", 16),
         ("flights", JAN1, "flights/2013-01-01.csv", raw["flights/2013-01-01.csv"]),
         ("flights", dt.date(2013, 1, 2), "flights/2013-01-02.csv", raw["flights/2013-01-02.csv"]),
-        ("flights", JAN3, "flights/2013-01-03.csv", raw["flights/2013-01-03.csv"])]
+        ("flights", JAN3, "flights/2013-01-03.csv", raw["flights/2013-01-03.csv"]),
+    ]
     assert counts == {JAN1: raw["flights/2013-01-01.csv"]}
 
 

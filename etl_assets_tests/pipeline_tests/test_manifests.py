@@ -25,8 +25,15 @@ def landing(tmp_path, landed_days):
 
 def load(conn, landing, days, policy="warn"):
     files = extract.daily_deliveries(landing, FLIGHTS, days)
-    return extract.load_raw(conn, FLIGHTS, files, LOADED_AT, days[0],
-                            days[-1] + dt.timedelta(days=1), manifest_policy=policy)
+    return extract.load_raw(
+        conn,
+        FLIGHTS,
+        files,
+        LOADED_AT,
+        days[0],
+        days[-1] + dt.timedelta(days=1),
+        manifest_policy=policy,
+    )
 
 
 def test_a_file_cut_in_the_middle_is_refused_naming_it_and_both_counts(landing):
@@ -35,7 +42,7 @@ def test_a_file_cut_in_the_middle_is_refused_naming_it_and_both_counts(landing):
     before = quality.table_checksum(conn, "raw.flights")
     path = daily_file(landing, "flights", JAN2)
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2])  # cut mid-line, as a broken transfer would
+    path.write_bytes(data[: len(data) // 2])  # cut mid-line, as a broken transfer would
 
     with pytest.raises(extract.DeliveryError) as error:
         load(conn, landing, [JAN1, JAN2])
@@ -47,8 +54,9 @@ def test_a_file_cut_in_the_middle_is_refused_naming_it_and_both_counts(landing):
 def test_a_file_changed_but_not_shortened_is_refused_by_its_checksum(landing):
     path = daily_file(landing, "flights", JAN1)
     path.write_bytes(path.read_bytes().replace(b",UA,", b",AA,", 1))
-    with pytest.raises(extract.DeliveryError, match="842 rows as its manifest says, but its "
-                                                    "SHA-256 differs"):
+    with pytest.raises(
+        extract.DeliveryError, match="842 rows as its manifest says, but its SHA-256 differs"
+    ):
         extract.verify_delivery(path, FLIGHTS)
 
 
@@ -56,9 +64,11 @@ def test_a_file_without_a_manifest_follows_the_policy(landing):
     path = daily_file(landing, "flights", JAN1)
     manifest_file(path).unlink()
     assert extract.verify_delivery(path, FLIGHTS, "warn") == extract.Verified(
-        header=FLIGHTS.source_columns, rows=842, manifest=False)
-    with pytest.raises(extract.ManifestMissing, match="waits for its manifest, "
-                                                      "2013-01-01.csv.manifest.json"):
+        header=FLIGHTS.source_columns, rows=842, manifest=False
+    )
+    with pytest.raises(
+        extract.ManifestMissing, match=r"waits for its manifest, 2013-01-01\.csv\.manifest\.json"
+    ):
         extract.verify_delivery(path, FLIGHTS, "require")
     with pytest.raises(ValueError, match="manifest policy must be one of"):
         extract.verify_delivery(path, FLIGHTS, "maybe")
@@ -69,13 +79,16 @@ def test_a_whole_file_with_its_manifest_is_verified(landing):
     assert verified == extract.Verified(header=AIRLINES.source_columns, rows=16, manifest=True)
 
 
-@pytest.mark.parametrize("text", [
-    "not json",
-    '{"rows": "943", "sha256": "' + "0" * 64 + '"}',
-    '{"rows": 943}',
-    '{"rows": -1, "sha256": "' + "0" * 64 + '"}',
-    '[943]',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        '{"rows": "943", "sha256": "' + "0" * 64 + '"}',
+        '{"rows": 943}',
+        '{"rows": -1, "sha256": "' + "0" * 64 + '"}',
+        "[943]",
+    ],
+)
 def test_a_malformed_manifest_is_refused_naming_it(landing, text):
     path = daily_file(landing, "flights", JAN1)
     manifest_file(path).write_text(text)
@@ -86,25 +99,36 @@ def test_a_malformed_manifest_is_refused_naming_it(landing, text):
 def write_delivery(path, data: bytes, rows: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    manifest_file(path).write_text(json.dumps(
-        {"file": path.name, "rows": rows, "sha256": hashlib.sha256(data).hexdigest()}))
+    manifest_file(path).write_text(
+        json.dumps({"file": path.name, "rows": rows, "sha256": hashlib.sha256(data).hexdigest()})
+    )
 
 
-@pytest.mark.parametrize("data", [
-    b'carrier,name\r\n9E,Endeavor Air Inc.\r\nAA,American Airlines Inc.\r\n',  # CRLF
-    b'\xef\xbb\xbfcarrier,name\n9E,Endeavor Air Inc.\nAA,American Airlines Inc.\n',  # a BOM
-    b'"name","carrier"\n"Endeavor\nAir Inc.","9E"\n"American Airlines Inc.","AA"',  # quoted
-    b'carrier,name\n9E,Endeavor Air Inc.\n\nAA,American Airlines Inc.\n\n',  # blank lines
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"carrier,name\r\n9E,Endeavor Air Inc.\r\nAA,American Airlines Inc.\r\n",  # CRLF
+        b"\xef\xbb\xbfcarrier,name\n9E,Endeavor Air Inc.\nAA,American Airlines Inc.\n",  # a BOM
+        b'"name","carrier"\n"Endeavor\nAir Inc.","9E"\n"American Airlines Inc.","AA"',  # quoted
+        b"carrier,name\n9E,Endeavor Air Inc.\n\nAA,American Airlines Inc.\n\n",  # blank lines
+    ],
+)
 def test_records_are_counted_as_a_csv_reader_sees_them(tmp_path, data):
     path = reference_file(tmp_path, "airlines")
     write_delivery(path, data, rows=2)
     assert extract.verify_delivery(path, AIRLINES, "require").rows == 2
     conn = duckdb.connect()
-    extract.load_raw(conn, AIRLINES, [extract.reference_delivery(tmp_path, AIRLINES)], LOADED_AT,
-                     manifest_policy="require")
+    extract.load_raw(
+        conn,
+        AIRLINES,
+        [extract.reference_delivery(tmp_path, AIRLINES)],
+        LOADED_AT,
+        manifest_policy="require",
+    )
     assert conn.execute("SELECT carrier FROM raw.airlines ORDER BY 1").fetchall() == [
-        ("9E",), ("AA",)]
+        ("9E",),
+        ("AA",),
+    ]
 
 
 @pytest.mark.parametrize("kind", ["fifo", "link", "huge"])
@@ -118,8 +142,9 @@ def test_a_manifest_that_is_no_small_regular_file_is_refused_at_once(landing, ki
         manifest.symlink_to("/dev/zero")  # reading it would never end
     else:
         manifest.write_text(" " * (extract.MANIFEST_MAX_BYTES + 1))
-    with pytest.raises(extract.DeliveryError, match="a manifest must be a regular file of at "
-                                                    "most 65,536 bytes"):
+    with pytest.raises(
+        extract.DeliveryError, match="a manifest must be a regular file of at most 65,536 bytes"
+    ):
         extract.verify_delivery(path, FLIGHTS)
 
 
@@ -134,7 +159,7 @@ def test_a_file_that_changes_between_its_check_and_its_read_is_refused(landing, 
         verified = real(file, contract, policy)
         if file == path:
             data = path.read_bytes()
-            path.write_bytes(data[:len(data) // 2])
+            path.write_bytes(data[: len(data) // 2])
         return verified
 
     monkeypatch.setattr(extract, "verify_delivery", then_cut)

@@ -19,24 +19,66 @@ def warehouse():
     flights = [
         flight(),  # UA 1545, arrived 11 min late
         flight(carrier="AA", flight="1141", dest="MIA", arr_delay="33", arr_time="842"),
-        flight(carrier="AA", flight="33", dep_time="NA", dep_delay="NA", arr_time="NA",
-               arr_delay="NA", air_time="NA"),  # cancelled
+        flight(
+            carrier="AA",
+            flight="33",
+            dep_time="NA",
+            dep_delay="NA",
+            arr_time="NA",
+            arr_delay="NA",
+            air_time="NA",
+        ),  # cancelled
         flight(carrier="AA", flight="34", arr_time="NA", arr_delay="NA", air_time="NA"),  # diverted
         flight(carrier="AA", flight="35", dest="SJU", tailnum="N999ZZ"),  # unknown airport, plane
     ]
     load(conn, FLIGHTS, flights)
     load(conn, WEATHER, [weather(hour="5", time_hour="2013-01-01T10:00:00Z", temp="30")])
-    load(conn, AIRLINES, [{"carrier": "UA", "name": "United Air Lines Inc."},
-                          {"carrier": "AA", "name": "American Airlines Inc."}])
-    load(conn, AIRPORTS, [
-        {"faa": code, "name": name, "lat": "40", "lon": "-74", "alt": "10", "tz": "-5",
-         "dst": "A", "tzone": "America/New_York"}
-        for code, name in [("EWR", "Newark Liberty Intl"), ("IAH", "George Bush Intcntl"),
-                           ("MIA", "Miami Intl")]])
-    load(conn, PLANES, [{
-        "tailnum": "N14228", "year": "1999", "type": "Fixed wing multi engine",
-        "manufacturer": "BOEING", "model": "737-824", "engines": "2", "seats": "149",
-        "speed": "NA", "engine": "Turbo-fan"}])
+    load(
+        conn,
+        AIRLINES,
+        [
+            {"carrier": "UA", "name": "United Air Lines Inc."},
+            {"carrier": "AA", "name": "American Airlines Inc."},
+        ],
+    )
+    load(
+        conn,
+        AIRPORTS,
+        [
+            {
+                "faa": code,
+                "name": name,
+                "lat": "40",
+                "lon": "-74",
+                "alt": "10",
+                "tz": "-5",
+                "dst": "A",
+                "tzone": "America/New_York",
+            }
+            for code, name in [
+                ("EWR", "Newark Liberty Intl"),
+                ("IAH", "George Bush Intcntl"),
+                ("MIA", "Miami Intl"),
+            ]
+        ],
+    )
+    load(
+        conn,
+        PLANES,
+        [
+            {
+                "tailnum": "N14228",
+                "year": "1999",
+                "type": "Fixed wing multi engine",
+                "manufacturer": "BOEING",
+                "model": "737-824",
+                "engines": "2",
+                "seats": "149",
+                "speed": "NA",
+                "engine": "Turbo-fan",
+            }
+        ],
+    )
     assert conn.execute("SELECT count(*) FROM clean.flights").fetchone()[0] == 5
     return conn
 
@@ -54,9 +96,13 @@ def build(conn, name) -> pd.DataFrame:
 def test_fct_flights_keeps_every_flight_and_fills_what_it_can(warehouse):
     fct = build(warehouse, "fct_flights").set_index(["carrier", "flight"])
     assert len(fct) == 5
-    assert fct["status"].to_dict() == {("UA", 1545): "arrived", ("AA", 1141): "arrived",
-                                       ("AA", 33): "cancelled", ("AA", 34): "diverted",
-                                       ("AA", 35): "arrived"}
+    assert fct["status"].to_dict() == {
+        ("UA", 1545): "arrived",
+        ("AA", 1141): "arrived",
+        ("AA", 33): "cancelled",
+        ("AA", 34): "diverted",
+        ("AA", 35): "arrived",
+    }
     ua = fct.loc[("UA", 1545)]
     assert ua["carrier_name"] == "United Air Lines Inc."
     assert ua["dest_name"] == "George Bush Intcntl" and ua["origin_name"] == "Newark Liberty Intl"
@@ -90,8 +136,9 @@ def test_origin_daily_weather_delays_sits_beside_the_days_weather(warehouse):
 
 
 def test_marts_read_only_the_requested_days(warehouse):
-    frame = warehouse.execute(marts.FCT_FLIGHTS_SQL,
-                              {"start": dt.date(2013, 1, 2), "end": dt.date(2013, 1, 3)}).fetchdf()
+    frame = warehouse.execute(
+        marts.FCT_FLIGHTS_SQL, {"start": dt.date(2013, 1, 2), "end": dt.date(2013, 1, 3)}
+    ).fetchdf()
     assert frame.empty
 
 
@@ -102,8 +149,9 @@ def test_each_day_gets_its_own_headline_figures(warehouse):
     day = fct[dt.date(2013, 1, 1)]
     assert (day["dagster/partition_row_count"], day["flights"], day["cancelled"]) == (5, 5, 1)
     assert day["on_time_rate"] == pytest.approx(2 / 3)  # UA 1545 and AA 35 of three arrived
-    carriers = marts.daily_figures(warehouse, "carrier_daily_performance", RANGE["start"],
-                                   RANGE["end"])[dt.date(2013, 1, 1)]
+    carriers = marts.daily_figures(
+        warehouse, "carrier_daily_performance", RANGE["start"], RANGE["end"]
+    )[dt.date(2013, 1, 1)]
     assert (carriers["carriers"], carriers["flights"]) == (2, 5)
     assert carriers["on_time_rate"] == pytest.approx(2 / 3)  # weighted by arrived flights
 
@@ -115,9 +163,19 @@ def weather_day(temps: list[str]) -> duckdb.DuckDBPyConnection:
     for reference in (AIRLINES, AIRPORTS, PLANES):
         load(conn, reference, [])
     load(conn, FLIGHTS, [flight()])
-    load(conn, WEATHER, [weather(hour=str(hour), time_hour=f"2013-01-01T{hour + 5:02d}:00:00Z",
-                                 temp=temp, precip=temp)
-                         for hour, temp in enumerate(temps, start=1)])
+    load(
+        conn,
+        WEATHER,
+        [
+            weather(
+                hour=str(hour),
+                time_hour=f"2013-01-01T{hour + 5:02d}:00:00Z",
+                temp=temp,
+                precip=temp,
+            )
+            for hour, temp in enumerate(temps, start=1)
+        ],
+    )
     for name in marts.MARTS:
         marts.load_mart(conn, name, RANGE["start"], RANGE["end"])
     return conn

@@ -38,8 +38,9 @@ def test_duplicate_keys_names_each_key_and_its_rows(conn):
 
 def test_reconciliation_finds_the_day_that_does_not_add_up(conn):
     counts = quality.reconciliation(conn, WEATHER, JAN1, JAN3).set_index("day")
-    assert counts.loc[pd.Timestamp(JAN1), ["raw_rows", "clean_rows", "quarantined_rows",
-                                           "difference"]].tolist() == [3, 2, 1, 0]
+    assert counts.loc[
+        pd.Timestamp(JAN1), ["raw_rows", "clean_rows", "quarantined_rows", "difference"]
+    ].tolist() == [3, 2, 1, 0]
     assert counts.loc[pd.Timestamp(JAN2), "difference"] == -1
 
 
@@ -64,35 +65,52 @@ def hourly(conn, day: str, hours: int) -> None:
         FROM range({hours}) AS t(h)""")
 
 
-@pytest.mark.parametrize("day, hours, missing", [
-    ("2013-03-10", 23, 0),  # clocks go forward: a 23-hour day is complete
-    ("2013-11-03", 24, 1),  # clocks go back: the day has 25 hours
-    ("2013-06-01", 24, 0),
-    ("2013-06-01", 20, 4),
-])
+@pytest.mark.parametrize(
+    ("day", "hours", "missing"),
+    [
+        ("2013-03-10", 23, 0),  # clocks go forward: a 23-hour day is complete
+        ("2013-11-03", 24, 1),  # clocks go back: the day has 25 hours
+        ("2013-06-01", 24, 0),
+        ("2013-06-01", 20, 4),
+    ],
+)
 def test_missing_hours_follow_the_local_length_of_the_day(day, hours, missing):
     conn = duckdb.connect()
-    conn.execute("CREATE SCHEMA clean; CREATE TABLE clean.weather "
-                 "(observation_date DATE, origin VARCHAR, time_hour TIMESTAMPTZ)")
+    conn.execute(
+        "CREATE SCHEMA clean; CREATE TABLE clean.weather "
+        "(observation_date DATE, origin VARCHAR, time_hour TIMESTAMPTZ)"
+    )
     hourly(conn, day, hours)
     start = dt.date.fromisoformat(day)
-    gaps = quality.missing_hours(conn, "clean.weather", "observation_date", ("EWR",),
-                                 "America/New_York", start, start + dt.timedelta(days=1))
+    gaps = quality.missing_hours(
+        conn,
+        "clean.weather",
+        "observation_date",
+        ("EWR",),
+        "America/New_York",
+        start,
+        start + dt.timedelta(days=1),
+    )
     assert int(gaps["missing_hours"].sum()) == missing
 
 
 def test_missing_hours_count_a_day_without_any_report():
     conn = duckdb.connect()
-    conn.execute("CREATE SCHEMA clean; CREATE TABLE clean.weather "
-                 "(observation_date DATE, origin VARCHAR, time_hour TIMESTAMPTZ)")
-    gaps = quality.missing_hours(conn, "clean.weather", "observation_date", ("EWR", "JFK"),
-                                 "America/New_York", JAN1, JAN2)
+    conn.execute(
+        "CREATE SCHEMA clean; CREATE TABLE clean.weather "
+        "(observation_date DATE, origin VARCHAR, time_hour TIMESTAMPTZ)"
+    )
+    gaps = quality.missing_hours(
+        conn, "clean.weather", "observation_date", ("EWR", "JFK"), "America/New_York", JAN1, JAN2
+    )
     assert gaps[["place", "missing_hours"]].values.tolist() == [["EWR", 24], ["JFK", 24]]
 
 
 def test_contract_violations_name_the_rule_and_the_values(conn):
-    conn.execute("CREATE TABLE clean.airlines AS SELECT * FROM (VALUES ('UA', 'United'), "
-                 "('u1', 'Lower'), (NULL, 'Nameless')) t(carrier, name)")
+    conn.execute(
+        "CREATE TABLE clean.airlines AS SELECT * FROM (VALUES ('UA', 'United'), "
+        "('u1', 'Lower'), (NULL, 'Nameless')) t(carrier, name)"
+    )
     checked, broken = quality.contract_violations(conn, "clean.airlines", AIRLINES)
     assert checked == 3
     assert broken[["column", "rule", "rows", "sample_values"]].values.tolist() == [
@@ -108,13 +126,16 @@ def test_table_checksum_ignores_row_order_and_float_noise_but_not_a_changed_valu
     conn.execute(f"CREATE TABLE m.a AS SELECT * FROM (VALUES {values}) t(k, x, ts, s)")
     conn.execute("SET TimeZone = 'America/New_York'")  # the zone must not change the digest
     conn.execute("""CREATE TABLE m.b AS SELECT * FROM (VALUES
-        (2, NULL, NULL, 'b'), (1, 0.3, TIMESTAMPTZ '2013-01-01 01:00:00-05', 'a')) t(k, x, ts, s)""")
-    conn.execute("CREATE TABLE m.c AS SELECT k, x, ts, CASE WHEN k = 2 THEN 'B' ELSE s END AS s "
-                 "FROM m.a")
+        (2, NULL, NULL, 'b'),
+        (1, 0.3, TIMESTAMPTZ '2013-01-01 01:00:00-05', 'a')) t(k, x, ts, s)""")
+    conn.execute(
+        "CREATE TABLE m.c AS SELECT k, x, ts, CASE WHEN k = 2 THEN 'B' ELSE s END AS s FROM m.a"
+    )
     conn.execute("CREATE TABLE m.d AS SELECT * FROM m.a UNION ALL SELECT * FROM m.a WHERE k = 2")
     a, b, c, d = (quality.table_checksum(conn, f"m.{t}") for t in "abcd")
     assert a == b and a[0] == 2
     assert c[1] != a[1]
     assert d[0] == 3 and d[1] != a[1]
     assert quality.table_checksum(conn, "m.c", exclude=("s",)) == quality.table_checksum(
-        conn, "m.a", exclude=("s",))
+        conn, "m.a", exclude=("s",)
+    )

@@ -15,9 +15,15 @@ def conn():
     conn = duckdb.connect()
     warehouse.ensure_table(conn, "t", "numbers", COLUMNS)
     with warehouse.transaction(conn):
-        warehouse.replace_rows(conn, "t.numbers", COLUMNS, "day", JAN1, JAN3,
-                               "SELECT * FROM (VALUES (DATE '2013-01-01', 1), "
-                               "(DATE '2013-01-02', 2)) v(day, n)")
+        warehouse.replace_rows(
+            conn,
+            "t.numbers",
+            COLUMNS,
+            "day",
+            JAN1,
+            JAN3,
+            "SELECT * FROM (VALUES (DATE '2013-01-01', 1), (DATE '2013-01-02', 2)) v(day, n)",
+        )
     return conn
 
 
@@ -27,9 +33,15 @@ def rows(conn):
 
 def test_replacing_a_day_leaves_the_other_days(conn):
     with warehouse.transaction(conn):
-        inserted = warehouse.replace_rows(conn, "t.numbers", COLUMNS, "day", JAN2, JAN3,
-                                          "SELECT DATE '2013-01-02' AS day, 7 AS n UNION ALL "
-                                          "SELECT DATE '2013-01-02', 8")
+        inserted = warehouse.replace_rows(
+            conn,
+            "t.numbers",
+            COLUMNS,
+            "day",
+            JAN2,
+            JAN3,
+            "SELECT DATE '2013-01-02' AS day, 7 AS n UNION ALL SELECT DATE '2013-01-02', 8",
+        )
     assert inserted == 2
     assert rows(conn) == [(JAN1, 1), (JAN2, 7), (JAN2, 8)]
 
@@ -37,22 +49,31 @@ def test_replacing_a_day_leaves_the_other_days(conn):
 def test_a_failed_insert_rolls_the_delete_back(conn):
     with pytest.raises(duckdb.Error):
         with warehouse.transaction(conn):
-            warehouse.replace_rows(conn, "t.numbers", COLUMNS, "day", JAN1, JAN3,
-                                   "SELECT DATE '2013-01-01' AS day, 'not a number' AS n")
+            warehouse.replace_rows(
+                conn,
+                "t.numbers",
+                COLUMNS,
+                "day",
+                JAN1,
+                JAN3,
+                "SELECT DATE '2013-01-01' AS day, 'not a number' AS n",
+            )
     assert rows(conn) == [(JAN1, 1), (JAN2, 2)]
 
 
 def test_columns_go_in_by_name_whatever_the_select_order(conn):
     with warehouse.transaction(conn):
-        warehouse.replace_rows(conn, "t.numbers", COLUMNS, "day", JAN1, JAN2,
-                               "SELECT 5 AS n, DATE '2013-01-01' AS day")
+        warehouse.replace_rows(
+            conn, "t.numbers", COLUMNS, "day", JAN1, JAN2, "SELECT 5 AS n, DATE '2013-01-01' AS day"
+        )
     assert rows(conn) == [(JAN1, 5), (JAN2, 2)]
 
 
 def test_an_empty_first_write_still_creates_the_declared_table():
     conn = duckdb.connect()
     warehouse.ensure_table(conn, "q", "empty", COLUMNS)
-    types = conn.execute("SELECT column_name, data_type FROM information_schema.columns "
-                         "WHERE table_schema = 'q' ORDER BY ordinal_position").fetchall()
+    types = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'q' ORDER BY ordinal_position"
+    ).fetchall()
     assert types == [("day", "DATE"), ("n", "BIGINT")]
-

@@ -27,6 +27,17 @@ from etl_assets.assets.checks.suites import (
     raw_checks,
 )
 
-__all__ = ["MART_KEYS", "MARTS_FRESH_WITHIN", "Scope", "TableCheck", "Verdict", "clean_checks",
-           "evaluate", "factory_checks", "freshness_checks", "mart_checks", "quarantine_checks",
-           "raw_checks"]
+__all__ = [
+    "MARTS_FRESH_WITHIN",
+    "MART_KEYS",
+    "Scope",
+    "TableCheck",
+    "Verdict",
+    "clean_checks",
+    "evaluate",
+    "factory_checks",
+    "freshness_checks",
+    "mart_checks",
+    "quarantine_checks",
+    "raw_checks",
+]

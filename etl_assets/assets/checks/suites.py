@@ -8,7 +8,6 @@ import warnings
 
 import dagster as dg
 
-from etl_assets.assets.keys import table_key
 from etl_assets.assets.checks.framework import WARN, TableCheck
 from etl_assets.assets.checks.library import (
     adds_up_to_fct_flights,
@@ -25,15 +24,18 @@ from etl_assets.assets.checks.library import (
     values_within_contract,
     volume_within_recent_history,
 )
-from etl_assets.pipeline.tables import TableContract, quarantine_columns, raw_columns
+from etl_assets.assets.keys import table_key
 from etl_assets.pipeline.marts import MARTS
-
+from etl_assets.pipeline.tables import TableContract, quarantine_columns, raw_columns
 
 # --- the suite, per table ------------------------------------------------------------------
 
+
 def raw_checks(contract: TableContract) -> list[TableCheck]:
-    checks = [columns_match_contract("raw", contract.name, raw_columns(contract)),
-              column_schema_change(raw_columns(contract))]
+    checks = [
+        columns_match_contract("raw", contract.name, raw_columns(contract)),
+        column_schema_change(raw_columns(contract)),
+    ]
     if contract.delivered_daily:
         checks.append(volume_within_recent_history(contract))
     return checks
@@ -57,8 +59,12 @@ def clean_checks(contract: TableContract) -> list[TableCheck]:
 
 def quarantine_checks(contract: TableContract) -> list[TableCheck]:
     return [
-        columns_match_contract("quarantine", contract.name,
-                               contract.columns + quarantine_columns(contract), blocking=False),
+        columns_match_contract(
+            "quarantine",
+            contract.name,
+            contract.columns + quarantine_columns(contract),
+            blocking=False,
+        ),
         column_schema_change(contract.columns + quarantine_columns(contract)),
         no_rows_quarantined(contract),
     ]
@@ -98,6 +104,7 @@ MARTS_FRESH_WITHIN = dt.timedelta(hours=26)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.SupersessionWarning)
     freshness_checks = dg.build_last_update_freshness_checks(
-        assets=MART_KEYS, lower_bound_delta=MARTS_FRESH_WITHIN, severity=WARN)
+        assets=MART_KEYS, lower_bound_delta=MARTS_FRESH_WITHIN, severity=WARN
+    )
 
 factory_checks = [*freshness_checks]
