@@ -56,6 +56,11 @@ lint: setup
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
+# The pure layers alone (pipeline/: the contract, the SQL, landing, extract, quality), with no
+# Dagster loaded: the loop in seconds while changing them.
+test-unit: setup
+	$(BIN)/python -m pytest etl_assets_tests/pipeline_tests -m "not e2e" -n 2
+
 # The platform against the plain script it replaces, on the same landed files (BENCH_REPEATS=3).
 bench: setup
 	$(BIN)/python -m benchmarks.run

@@ -123,7 +123,7 @@ def backlog(start: dt.date, end: dt.date, root: Path) -> None:
     from etl_assets.operations.instance import instance_at
     from etl_assets.pipeline.landing import land
     from etl_assets.runtime.dagster_adapter import PLANNED_EVENTS_FLAG
-    from etl_assets_tests.servers import free_port
+    from etl_assets_tests.support.servers import free_port
 
     project = Path(__file__).resolve().parent.parent
     shutil.rmtree(root, ignore_errors=True)

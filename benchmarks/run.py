@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from etl_assets_tests.servers import celery_worker, postgres_server, redis_server
+from etl_assets_tests.support.servers import celery_worker, postgres_server, redis_server
 
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -25,8 +25,8 @@ import pytest
 from etl_assets.operations.instance import instance_at
 from etl_assets.pipeline.landing import daily_file, land, read_source
 from etl_assets.runtime import dagster_adapter
-from etl_assets_tests.alerting import Webhook
-from etl_assets_tests.servers import dagster_dev, free_port, graphql, wait_for
+from etl_assets_tests.support.alerting import Webhook
+from etl_assets_tests.support.servers import dagster_dev, free_port, graphql, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 DAY, BAD_DAY = dt.date(2013, 1, 5), dt.date(2013, 1, 6)

@@ -19,7 +19,7 @@ from etl_assets.definitions import defs
 from etl_assets.operations.demo import end_group
 from etl_assets.operations.report import latest_check_outcomes
 from etl_assets.pipeline.landing import land
-from etl_assets_tests.servers import (
+from etl_assets_tests.support.servers import (
     free_port,
     graphql,
     postgres_bin,

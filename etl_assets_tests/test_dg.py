@@ -18,7 +18,7 @@ import pytest
 from etl_assets.definitions import defs
 from etl_assets.operations.demo import end_group
 from etl_assets.pipeline.landing import land
-from etl_assets_tests.servers import free_port, graphql, wait_for
+from etl_assets_tests.support.servers import free_port, graphql, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

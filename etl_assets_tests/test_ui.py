@@ -24,7 +24,7 @@ import duckdb
 import pytest
 
 from etl_assets.operations.instance import instance_at
-from etl_assets_tests.servers import dagster_dev, wait_for
+from etl_assets_tests.support.servers import dagster_dev, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "data" / "test-artifacts" / "ui"

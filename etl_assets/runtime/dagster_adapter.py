@@ -3,9 +3,9 @@
 Environment flags, run tags, reading a run's events, a check's latest outcome, the checks of a job,
 failing an abandoned run and freeing its pool slots, one fix to how a range run plans its checks,
 what a run executes inside (its executor's scope), and dagster-duckdb's IO manager with another
-client. Each is pinned by etl_assets_tests/test_dagster_adapter.py (the IO manager by the
-load_asset_value tests), so an upgrade that changes one fails there first; the rest of the
-package uses only `import dagster as dg`.
+client. Each is pinned by etl_assets_tests/runtime_tests/test_dagster_adapter.py (the IO
+manager by the load_asset_value tests), so an upgrade that changes one fails there first; the
+rest of the package uses only `import dagster as dg`.
 """
 
 from __future__ import annotations

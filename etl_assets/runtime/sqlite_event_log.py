@@ -17,7 +17,7 @@ index shard. This subclass changes how, never what:
 Configured in `.dagster_home/dagster.yaml` with `dagster_home: {env: DAGSTER_HOME}`; the shards
 are in its `history/runs/` folder, where Dagster's default keeps them, so switching between this
 and the stock storage keeps the history. This module and `dagster_adapter.py` are the only homes of
-non-public Dagster names; `etl_assets_tests/test_sqlite_event_log.py` pins them.
+non-public Dagster names; `etl_assets_tests/runtime_tests/test_sqlite_event_log.py` pins them.
 """
 
 from __future__ import annotations

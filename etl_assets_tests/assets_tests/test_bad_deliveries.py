@@ -12,7 +12,7 @@ from etl_assets.pipeline import transform
 from etl_assets.pipeline.landing import daily_file, deliver
 from etl_assets.runtime import dagster_adapter
 from etl_assets.runtime.dagster_adapter import BLOCKING_CHECK_ERROR
-from etl_assets_tests.conftest import Deployment
+from etl_assets_tests.support.deployment import Deployment
 
 JAN1, JAN2, JAN3 = dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 3)
 

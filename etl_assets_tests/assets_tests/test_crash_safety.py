@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 from etl_assets.pipeline.landing import daily_file, deliver
-from etl_assets_tests.conftest import FIRST_DAYS, LOAD_COLUMNS, TABLES, Deployment
-from etl_assets_tests.conftest import checksums as all_checksums
-from etl_assets_tests.servers import wait_for
+from etl_assets_tests.support.deployment import Deployment
+from etl_assets_tests.support.servers import wait_for
+from etl_assets_tests.support.warehouse import FIRST_DAYS, LOAD_COLUMNS, TABLES
+from etl_assets_tests.support.warehouse import checksums as all_checksums
 
 JAN2 = dt.date(2013, 1, 2)
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +73,7 @@ def test_a_run_killed_while_writing_a_layer_leaves_each_table_old_or_new(
             [
                 sys.executable,
                 "-m",
-                "etl_assets_tests.crash_child",
+                "etl_assets_tests.support.crash_child",
                 layer,
                 str(signal_file),
                 str(JAN2),

@@ -5,7 +5,8 @@ import dagster as dg
 import pytest
 
 from etl_assets.pipeline import backends
-from etl_assets_tests.conftest import FIRST_DAYS, LOAD_COLUMNS, Deployment, checksums
+from etl_assets_tests.support.deployment import Deployment
+from etl_assets_tests.support.warehouse import FIRST_DAYS, LOAD_COLUMNS, checksums
 
 
 @pytest.mark.e2e  # a second whole-graph run on another backend: kept out of the fast loop

@@ -13,7 +13,7 @@ from etl_assets.automation.alert_sensors import build_alert_sensors
 from etl_assets.operations.runner import run_job
 from etl_assets.pipeline.landing import daily_file, land
 from etl_assets.runtime.alerts import AlertSink
-from etl_assets_tests.conftest import Deployment
+from etl_assets_tests.support.deployment import Deployment
 
 JAN1, JAN2, JAN3 = dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 3)
 

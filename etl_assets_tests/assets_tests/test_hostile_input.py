@@ -24,7 +24,7 @@ from etl_assets.pipeline.landing import daily_file, days, deliver, manifest_file
 from etl_assets.pipeline.marts import MARTS
 from etl_assets.runtime.alerts import AlertSink
 from etl_assets.runtime.resources import LandingZone, WarehouseResource
-from etl_assets_tests.conftest import FIRST_DAYS, LOAD_COLUMNS, checksums
+from etl_assets_tests.support.warehouse import FIRST_DAYS, LOAD_COLUMNS, checksums
 
 JAN2 = dt.date(2013, 1, 2)
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,8 @@ import duckdb
 import pandas as pd
 
 from etl_assets.pipeline.landing import read_source
-from etl_assets_tests.conftest import FIRST_DAYS, LOAD_COLUMNS, Deployment, checksums
+from etl_assets_tests.support.deployment import Deployment
+from etl_assets_tests.support.warehouse import FIRST_DAYS, LOAD_COLUMNS, checksums
 
 START, END = dt.date(2013, 1, 1), dt.date(2013, 1, 3)
 UNKNOWN_AIRPORTS = {"BQN", "PSE", "SJU", "STT"}  # destinations the source's airports lack

@@ -10,7 +10,7 @@ from etl_assets.assets.retries import is_transient
 from etl_assets.pipeline import extract
 from etl_assets.pipeline.landing import daily_file
 from etl_assets.runtime import dagster_adapter
-from etl_assets_tests.conftest import Deployment
+from etl_assets_tests.support.deployment import Deployment
 
 JAN1 = dt.date(2013, 1, 1)
 

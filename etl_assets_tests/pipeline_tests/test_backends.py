@@ -13,7 +13,7 @@ import pytest
 from etl_assets.pipeline import backends, warehouse
 from etl_assets.pipeline.backends import LAKE
 from etl_assets.pipeline.tables import Column
-from etl_assets_tests.servers import postgres_bin, postgres_server, wait_for
+from etl_assets_tests.support.servers import postgres_bin, postgres_server, wait_for
 
 
 def test_the_extension_packages_are_built_for_the_pinned_duckdb():

@@ -41,3 +41,16 @@ def test_the_check_would_see_a_pipeline_module_that_reached_dagster_through_the_
         ["etl_assets.pipeline.contract", "etl_assets.runtime.resources"]
     )
     assert "dagster" in loaded
+
+
+def test_the_pure_tests_load_no_dagster():
+    """`make test-unit` stays fast: the root conftest and the helpers the pipeline tests use
+    import no Dagster (the fixtures that need a deployment import it when used)."""
+    helpers = [
+        "etl_assets_tests.conftest",
+        "etl_assets_tests.support.warehouse",
+        "etl_assets_tests.support.contract_rows",
+    ]
+    loaded = loaded_after_importing(helpers)
+    assert set(helpers) <= set(loaded)
+    assert [m for m in loaded if m.split(".")[0] in FORBIDDEN] == []

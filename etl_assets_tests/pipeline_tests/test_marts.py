@@ -6,8 +6,7 @@ import pytest
 
 from etl_assets.pipeline import marts
 from etl_assets.pipeline.contract import AIRLINES, AIRPORTS, FLIGHTS, PLANES, WEATHER
-
-from .helpers import flight, load, weather
+from etl_assets_tests.support.contract_rows import flight, load, weather
 
 RANGE = {"start": dt.date(2013, 1, 1), "end": dt.date(2013, 1, 2)}
 

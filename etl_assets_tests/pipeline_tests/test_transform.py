@@ -6,8 +6,7 @@ import pytest
 
 from etl_assets.pipeline import feed_rules
 from etl_assets.pipeline.contract import AIRLINES, FLIGHTS, PLANES, WEATHER
-
-from .helpers import clean, flight, weather
+from etl_assets_tests.support.contract_rows import clean, flight, weather
 
 
 def clean_flights(*rows, delivery_date=dt.date(2013, 1, 1)):

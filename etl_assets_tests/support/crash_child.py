@@ -1,6 +1,6 @@
 """A run that stops for ever just before one layer's write commits, for a test to SIGKILL it there.
 
-    python -m etl_assets_tests.crash_child LAYER SIGNAL_FILE START END
+    python -m etl_assets_tests.support.crash_child LAYER SIGNAL_FILE START END
 
 LAYER is raw, clean (clean + quarantine, one transaction) or marts. The run is `etl-assets run`'s
 (runner.run_job) on the warehouse and landing zone the environment names; when the transaction

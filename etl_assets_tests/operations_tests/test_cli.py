@@ -13,7 +13,7 @@ import pytest
 
 from etl_assets.operations.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def etl_assets(*args, cwd: Path, **env) -> subprocess.CompletedProcess:

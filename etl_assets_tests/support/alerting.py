@@ -105,15 +105,3 @@ ALERT = Alert(
     error="ValueError: flights_2013-01-02.csv is missing",
     run_id="abc-123",
 )
-
-
-ALERT = Alert(
-    dedup_key="run:abc",
-    kind="run_failure",
-    title="Run of etl_job failed: raw/flights",
-    job="etl_job",
-    asset="raw/flights",
-    partition=DAY,
-    error="ValueError: flights_2013-01-02.csv is missing",
-    run_id="abc-123",
-)

@@ -10,10 +10,10 @@ import pytest
 from etl_assets.operations.report import latest_check_outcomes
 from etl_assets.operations.runner import run_job
 from etl_assets.runtime import dagster_adapter
-from etl_assets_tests.conftest import Deployment
-from etl_assets_tests.servers import postgres_bin, postgres_server
+from etl_assets_tests.support.deployment import Deployment
+from etl_assets_tests.support.servers import postgres_bin, postgres_server
 
-CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "postgres" / "dagster.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "postgres" / "dagster.yaml"
 START, END = dt.date(2013, 1, 1), dt.date(2013, 1, 3)
 pytestmark = [
     pytest.mark.e2e,

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl_assets_tests.servers import free_port
+from etl_assets_tests.support.servers import free_port
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 

@@ -13,7 +13,7 @@ import pytest
 from etl_assets.runtime.resources import build_resources
 from etl_assets.runtime.settings import Settings, settings_fields, variable
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "etl_assets"
 
 

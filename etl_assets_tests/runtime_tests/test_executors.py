@@ -20,8 +20,9 @@ from etl_assets.pipeline import backends
 from etl_assets.pipeline.landing import land
 from etl_assets.runtime import dagster_adapter, executors
 from etl_assets.runtime.settings import Settings
-from etl_assets_tests.conftest import LOAD_COLUMNS, Deployment, checksums
-from etl_assets_tests.servers import (
+from etl_assets_tests.runtime_tests.test_concurrency import warehouse_steps
+from etl_assets_tests.support.deployment import Deployment
+from etl_assets_tests.support.servers import (
     celery_worker,
     postgres_bin,
     postgres_server,
@@ -29,9 +30,9 @@ from etl_assets_tests.servers import (
     redis_server,
     wait_for,
 )
-from etl_assets_tests.test_concurrency import warehouse_steps
+from etl_assets_tests.support.warehouse import LOAD_COLUMNS, checksums
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 JOBS = ("etl_job", "daily_ingest_job", "reference_job")
 
 

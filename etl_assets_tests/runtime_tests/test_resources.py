@@ -32,7 +32,7 @@ def test_resources_name_the_environment_variables_they_read(monkeypatch, tmp_pat
     assert resources["warehouse"].database.env_var_name == "ETL_WAREHOUSE_PATH"
     assert resources["io_manager"].database == resources["warehouse"].database
     # the default when the variable is unset, inside the project whatever the working directory
-    assert resources["landing"].path == str(Path(__file__).resolve().parents[1] / "data/landing")
+    assert resources["landing"].path == str(Path(__file__).resolve().parents[2] / "data/landing")
     assert resources["warehouse"].connection_config == {
         "memory_limit": "400MB",
         "preserve_insertion_order": False,

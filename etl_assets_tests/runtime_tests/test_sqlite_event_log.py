@@ -19,9 +19,10 @@ from etl_assets.operations.instance import instance_at
 from etl_assets.pipeline.landing import daily_file, land
 from etl_assets.runtime import sqlite_event_log
 from etl_assets.runtime.sqlite_event_log import BatchedSqliteEventLogStorage
-from etl_assets_tests.conftest import FIRST_DAYS, Deployment
+from etl_assets_tests.support.deployment import Deployment
+from etl_assets_tests.support.warehouse import FIRST_DAYS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FAILED_DAY, MISSING_DAY = dt.date(2013, 1, 4), dt.date(2013, 1, 5)
 DAYS = [(FIRST_DAYS[0] + dt.timedelta(days=n)).isoformat() for n in range(5)]
 RAW_FLIGHTS = dg.AssetKey(["raw", "flights"])

@@ -11,7 +11,8 @@ import pytest
 
 from etl_assets.assets.keys import key_table
 from etl_assets.runtime import dagster_adapter
-from etl_assets_tests.conftest import FIRST_DAYS, Deployment
+from etl_assets_tests.support.deployment import Deployment
+from etl_assets_tests.support.warehouse import FIRST_DAYS
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from etl_assets.pipeline.marts import MARTS
 from etl_assets.runtime import dagster_adapter
 from etl_assets.runtime.sqlite_event_log import BatchedSqliteEventLogStorage
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAYS = [dt.date(2013, 2, d) for d in (1, 2, 3, 4)]
 pytestmark = pytest.mark.e2e
 

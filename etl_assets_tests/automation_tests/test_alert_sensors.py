@@ -9,7 +9,7 @@ import pytest
 from etl_assets.automation.alert_sensors import build_alert_sensors, run_partition
 from etl_assets.runtime.resources import build_alert_sink
 from etl_assets.runtime.settings import Settings
-from etl_assets_tests.alerting import DAY, UI, logged
+from etl_assets_tests.support.alerting import DAY, UI, logged
 
 run_failure_alert_sensor, check_failure_alert_sensor, _ = build_alert_sensors()
 

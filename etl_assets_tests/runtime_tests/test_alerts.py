@@ -14,7 +14,15 @@ from etl_assets.automation.alert_sensors import UndeliveredAlerts, build_alert_s
 from etl_assets.runtime.alerts import AlertSink
 from etl_assets.runtime.resources import build_alert_sink
 from etl_assets.runtime.settings import Settings
-from etl_assets_tests.alerting import ALERT, DAY, UI, Webhook, closed_port_url, logged, serve
+from etl_assets_tests.support.alerting import (
+    ALERT,
+    DAY,
+    UI,
+    Webhook,
+    closed_port_url,
+    logged,
+    serve,
+)
 
 _, _, alert_delivery_sensor = build_alert_sensors()
 
@@ -202,7 +210,7 @@ def test_the_sink_comes_from_the_environment(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     defaults = build_alert_sink(Settings.from_env())
     assert (defaults.log_path, defaults.webhook_url, defaults.ui_base_url) == (
-        str(Path(__file__).resolve().parents[1] / "data/alerts.jsonl"),
+        str(Path(__file__).resolve().parents[2] / "data/alerts.jsonl"),
         None,
         "http://127.0.0.1:3000",
     )  # the log in the project, whatever the working directory
