@@ -11,24 +11,20 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from etl_assets.assets import checks
+from etl_assets.assets import checks, reports
 from etl_assets.assets.keys import step_key, table_key
+from etl_assets.assets.layer import step_arguments, table_arguments, table_metadata
 from etl_assets.assets.metadata import (
-    column_lineage,
     column_schema,
     recorded_schema,
-    report,
     table_figures,
 )
-from etl_assets.assets.partitions import partition_dates, single_run
-from etl_assets.assets.retries import STEP_RETRY, transient_only
+from etl_assets.assets.partitions import partition_dates
+from etl_assets.assets.retries import transient_only
 from etl_assets.pipeline import transform
 from etl_assets.pipeline.contract import ALL_FEEDS
 from etl_assets.pipeline.tables import TableContract, quarantine_columns
-from etl_assets.pipeline.warehouse import table
-from etl_assets.runtime.resources import WAREHOUSE_POOL, QualityPolicy
-
-OWNERS = ["team:data-platform"]
+from etl_assets.runtime.resources import QualityPolicy
 
 
 def build_clean_asset(
@@ -43,8 +39,7 @@ def build_clean_asset(
     clean_schema = column_schema(contract)
     quarantine_schema = column_schema(contract, quarantine_columns(contract))
 
-    def partition_meta(column: str | None) -> dict[str, str]:
-        return {"partition_expr": column} if daily and column else {}
+    partition_column = contract.partition_column if daily else None
 
     @dg.multi_asset(
         name=step_key("clean", contract.name),
@@ -52,42 +47,30 @@ def build_clean_asset(
             dg.AssetSpec(
                 clean_key,
                 description=contract.description,
-                group_name="clean",
-                kinds={"duckdb", "sql"},
-                owners=OWNERS,
-                tags={"layer": "clean"},
+                **table_arguments("clean"),
                 deps=[raw_key],
-                metadata={
-                    **partition_meta(contract.partition_column),
-                    "dagster/column_schema": clean_schema,
-                    "dagster/table_name": table("clean", contract.name),
-                },
+                metadata=table_metadata("clean", contract.name, clean_schema, partition_column),
             ),
             dg.AssetSpec(
                 quarantine_key,
                 description=f"{contract.name.capitalize()} rows that break the data contract, "
                 "each with its reasons.",
-                group_name="clean",
-                kinds={"duckdb", "sql"},
-                owners=OWNERS,
-                tags={"layer": "quarantine"},
+                **table_arguments("quarantine"),
                 deps=[raw_key],
-                metadata={
-                    **partition_meta("delivery_date"),
-                    "dagster/column_schema": quarantine_schema,
-                    "dagster/table_name": table("quarantine", contract.name),
-                },
+                metadata=table_metadata(
+                    "quarantine",
+                    contract.name,
+                    quarantine_schema,
+                    "delivery_date" if daily else None,
+                ),
             ),
         ],
-        partitions_def=partitions if daily else None,
-        backfill_policy=single_run if daily else None,
         check_specs=[
             *(c.spec(clean_key) for c in clean_checks),
             *(c.spec(quarantine_key) for c in quarantine_checks),
         ],
         can_subset=False,
-        pool=WAREHOUSE_POOL,
-        retry_policy=STEP_RETRY,
+        **step_arguments(partitions if daily else None),
     )
     @transient_only
     def _clean(
@@ -125,43 +108,9 @@ def build_clean_asset(
                     ),
                 ),
             ]
-        yield report(
-            context,
-            clean_key,
-            {
-                day: {
-                    "dagster/partition_row_count": dg.MetadataValue.int(kept),
-                    "quarantined_rows": dg.MetadataValue.int(bad),
-                    "quarantined_share": dg.MetadataValue.float(
-                        round(bad / (kept + bad), 6) if kept + bad else 0.0
-                    ),
-                }
-                for day, (kept, bad) in counts.by_day.items()
-            },
-            {
-                **clean_totals,
-                "dagster/column_schema": clean_schema,
-                "dagster/column_lineage": column_lineage(contract, "raw"),
-                "run_quarantined_rows": dg.MetadataValue.int(counts.quarantined_rows),
-            },
-            empty_day={
-                "dagster/partition_row_count": dg.MetadataValue.int(0),
-                "quarantined_rows": dg.MetadataValue.int(0),
-                "quarantined_share": dg.MetadataValue.float(0.0),
-            },
-        )
-        yield report(
-            context,
-            quarantine_key,
-            {
-                day: {"dagster/partition_row_count": dg.MetadataValue.int(bad)}
-                for day, (_kept, bad) in counts.by_day.items()
-            },
-            {
-                **quarantine_totals,
-                "dagster/column_schema": quarantine_schema,
-                "run_rows_by_rule": dg.MetadataValue.json(counts.rule_counts),
-            },
+        yield reports.clean(context, clean_key, contract, counts, clean_totals, clean_schema)
+        yield reports.quarantine(
+            context, quarantine_key, counts, quarantine_totals, quarantine_schema
         )
         yield from results
 

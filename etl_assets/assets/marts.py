@@ -3,24 +3,20 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from etl_assets.assets import checks
+from etl_assets.assets import checks, reports
 from etl_assets.assets.keys import table_key
+from etl_assets.assets.layer import step_arguments, table_arguments, table_metadata
 from etl_assets.assets.metadata import (
-    column_lineage,
     column_schema,
     recorded_schema,
-    report,
     table_figures,
 )
-from etl_assets.assets.partitions import partition_dates, single_run
-from etl_assets.assets.retries import STEP_RETRY, transient_only
+from etl_assets.assets.partitions import partition_dates
+from etl_assets.assets.retries import transient_only
 from etl_assets.pipeline import marts
 from etl_assets.pipeline.contract import REFERENCE_FEEDS
 from etl_assets.pipeline.tables import TableContract
-from etl_assets.pipeline.warehouse import table
-from etl_assets.runtime.resources import WAREHOUSE_POOL, QualityPolicy
-
-OWNERS = ["team:analytics"]
+from etl_assets.runtime.resources import QualityPolicy
 
 
 def _clean(name: str) -> dg.AssetKey:
@@ -52,24 +48,14 @@ def build_mart_asset(
 
     @dg.asset(
         key=key,
-        group_name="marts",
         description=contract.description,
-        kinds={"duckdb", "sql"},
-        owners=OWNERS,
-        tags={"layer": "marts"},
+        **table_arguments("marts"),
         deps=deps,
-        partitions_def=partitions,
-        backfill_policy=single_run,
+        metadata=table_metadata("marts", contract.name, schema, contract.partition_column),
         check_specs=[c.spec(key) for c in table_checks],
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=checks.MARTS_FRESH_WITHIN),
         automation_condition=FOLLOW_CLEAN_DAYS,
-        pool=WAREHOUSE_POOL,
-        retry_policy=STEP_RETRY,
-        metadata={
-            "partition_expr": contract.partition_column,
-            "dagster/column_schema": schema,
-            "dagster/table_name": table("marts", contract.name),
-        },
+        **step_arguments(partitions),
     )
     @transient_only
     def _mart(context: dg.AssetExecutionContext, warehouse: DuckDBResource, quality: QualityPolicy):
@@ -88,25 +74,7 @@ def build_mart_asset(
                     checks.Scope(conn, start, end, quality, previous_schema=previous_schema),
                 )
             )
-        yield report(
-            context,
-            key,
-            {
-                day: {
-                    name: dg.MetadataValue.int(v)
-                    if isinstance(v, int)
-                    else dg.MetadataValue.float(round(float(v), 6))
-                    for name, v in figures.items()
-                    if v is not None
-                }
-                for day, figures in per_day.items()
-            },
-            {
-                **totals,
-                "dagster/column_schema": schema,
-                "dagster/column_lineage": column_lineage(contract, "clean"),
-            },
-        )
+        yield reports.mart(context, key, contract, per_day, totals, schema)
         yield from results
 
     return _mart

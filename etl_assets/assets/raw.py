@@ -5,25 +5,22 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from etl_assets.assets import checks
+from etl_assets.assets import checks, reports
 from etl_assets.assets.keys import table_key
+from etl_assets.assets.layer import step_arguments, table_arguments, table_metadata
 from etl_assets.assets.metadata import (
     column_schema,
     recorded_schema,
-    report,
     table_figures,
 )
-from etl_assets.assets.partitions import partition_dates, single_run
-from etl_assets.assets.retries import STEP_RETRY, transient_only
+from etl_assets.assets.partitions import partition_dates
+from etl_assets.assets.retries import transient_only
 from etl_assets.pipeline import extract
 from etl_assets.pipeline.contract import DAILY_FEEDS, REFERENCE_FEEDS
 from etl_assets.pipeline.landing import days as days_from_to
 from etl_assets.pipeline.landing import manifest_file
 from etl_assets.pipeline.tables import TableContract, raw_columns
-from etl_assets.pipeline.warehouse import table
-from etl_assets.runtime.resources import WAREHOUSE_POOL, LandingZone, QualityPolicy
-
-OWNERS = ["team:data-platform"]
+from etl_assets.runtime.resources import LandingZone, QualityPolicy
 
 
 def raw_schema(contract: TableContract) -> dg.TableSchema:
@@ -49,21 +46,13 @@ def build_raw_asset(
 
     @dg.asset(
         key=key,
-        group_name="raw",
         description=f"{contract.name.capitalize()} as delivered to the landing zone ({what}).",
-        kinds={"duckdb", "sql", "csv"},
-        owners=OWNERS,
-        tags={"layer": "raw", "feed": "daily" if daily else "reference"},
-        partitions_def=partitions if daily else None,
-        backfill_policy=single_run if daily else None,
-        metadata={
-            **({"partition_expr": "delivery_date"} if daily else {}),
-            "dagster/column_schema": schema,
-            "dagster/table_name": table("raw", contract.name),
-        },
+        **table_arguments(
+            "raw", kinds={"duckdb", "sql", "csv"}, tags={"feed": "daily" if daily else "reference"}
+        ),
+        metadata=table_metadata("raw", contract.name, schema, "delivery_date" if daily else None),
         check_specs=[c.spec(key) for c in table_checks],
-        pool=WAREHOUSE_POOL,
-        retry_policy=STEP_RETRY,
+        **step_arguments(partitions if daily else None),
     )
     @transient_only
     def _raw(
@@ -114,23 +103,7 @@ def build_raw_asset(
             )
             scope = checks.Scope(conn, start, end, quality, previous_schema=previous_schema)
             results = list(checks.evaluate(key, table_checks, scope))
-        yield report(
-            context,
-            key,
-            {
-                day: {
-                    "dagster/partition_row_count": dg.MetadataValue.int(n),
-                    "files": dg.MetadataValue.int(1),
-                }
-                for day, n in by_day.items()
-            },
-            {
-                **totals,
-                "dagster/column_schema": schema,
-                "run_files": dg.MetadataValue.int(len(files)),
-                "run_files_without_manifest": dg.MetadataValue.int(len(unverified)),
-            },
-        )
+        yield reports.raw(context, key, by_day, totals, schema, len(files), len(unverified))
         yield from results
 
     return _raw
