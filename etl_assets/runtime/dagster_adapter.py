@@ -11,9 +11,9 @@ rest of the package uses only `import dagster as dg`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from typing import cast
+from typing import Any, cast
 
 import dagster as dg
 
@@ -152,6 +152,28 @@ def executor_within(executor_def: dg.ExecutorDefinition, scope: RunScope) -> dg.
         executor_creation_fn=create,
         description=executor_def.description,
     )
+
+
+def duckdb_client(
+    connect: Callable[[Mapping[str, Any]], AbstractContextManager[Any] | None],
+) -> Any:
+    """dagster-duckdb's client (DuckDbClient has no public name in 0.29), connecting through
+    connect(the IO manager's config) when that gives a connection, else as its own does."""
+    from dagster_duckdb.io_manager import DuckDbClient
+
+    class _Client(DuckDbClient):
+        @staticmethod
+        @contextmanager
+        def connect(context, table_slice):
+            chosen = connect(context.resource_config)
+            if chosen is None:
+                with DuckDbClient.connect(context, table_slice) as conn:
+                    yield conn
+                return
+            with chosen as conn:
+                yield conn
+
+    return _Client()
 
 
 def duckdb_io_manager(factory, db_client):

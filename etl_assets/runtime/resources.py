@@ -8,14 +8,14 @@ on DuckLake its connections attach the lake (`WarehouseIOManager`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
-from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from etl_assets.pipeline import backends
@@ -76,20 +76,12 @@ class WarehouseResource(DuckDBResource):
             conn.close()
 
 
-class _LakeOrFileClient(DuckDbClient):
-    """dagster-duckdb's client, connecting to the lake when the IO manager names one."""
-
-    @staticmethod
-    @contextmanager
-    def connect(context, table_slice):
-        config = context.resource_config
-        lake = lake_of(config.get("ducklake_catalog"), config.get("ducklake_data_path"))
-        if lake is None:
-            with DuckDbClient.connect(context, table_slice) as conn:
-                yield conn
-            return
-        with backends.connect(lake, config=config["connection_config"]) as conn:
-            yield conn
+def _lake_connection(
+    config: Mapping[str, Any],
+) -> AbstractContextManager[duckdb.DuckDBPyConnection] | None:
+    """A connection to the lake the IO manager's config names; None for the DuckDB file."""
+    lake = lake_of(config.get("ducklake_catalog"), config.get("ducklake_data_path"))
+    return None if lake is None else backends.connect(lake, config=config["connection_config"])
 
 
 class WarehouseIOManager(DuckDBPandasIOManager):
@@ -100,7 +92,9 @@ class WarehouseIOManager(DuckDBPandasIOManager):
     ducklake_data_path: str | None = None
 
     def create_io_manager(self, context):
-        return dagster_adapter.duckdb_io_manager(self, _LakeOrFileClient())
+        return dagster_adapter.duckdb_io_manager(
+            self, dagster_adapter.duckdb_client(_lake_connection)
+        )
 
 
 class LandingZone(dg.ConfigurableResource):
