@@ -6,6 +6,7 @@ from etl_assets.assets.checks import factory_checks
 from etl_assets.assets.clean import build_clean_assets
 from etl_assets.assets.marts import build_mart_assets
 from etl_assets.assets.partitions import build_daily_partitions
+from etl_assets.assets.published import published_marts
 from etl_assets.assets.raw import build_raw_assets
 from etl_assets.automation.alert_sensors import ALERT_SECONDS, build_alert_sensors
 from etl_assets.automation.jobs import daily_ingest_job, etl_job, reference_job
@@ -29,6 +30,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *build_raw_assets(partitions),
             *build_clean_assets(partitions),
             *build_mart_assets(partitions),
+            published_marts,
         ],
         asset_checks=factory_checks,
         jobs=[etl_job, daily_ingest_job, reference_job],

@@ -118,6 +118,6 @@ def test_dg_dev_serves_the_location_named_etl_assets(tmp_path):
         assert list(locations) == ["etl_assets"]
         assert locations["etl_assets"]["__typename"] == "RepositoryLocation", locations
         [repository] = locations["etl_assets"]["repositories"]
-        assert len(repository["assetNodes"]) == 18
+        assert len(repository["assetNodes"]) == 19  # 18 tables and the published marts
     finally:
         end_group(process)

@@ -11,6 +11,7 @@ import dagster as dg
 
 from etl_assets.assets.checks import MART_KEYS, freshness_checks
 from etl_assets.assets.partitions import daily_partitions
+from etl_assets.assets.published import PUBLISHED_KEY
 from etl_assets.automation.jobs import daily_ingest_job, feed_assets, reference_job
 from etl_assets.pipeline import deliveries, extract, readiness
 from etl_assets.runtime import dagster_adapter
@@ -150,7 +151,7 @@ def partition_days(context: dg.SensorEvaluationContext) -> deliveries.Days:
 def build_marts_automation_sensor(interval: int = LANDING_SECONDS) -> dg.SensorDefinition:
     return dg.AutomationConditionSensorDefinition(
         "marts_automation_sensor",
-        target=dg.AssetSelection.assets(*MART_KEYS),
+        target=dg.AssetSelection.assets(*MART_KEYS, PUBLISHED_KEY),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=interval,
         # Several days requested in one tick become a backfill, which runs them by the marts'

@@ -117,6 +117,19 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "check's latest outcome: passed, WARN, FAILED or not run. Exit status 1 when any latest "
         "outcome is FAILED.",
     )
+
+    query = commands.add_parser(
+        "query",
+        help="query the published marts (never the warehouse): works while a load runs",
+        description="Run a SQL query on the marts as last published (ETL_PUBLISHED_MARTS, "
+        "default beside the warehouse), read-only, and print its rows; tables are "
+        "marts.fct_flights, marts.carrier_daily_performance and "
+        "marts.origin_daily_weather_delays. Without a query, say what is published and how old "
+        "it is.",
+    )
+    query.add_argument("sql", nargs="?", help="the query, e.g. 'SELECT * FROM marts.fct_flights'")
+    query.add_argument("--file", type=Path, help="a file holding the query (e.g. analysis/*.sql)")
+    query.add_argument("--limit", type=int, default=50, help="rows printed at most (50)")
     return parser
 
 
@@ -129,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(settings).parse_args(argv)
     if args.command == "status":
         return _status(settings)
+    if args.command == "query":
+        return _query(args, settings)
     if args.end < args.start:
         print(f"error: --end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2
@@ -254,6 +269,38 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _query(args, settings: Settings) -> int:
+    import duckdb
+
+    from etl_assets.pipeline import readers
+
+    if settings.published_marts is None:
+        print(
+            "etl-assets: error: a warehouse in memory or on MotherDuck publishes no marts",
+            file=sys.stderr,
+        )
+        return 2
+    sql = args.file.read_text() if args.file else args.sql
+    try:
+        with readers.open_published(settings.published_marts) as conn:
+            print(readers.published(conn, settings.published_marts).describe(), flush=True)
+            if not sql:
+                return 0
+            result = conn.execute(sql)
+            header = tuple(c[0] for c in result.description or ())
+            rows = result.fetchmany(args.limit + 1)
+    except (FileNotFoundError, duckdb.Error) as error:
+        print(f"etl-assets: error: {error}", file=sys.stderr)
+        return 1
+    from etl_assets.operations.report import table_text
+
+    body = [tuple("" if v is None else str(v) for v in row) for row in rows[: args.limit]]
+    print("\n".join(table_text(header, body)))
+    if len(rows) > args.limit:
+        print(f"… more rows: --limit {args.limit} shown")
+    return 0
 
 
 def _status(settings: Settings) -> int:

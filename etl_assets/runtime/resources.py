@@ -119,6 +119,13 @@ class LandingZone(dg.ConfigurableResource):
         return self.manifest_policy == "require"
 
 
+class PublishedMarts(dg.ConfigurableResource):
+    """Where analysts read the marts: a file the marts are copied into, whole, after each run
+    (`pipeline/readers.py`); None publishes nothing (a warehouse in memory or on MotherDuck)."""
+
+    path: str | None = None
+
+
 class QualityPolicy(dg.ConfigurableResource):
     """How much bad or unusual data a partition may hold before its checks fail or warn."""
 
@@ -180,5 +187,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
             manifest_policy=configured(settings, "manifest_policy"),
         ),
         "alerts": build_alert_sink(settings),
+        "published": PublishedMarts(
+            path=configured(settings, "published_marts") if settings.published_marts else None
+        ),
         "quality": QualityPolicy(**quality),
     }

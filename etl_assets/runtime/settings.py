@@ -57,6 +57,11 @@ class Settings:
     ducklake_catalog: str | None = _setting(
         "ETL_DUCKLAKE_CATALOG", None, "the DuckLake catalog, instead of the DuckDB file"
     )
+    published_marts: Path | None = _setting(
+        "ETL_PUBLISHED_MARTS",
+        None,
+        "the file analysts read the marts from (default: beside the warehouse)",
+    )
     ducklake_data_path: Path = _setting(
         "ETL_DUCKLAKE_DATA_PATH", "data/lake", "where DuckLake writes its Parquet files"
     )
@@ -133,6 +138,11 @@ class Settings:
             landing_dir=path("landing_dir"),
             ducklake_catalog=catalog,
             ducklake_data_path=path("ducklake_data_path"),
+            published_marts=(
+                path("published_marts")
+                if raw("published_marts")
+                else beside_the_warehouse(warehouse, catalog, path("ducklake_data_path"))
+            ),
             celery_broker=raw("celery_broker"),
             celery_settings=path("celery_settings") if raw("celery_settings") else CELERY_SETTINGS,
             manifest_policy=choice("manifest_policy", text("manifest_policy"), MANIFEST_POLICIES),
@@ -183,6 +193,18 @@ class Settings:
     def given(self, name: str) -> str | None:
         """The variable of a setting the environment gave as it is used, else None."""
         return variable(name) if name in self.from_environment else None
+
+
+def beside_the_warehouse(warehouse: str, catalog: str | None, lake_data: Path) -> Path | None:
+    """Where the published marts go unless told: next to the DuckDB file (warehouse.duckdb:
+    warehouse.marts.duckdb), or next to a DuckLake's data folder; nowhere for a warehouse
+    in memory or on MotherDuck."""
+    if catalog:
+        return lake_data.parent / f"{lake_data.name}.marts.duckdb"
+    if warehouse == ":memory:" or warehouse.startswith("md:"):
+        return None
+    file = Path(warehouse)
+    return file.with_name(f"{file.stem}.marts.duckdb")
 
 
 def settings_fields() -> tuple[dataclasses.Field, ...]:

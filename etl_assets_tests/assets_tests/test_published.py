@@ -1,0 +1,114 @@
+"""The marts analysts read: published whole after each run, readable while the next one loads."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from etl_assets.operations.cli import main
+from etl_assets.pipeline import backends, quality, readers
+from etl_assets.pipeline.landing import land
+from etl_assets.pipeline.marts import MARTS
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def test_a_run_publishes_its_marts_whole_beside_the_warehouse(loaded):
+    deployment, summary = loaded
+    path = deployment.settings.published_marts
+    assert path == Path(deployment.warehouse).with_name("warehouse.marts.duckdb")
+    with readers.open_published(path) as reader:
+        copy = readers.published(reader, path)
+        copied = {m: quality.table_checksum(reader, f"marts.{m}", digits=None) for m in MARTS}
+    with backends.connect(deployment.warehouse, read_only=True) as conn:
+        source = {m: quality.table_checksum(conn, f"marts.{m}", digits=None) for m in MARTS}
+    assert copied == source  # every mart, bit for bit
+    assert copy.rows["fct_flights"] == 842 + 943 + 914
+    assert (copy.first_day, copy.last_day) == (dt.date(2013, 1, 1), dt.date(2013, 1, 3))
+    assert copy.run_id == summary.run_id
+
+
+def test_query_prints_the_published_marts_and_their_age(loaded, monkeypatch, capsys):
+    loaded[0].use(monkeypatch)
+    assert main(["query", "SELECT count(*) AS flights FROM marts.fct_flights"]) == 0
+    out = capsys.readouterr().out
+    assert "(2013-01-01..2013-01-03), published" in out and " ago" in out
+    assert out.split("\n")[-2].strip() == "2699"
+    assert main(["query", "--file", str(REPO / "analysis" / "on_time_by_carrier.sql")]) == 0
+    rows = capsys.readouterr().out.splitlines()[3:]
+    with backends.connect(loaded[0].warehouse, read_only=True) as conn:
+        carriers = conn.execute(
+            "SELECT count(DISTINCT carrier) FROM marts.carrier_daily_performance"
+        ).fetchone()[0]
+    assert len(rows) == carriers > 10  # a row per carrier for the one month loaded
+    assert main(["query", "SELECT * FROM marts.no_such_mart"]) == 1
+    assert "no_such_mart" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+def test_a_reader_polling_during_a_load_never_fails_nor_sees_half_a_run(tmp_path):
+    """A notebook refreshing every 50 ms while `etl-assets run` loads 28 days: every open
+    succeeds, each copy it reads adds up, and a reader holding a copy open does not stop the
+    load."""
+    land(tmp_path / "landing", dt.date(2013, 1, 1), dt.date(2013, 1, 31))
+    env = {
+        **os.environ,
+        "ETL_PROJECT_DIR": str(tmp_path),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "ETL_LANDING_DIR": str(tmp_path / "landing"),
+        "ETL_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+    }
+    first = subprocess.run(
+        [str(BIN / "etl-assets"), "run", "--start", "2013-01-01", "--end", "2013-01-03"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    path = tmp_path / "warehouse.marts.duckdb"
+    held = readers.open_published(path)  # a reader that keeps its copy open all along
+    load = subprocess.Popen(
+        [str(BIN / "etl-assets"), "run", "--start", "2013-01-04", "--end", "2013-01-31"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    opens, failures, seen = 0, [], set()
+    deadline = time.monotonic() + 600
+    while load.poll() is None and time.monotonic() < deadline:
+        opens += 1
+        try:
+            with readers.open_published(path) as reader:
+                copy = readers.published(reader, path)
+                off = reader.execute(
+                    "SELECT count(*) FROM (SELECT flight_date, count(*) AS n FROM "
+                    "marts.fct_flights GROUP BY 1) f FULL JOIN (SELECT flight_date, "
+                    "sum(flights) AS n FROM marts.carrier_daily_performance GROUP BY 1) c "
+                    "USING (flight_date) WHERE f.n IS DISTINCT FROM c.n"
+                ).fetchone()[0]
+                days = reader.execute(
+                    "SELECT count(DISTINCT flight_date) FROM marts.fct_flights"
+                ).fetchone()[0]
+            assert off == 0, f"{off} day(s) where the marts do not add up"
+            assert days == (copy.last_day - copy.first_day).days + 1
+            seen.add(copy.last_day)
+        except Exception as error:
+            failures.append(f"{type(error).__name__}: {error}")
+        time.sleep(0.05)
+    output = load.communicate(timeout=60)[0]
+    assert load.returncode == 0, output[-3000:]
+    assert held.execute("SELECT count(*) FROM marts.fct_flights").fetchone() == (2699,)
+    held.close()
+    with readers.open_published(path) as reader:
+        seen.add(readers.published(reader, path).last_day)
+    print(f"\n{opens} opens during the load, {len(failures)} failed")
+    assert failures == []
+    assert opens >= 20
+    assert seen == {dt.date(2013, 1, 3), dt.date(2013, 1, 31)}
