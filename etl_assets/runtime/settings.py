@@ -9,7 +9,7 @@ Relative paths, given or default, are inside the project: the source checkout th
 loaded from (an editable install, as `make setup` makes), or the absolute ETL_PROJECT_DIR. Run
 from any folder, `etl-assets`, `dagster dev`, `dg` and the tests use the same files.
 
-No Dagster import here: `etl-assets land` starts without loading Dagster.
+Plain Python, as pipeline/ is: no Dagster import.
 """
 
 from __future__ import annotations
@@ -54,8 +54,11 @@ class Settings:
         "ETL_WAREHOUSE_PATH", "data/warehouse.duckdb", "the DuckDB warehouse file"
     )
     landing_dir: Path = _setting("ETL_LANDING_DIR", "data/landing", "where the feed delivers files")
-    ducklake_catalog: str | None = _setting(
-        "ETL_DUCKLAKE_CATALOG", None, "the DuckLake catalog, instead of the DuckDB file"
+    ducklake_catalog: str | None = _setting(  # a PostgreSQL catalog's string holds a password
+        "ETL_DUCKLAKE_CATALOG",
+        None,
+        "the DuckLake catalog, instead of the DuckDB file",
+        secret=True,
     )
     published_marts: Path | None = _setting(
         "ETL_PUBLISHED_MARTS",

@@ -168,10 +168,12 @@ def test_secrets_stay_out_of_the_settings_repr():
         {
             "ETL_ALERT_WEBHOOK_URL": "https://hooks.example/T0K3N",
             "ETL_CELERY_BROKER": "redis://:pw@127.0.0.1:6379/0",
+            "ETL_DUCKLAKE_CATALOG": "postgres:dbname=lake host=127.0.0.1 password=s3cret",
         }
     )
     assert settings.alert_webhook_url.endswith("T0K3N") and settings.on_celery
-    assert "T0K3N" not in repr(settings) and "pw@" not in repr(settings)
+    assert settings.ducklake_catalog.endswith("s3cret")
+    assert not {"T0K3N", "pw@", "s3cret"} & set(re.findall(r"T0K3N|pw@|s3cret", repr(settings)))
 
 
 def test_the_variable_of_each_setting():
