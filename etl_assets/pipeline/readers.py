@@ -13,6 +13,7 @@ days its marts cover, so a reader can say how old the figures are.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import uuid
@@ -81,11 +82,16 @@ def publish(
             {"at": published_at, "run": run_id, "first": first, "last": last},
         )
         conn.execute("CHECKPOINT staging")  # everything in the file itself, no log beside it
-    finally:
         conn.execute("DETACH staging")
-    with open(staging, "rb+") as file:  # on disk before it is visible under its name
-        os.fsync(file.fileno())
-    os.replace(staging, path)
+        with open(staging, "rb+") as file:  # on disk before it is visible under its name
+            os.fsync(file.fileno())
+        os.replace(staging, path)
+    except BaseException:  # the published copy stays as it was; no half copy is left behind
+        with contextlib.suppress(duckdb.Error):
+            conn.execute("DETACH DATABASE IF EXISTS staging")
+        for leftover in (staging, staging.with_name(staging.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        raise
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)

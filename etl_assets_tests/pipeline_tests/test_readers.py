@@ -51,6 +51,22 @@ def test_a_reader_keeps_the_copy_it_opened_while_a_newer_one_is_published(tmp_pa
         assert readers.published(again, published).run_id == "run-2"
 
 
+def test_a_failed_copy_leaves_the_published_one_as_it_was_and_nothing_beside_it(tmp_path):
+    published = tmp_path / "marts.duckdb"
+    warehouse_with_marts(tmp_path / "w.duckdb", days=3)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        readers.publish(conn, published, "run-1")
+        conn.execute("DROP TABLE marts.origin_daily_weather_delays")  # the copy fails midway
+        with pytest.raises(duckdb.CatalogException, match="origin_daily_weather_delays"):
+            readers.publish(conn, published, "run-2")
+        assert conn.execute(
+            "SELECT count(*) FROM duckdb_databases() WHERE database_name = 'staging'"
+        ).fetchone() == (0,)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["marts.duckdb", "w.duckdb"]
+    with readers.open_published(published) as reader:
+        assert readers.published(reader, published).run_id == "run-1"
+
+
 def test_nothing_published_yet_says_when_it_will_be(tmp_path):
     with pytest.raises(FileNotFoundError, match="after the first successful marts run"):
         readers.open_published(tmp_path / "marts.duckdb")
