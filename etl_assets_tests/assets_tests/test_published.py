@@ -1,16 +1,21 @@
 """The marts analysts read: published whole after each run, readable while the next one loads."""
 
+import base64
 import datetime as dt
+import io
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
+from PIL import Image
 
 from etl_assets.operations.cli import main
-from etl_assets.pipeline import backends, quality, readers
+from etl_assets.pipeline import backends, charts, quality, readers
 from etl_assets.pipeline.landing import land
 from etl_assets.pipeline.marts import MARTS
 
@@ -48,6 +53,33 @@ def test_query_prints_the_published_marts_and_their_age(loaded, monkeypatch, cap
     assert len(rows) == carriers > 10  # a row per carrier for the one month loaded
     assert main(["query", "SELECT * FROM marts.no_such_mart"]) == 1
     assert "no_such_mart" in capsys.readouterr().err
+
+
+def test_each_marts_page_shows_its_whole_daily_series_as_a_chart(loaded):
+    deployment, _summary = loaded
+    for mart in MARTS:
+        key = dg.AssetKey(["marts", mart])
+        record = deployment.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=["2013-01-03"]), limit=1
+        ).records[0]  # the newest day of the run carries the run-wide metadata
+        text = record.asset_materialization.metadata["daily_series"].value
+        encoded = re.fullmatch(r"!\[[^\]]+\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", text)
+        assert encoded, text[:80]
+        image = Image.open(io.BytesIO(base64.b64decode(encoded.group(1))))
+        assert (image.format, image.size) == ("PNG", (720, 288))
+    with backends.connect(deployment.warehouse, read_only=True) as conn:
+        carriers = charts.series(conn, "carrier_daily_performance")
+    assert len(carriers.columns) == 6 and len(carriers) == 3  # six carriers over three days
+
+
+def test_chart_draws_the_published_marts_for_analysts(loaded, monkeypatch, capsys, tmp_path):
+    loaded[0].use(monkeypatch)
+    assert main(["chart", "--out", str(tmp_path / "charts")]) == 0
+    drawn = sorted(p.name for p in (tmp_path / "charts").iterdir())
+    assert drawn == sorted(f"{mart}.png" for mart in MARTS)
+    for name in drawn:
+        assert Image.open(tmp_path / "charts" / name).size == (720, 288)
+    assert "(2013-01-01..2013-01-03), published" in capsys.readouterr().out
 
 
 @pytest.mark.e2e
