@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -287,21 +288,24 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _query(args, settings: Settings) -> int:
-    import duckdb
-
+@contextlib.contextmanager
+def _published(settings: Settings):
+    """The published marts, opened read-only, after saying which run's they are and how old."""
     from etl_assets.pipeline import readers
 
     if settings.published_marts is None:
-        print(
-            "etl-assets: error: a warehouse in memory or on MotherDuck publishes no marts",
-            file=sys.stderr,
-        )
-        return 2
+        raise FileNotFoundError("a warehouse in memory or on MotherDuck publishes no marts")
+    with readers.open_published(settings.published_marts) as conn:
+        print(readers.published(conn, settings.published_marts).describe(), flush=True)
+        yield conn
+
+
+def _query(args, settings: Settings) -> int:
+    import duckdb
+
     sql = args.file.read_text() if args.file else args.sql
     try:
-        with readers.open_published(settings.published_marts) as conn:
-            print(readers.published(conn, settings.published_marts).describe(), flush=True)
+        with _published(settings) as conn:
             if not sql:
                 return 0
             result = conn.execute(sql)
@@ -320,19 +324,12 @@ def _query(args, settings: Settings) -> int:
 
 
 def _chart(args, settings: Settings) -> int:
-    from etl_assets.pipeline import charts, readers
+    from etl_assets.pipeline import charts
 
-    if settings.published_marts is None:
-        print(
-            "etl-assets: error: a warehouse in memory or on MotherDuck publishes no marts",
-            file=sys.stderr,
-        )
-        return 2
     out = inside(settings.project_dir, args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
-        with readers.open_published(settings.published_marts) as conn:
-            print(readers.published(conn, settings.published_marts).describe(), flush=True)
+        with _published(settings) as conn:
             for mart in charts.CHARTS:
                 path = out / f"{mart}.png"
                 path.write_bytes(charts.chart(conn, mart))
