@@ -18,6 +18,7 @@ import pytest
 from etl_assets.definitions import defs
 from etl_assets.operations.demo import end_group
 from etl_assets.operations.report import latest_check_outcomes
+from etl_assets.pipeline import readers
 from etl_assets.pipeline.landing import land
 from etl_assets_tests.support.servers import (
     free_port,
@@ -147,6 +148,11 @@ def test_the_three_services_on_postgres_survive_a_daemon_restart(tmp_path, monke
                             ).records
                         )
 
+                wait_for(
+                    "the daemon's day published",
+                    lambda: readers.covers(tmp_path / "warehouse.marts.duckdb", second),
+                    timeout=300,
+                )
                 wait_for(
                     "the marts of the daemon's day, no run active", marts_done_and_idle, timeout=300
                 )

@@ -23,7 +23,7 @@ import dagster as dg
 import duckdb
 
 from etl_assets.operations.instance import instance_at
-from etl_assets.pipeline import backends, extract
+from etl_assets.pipeline import extract, readers
 from etl_assets.pipeline.landing import replay
 
 ACTIVE = [
@@ -94,23 +94,14 @@ def end_group(process: subprocess.Popen) -> None:
 
 
 def caught_up(warehouse: Path, landing: Path, last: dt.date) -> bool:
-    """Every delivered file is in the warehouse, and the last day has its marts."""
+    """Every delivered file is in the warehouse, and the last day's marts are published (the
+    step after the marts, in the copy beside the warehouse that readers open)."""
     files = [p for p in landing.rglob("*.csv") if not p.name.startswith(".")]
     identities = [extract.delivered(landing, p, None).identity for p in files]
     try:
         if len(extract.loaded_identities(warehouse, identities)) < len(identities):
             return False
-        with duckdb.connect(str(warehouse), read_only=True) as conn:
-            return (
-                backends.one_row(
-                    conn.execute(
-                        "SELECT count(*) FROM marts.carrier_daily_performance "
-                        "WHERE flight_date = $day",
-                        {"day": last},
-                    )
-                )[0]
-                > 0
-            )
+        return readers.covers(warehouse.with_name(f"{warehouse.stem}.marts.duckdb"), last)
     except (extract.WarehouseBusy, duckdb.Error):
         return False  # being written, or the marts are not there yet
 

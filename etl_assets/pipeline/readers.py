@@ -123,3 +123,13 @@ def published(conn: duckdb.DuckDBPyConnection, path: Path) -> Published:
         for name in MARTS
     }
     return Published(path, at.astimezone(dt.timezone.utc), run_id, first, last, rows)
+
+
+def covers(path: Path, day: dt.date) -> bool:
+    """Whether the published copy holds `day`: the pipeline has caught up with it, as far as the
+    copy readers open (the last step of a run that changes the marts)."""
+    if not path.exists():
+        return False
+    with open_published(path) as conn:
+        copy = published(conn, path)
+    return copy.first_day is not None and copy.first_day <= day <= (copy.last_day or day)

@@ -70,3 +70,13 @@ def test_a_failed_copy_leaves_the_published_one_as_it_was_and_nothing_beside_it(
 def test_nothing_published_yet_says_when_it_will_be(tmp_path):
     with pytest.raises(FileNotFoundError, match="after the first successful marts run"):
         readers.open_published(tmp_path / "marts.duckdb")
+
+
+def test_covers_says_whether_the_published_copy_holds_a_day(tmp_path):
+    published = tmp_path / "marts.duckdb"
+    assert not readers.covers(published, dt.date(2013, 1, 2))  # nothing published yet
+    warehouse_with_marts(tmp_path / "w.duckdb", days=3)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        readers.publish(conn, published, "run-1")
+    assert readers.covers(published, dt.date(2013, 1, 3))
+    assert not readers.covers(published, dt.date(2013, 1, 4))
