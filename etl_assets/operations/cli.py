@@ -240,6 +240,8 @@ def _demo(args, settings: Settings) -> int:
         "ETL_WAREHOUSE_PATH": root / "warehouse.duckdb",
         "ETL_LANDING_DIR": root / "landing",
         "ETL_ALERT_LOG": root / "alerts.jsonl",
+        # where the run publishes the marts, and where the demo sees it has caught up
+        "ETL_PUBLISHED_MARTS": root / "warehouse.marts.duckdb",
     }
     # what the dagster dev it starts, and its runs, read
     os.environ.update({name: str(path) for name, path in paths.items()})
