@@ -50,7 +50,7 @@ test-fast: setup
 # Style, format and types: ruff's rules and formatter (pyproject.toml), mypy (strict on the pure
 # pipeline/). CI runs it before the tests; `ruff format etl_assets etl_assets_tests benchmarks`
 # and `ruff check --fix ...` (in .venv/bin) repair most of what it finds.
-LINTED := etl_assets etl_assets_tests benchmarks
+LINTED := etl_assets etl_assets_tests benchmarks setup.py
 lint: setup
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)

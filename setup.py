@@ -9,7 +9,7 @@ DUCKDB_EXTENSIONS = "1.4.4.20260205"
 setup(
     name="etl_assets",
     version="0.1.0",
-    description="A production-grade Dagster pipeline: landing zone → raw → clean → marts in DuckDB.",
+    description="A Dagster pipeline: landing zone → raw → clean → marts in DuckDB.",
     python_requires=">=3.10",
     packages=find_packages(exclude=["etl_assets_tests*", "benchmarks*"]),
     # the Celery settings the runs and the workers read
@@ -21,7 +21,7 @@ setup(
         f"dagster-duckdb=={DAGSTER_LIBRARIES}",
         f"dagster-duckdb-pandas=={DAGSTER_LIBRARIES}",
         f"dagster-postgres=={DAGSTER_LIBRARIES}",  # the production instance (deploy/postgres)
-        # steps on Celery workers with a Redis broker (ETL_CELERY_BROKER, etl_assets/runtime/executors.py)
+        # steps on Celery workers with a Redis broker (ETL_CELERY_BROKER, runtime/executors.py)
         f"dagster-celery[redis]=={DAGSTER_LIBRARIES}",
         "pandas>=2.2,<3",  # dagster-duckdb-pandas 0.29 needs pandas < 3
         "duckdb==1.4.4",  # the version the duckdb-ext-* packages below are built for
@@ -35,18 +35,20 @@ setup(
         # the marts' daily series as charts: on each mart's page in the UI, and for analysts
         "matplotlib==3.11.2",
     ],
-    extras_require={"dev": [
-        "pytest>=8",
-        "pytest-xdist==3.8.0",  # the in-process tests on both cores (`make test-fast`)
-        # drives Debian's chromium in the browser test (its own browser download is not used:
-        # it does not work on these machines)
-        "playwright==1.65.2",
-        # `make lint`: style and format (ruff), types (mypy, strict on pipeline/)
-        "ruff==0.17.6",
-        "mypy==2.4.1",
-        "pandas-stubs==2.3.3.260113",  # for pandas 2.3
-        "types-PyYAML==6.0.12.20261122",
-        "types-psycopg2==2.9.21.20261008",
-    ]},
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            "pytest-xdist==3.8.0",  # the in-process tests on both cores (`make test-fast`)
+            # drives Debian's chromium in the browser test (its own browser download is not used:
+            # it does not work on these machines)
+            "playwright==1.65.2",
+            # `make lint`: style and format (ruff), types (mypy, strict on pipeline/)
+            "ruff==0.17.6",
+            "mypy==2.4.1",
+            "pandas-stubs==2.3.3.260113",  # for pandas 2.3
+            "types-PyYAML==6.0.12.20261122",
+            "types-psycopg2==2.9.21.20261008",
+        ]
+    },
     entry_points={"console_scripts": ["etl-assets=etl_assets.operations.cli:main"]},
 )

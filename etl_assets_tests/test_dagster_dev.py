@@ -22,6 +22,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from etl_assets.operations.demo import ACTIVE
 from etl_assets.operations.instance import instance_at
 from etl_assets.pipeline import readers
 from etl_assets.pipeline.landing import daily_file, land, read_source
@@ -100,16 +101,7 @@ class _Deployment:
 
     def idle(self) -> bool:
         with self.instance() as instance:
-            active = instance.get_runs(
-                filters=dg.RunsFilter(
-                    statuses=[
-                        dg.DagsterRunStatus.QUEUED,
-                        dg.DagsterRunStatus.NOT_STARTED,
-                        dg.DagsterRunStatus.STARTING,
-                        dg.DagsterRunStatus.STARTED,
-                    ]
-                )
-            )
+            active = instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))
             return not active
 
     def alerts(self) -> list[dict]:

@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 
 from etl_assets.definitions import defs
-from etl_assets.operations.demo import end_group
+from etl_assets.operations.demo import ACTIVE, end_group
 from etl_assets.operations.report import latest_check_outcomes
 from etl_assets.pipeline import readers
 from etl_assets.pipeline.landing import land
@@ -128,16 +128,7 @@ def test_the_three_services_on_postgres_survive_a_daemon_restart(tmp_path, monke
                     # The marts automation follows the ingest run; stopping the daemon while
                     # its run is queued would leave that run's checks planned, never evaluated.
                     with dg.DagsterInstance.from_config(str(home)) as instance:
-                        active = instance.get_runs(
-                            filters=dg.RunsFilter(
-                                statuses=[
-                                    dg.DagsterRunStatus.QUEUED,
-                                    dg.DagsterRunStatus.NOT_STARTED,
-                                    dg.DagsterRunStatus.STARTING,
-                                    dg.DagsterRunStatus.STARTED,
-                                ]
-                            )
-                        )
+                        active = instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))
                         return not active and bool(
                             instance.fetch_materializations(
                                 dg.AssetRecordsFilter(
