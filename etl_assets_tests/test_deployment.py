@@ -175,4 +175,4 @@ def test_the_three_services_on_postgres_survive_a_daemon_restart(tmp_path, monke
                     limit=1,
                 ).records, day
             outcomes = latest_check_outcomes(defs(), instance)
-            assert len(outcomes) == 85 and {o.outcome for o in outcomes} <= {"passed", "WARN"}
+            assert len(outcomes) == 90 and {o.outcome for o in outcomes} <= {"passed", "WARN"}

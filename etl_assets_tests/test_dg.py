@@ -67,7 +67,7 @@ def test_dg_list_defs_lists_what_the_code_location_defines(tmp_path):
     assert {c["key"] for c in listed["asset_checks"]} == {
         f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys
     }
-    assert len(listed["asset_checks"]) == 85
+    assert len(listed["asset_checks"]) == 90
     assert {j["name"] for j in listed["jobs"]} == {"etl_job", "daily_ingest_job", "reference_job"}
     assert {s["name"] for s in listed["schedules"]} == {s.name for s in definitions.schedules or []}
     assert {s["name"] for s in listed["sensors"]} == {s.name for s in definitions.sensors or []}

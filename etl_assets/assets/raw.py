@@ -81,7 +81,9 @@ def build_raw_asset(
                     start,
                     end,
                     manifest_policy=landing.manifest_policy,
+                    drift=landing.schema_drift,
                 )
+                drifted = extract.drifted_files(conn, contract, start, end)
         except extract.DeliveryError as error:
             raise dg.Failure(
                 description=str(error),
@@ -96,6 +98,11 @@ def build_raw_asset(
                 f"{len(unverified)} file(s) loaded without a manifest, so nothing could tell a "
                 f"truncated file from a whole one: {', '.join(unverified[:5])}"
                 f"{' …' if len(unverified) > 5 else ''}"
+            )
+        for file, undeclared, missing in drifted:
+            context.log.warning(
+                f"{file} differs from the {contract.name} contract: "
+                + extract.drift_in_words(undeclared, missing)
             )
         with warehouse.get_connection() as conn:
             totals = table_figures(

@@ -92,7 +92,9 @@ def landing_zone_tick(
         if (new := [f for f in files if f.file.identity not in held])
     }
     requests = []
-    for block in readiness.delivery_blocks(landing.root, daily, landing.manifest_policy):
+    for block in readiness.delivery_blocks(
+        landing.root, daily, landing.manifest_policy, landing.schema_drift
+    ):
         one_day = block.start == block.end
         requests.append(
             dg.RunRequest(

@@ -142,8 +142,12 @@ def run_job(
     dagster_adapter.reuse_connections(instance)
     job = definitions.resolve_job_def("etl_job")
     release_abandoned_runs(instance, echo)
-    landing_dir, policy = settings.landing_dir, settings.manifest_policy
-    readiness = check_range(landing_dir, days(start, end), policy)
+    landing_dir, policy, drift = (
+        settings.landing_dir,
+        settings.manifest_policy,
+        settings.schema_drift,
+    )
+    readiness = check_range(landing_dir, days(start, end), policy, drift)
     if readiness.reference_problems:  # not a day's: every day needs the reference tables
         readiness = Readiness([Block(start, end)], readiness.reference_problems)
     for block in readiness.blocks:
@@ -163,7 +167,7 @@ def run_job(
     while todo:
         block = todo.pop(0)
         if block.held:  # looked at again just before: a file fixed meanwhile makes it ready
-            again = check_range(landing_dir, days(block.start, block.end), policy).blocks
+            again = check_range(landing_dir, days(block.start, block.end), policy, drift).blocks
             if any(not b.held for b in again):
                 todo = again + todo
                 continue

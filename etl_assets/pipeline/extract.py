@@ -5,6 +5,12 @@ NULL) plus where it came from: the file, its identity (path, size, modified time
 landing sensor keys runs on) and when it was loaded. Nothing a later rule rejects is lost before
 it can be quarantined with a reason. Each file is checked first (there, UTF-8, the feed's header,
 in any order), so a bad delivery fails with its name rather than midway through the read.
+
+A file whose columns differ from the contract (schema drift) loads under policy "warn": a column
+the contract does not declare is kept in raw's `_undeclared` map, a missing column that nothing
+required is parsed or derived from loads as NULL, and the ledger names both for the checks. A
+missing required column, or a typed column none of whose values parse, refuses the file. Policy
+"refuse" refuses any difference.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import datetime as dt
 import hashlib
 import io
 import json
+import math
+import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +38,7 @@ from etl_assets.pipeline.landing import (
     missing_daily_files,
     reference_file,
 )
-from etl_assets.pipeline.tables import Column, TableContract, raw_columns
+from etl_assets.pipeline.tables import UNDECLARED, Column, TableContract, raw_columns
 
 
 class DeliveryError(ValueError):
@@ -59,6 +67,16 @@ LEDGER_COLUMNS = (
     ),
     Column("rows", "BIGINT", "Rows of the file in raw.", nullable=False),
     Column("loaded_at", "TIMESTAMPTZ", "When the run loaded the file (UTC).", nullable=False),
+    Column(
+        "undeclared_columns",
+        "VARCHAR[]",
+        "Columns of the file the contract does not declare (kept in raw's _undeclared).",
+    ),
+    Column(
+        "missing_columns",
+        "VARCHAR[]",
+        "Declared columns the file lacked (loaded as NULL).",
+    ),
 )
 
 
@@ -71,6 +89,7 @@ class DeliveredFile:
 
 
 MANIFEST_POLICIES = ("warn", "require")
+DRIFT_POLICIES = ("warn", "refuse")  # a file whose columns differ from the contract's
 MANIFEST_MAX_BYTES = 64 * 1024  # a file without a manifest: load it warning, or wait
 
 
@@ -85,31 +104,39 @@ class Verified:
     header: tuple[str, ...]
     rows: int
     manifest: bool
+    undeclared: tuple[str, ...] = ()  # columns the contract does not declare, in file order
+    missing: tuple[str, ...] = ()  # declared columns the file lacks, all of them nullable
 
 
-def check_delivery(path: Path, contract: TableContract) -> tuple[str, ...]:
+def check_delivery(path: Path, contract: TableContract, drift: str = "warn") -> tuple[str, ...]:
     """The file's header; a file that is empty, not UTF-8, or not the feed's columns is refused."""
-    return _header(path, _text(path, _read(path)), contract)
+    return _header(path, _text(path, _read(path)), contract, drift)
 
 
-def verify_delivery(path: Path, contract: TableContract, policy: str = "warn") -> Verified:
+def verify_delivery(
+    path: Path, contract: TableContract, policy: str = "warn", drift: str = "warn"
+) -> Verified:
     """Check a delivered file as a whole: readable, the feed's header, and what its manifest says.
 
     A file whose rows or checksum differ from its manifest is refused, naming both counts; one
     without a manifest is accepted (`Verified.manifest` False) under policy "warn" and raises
-    ManifestMissing under "require".
+    ManifestMissing under "require". drift: what a header other than the contract's does (see
+    the module's docstring).
     """
     if policy not in MANIFEST_POLICIES:
         raise ValueError(f"manifest policy must be one of {MANIFEST_POLICIES}, not {policy!r}")
     data = _read(path)
     text = _text(path, data)
-    header = _header(path, text, contract)
+    header = _header(path, text, contract, drift)
+    undeclared = tuple(c for c in header if c not in contract.source_columns)
+    missing = tuple(c for c in contract.source_columns if c not in header)
+    _refuse_changed_types(path, text, header, contract)
     rows = _records(text)
     manifest = _manifest(path)
     if manifest is None:
         if policy == "require":
             raise ManifestMissing(f"{path}: waits for its manifest, {manifest_file(path).name}")
-        return Verified(header, rows, manifest=False)
+        return Verified(header, rows, False, undeclared, missing)
     if manifest["rows"] != rows:
         raise DeliveryError(
             f"{path}: {rows:,} rows, but its manifest says {manifest['rows']:,}: the file is "
@@ -120,7 +147,7 @@ def verify_delivery(path: Path, contract: TableContract, policy: str = "warn") -
             f"{path}: {rows:,} rows as its manifest says, but its SHA-256 "
             f"differs from the manifest's: the file was changed"
         )
-    return Verified(header, rows, manifest=True)
+    return Verified(header, rows, True, undeclared, missing)
 
 
 def _read(path: Path) -> bytes:
@@ -146,7 +173,9 @@ def _text(path: Path, data: bytes) -> str:
     return text
 
 
-def _header(path: Path, text: str, contract: TableContract) -> tuple[str, ...]:
+def _header(path: Path, text: str, contract: TableContract, drift: str) -> tuple[str, ...]:
+    if drift not in DRIFT_POLICIES:
+        raise ValueError(f"schema drift policy must be one of {DRIFT_POLICIES}, not {drift!r}")
     try:
         header = next(csv.reader(io.StringIO(text[: text.find("\n") + 1 or None])))
     except (csv.Error, StopIteration) as error:
@@ -154,14 +183,94 @@ def _header(path: Path, text: str, contract: TableContract) -> tuple[str, ...]:
     header = [h.strip() for h in header]
     missing = [c for c in contract.source_columns if c not in header]
     extra = [c for c in header if c not in contract.source_columns]
-    if missing or extra or len(set(header)) != len(header):
+    required = [c for c in missing if c in contract.required_sources]
+    folded = [h.casefold() for h in header]
+    if len(set(folded)) != len(folded) or "" in header:
+        raise DeliveryError(
+            f"{path}: header does not match the {contract.name} feed; "
+            + ("a column without a name" if "" in header else "a column appears twice")
+        )
+    if required or (drift == "refuse" and (missing or extra)):
         raise DeliveryError(
             f"{path}: header does not match the {contract.name} feed"
-            + (f"; missing columns {missing}" if missing else "")
+            + (f"; missing required columns {required}" if required else "")
+            + (f"; missing columns {missing}" if missing and not required else "")
             + (f"; unexpected columns {extra}" if extra else "")
-            + ("; a column appears twice" if not (missing or extra) else "")
+            + ("" if required else " (ETL_SCHEMA_DRIFT=refuse)")
         )
     return tuple(header)
+
+
+def _refuse_changed_types(
+    path: Path, text: str, header: tuple[str, ...], contract: TableContract
+) -> None:
+    """Refuse a file with a typed column none of whose values is of its type (and at least one
+    is there): its type changed upstream, and every row would be quarantined for it.
+
+    Rows are read until each typed column has shown one value of its type, the first row or so
+    of a file, so the whole file is read only for a column that changed. A few values that do
+    not parse are the quarantine's, row by row, with their reasons.
+    """
+    position = {name: i for i, name in enumerate(header)}
+    pending = {
+        position[c.source]: c
+        for c in contract.parsed_columns
+        if c.dtype in _PARSES and c.source in position
+    }
+    seen: dict[int, tuple[int, str]] = {}  # position: values present, the first of them
+    for record in csv.reader(io.StringIO(text[text.find("\n") + 1 :])):
+        for at in list(pending):
+            value = record[at].strip() if at < len(record) else ""
+            if value in ("", "NA"):
+                continue
+            if is_of_type(pending[at].dtype, value):
+                del pending[at]
+                continue
+            count, first = seen.get(at, (0, value))
+            seen[at] = (count + 1, first)
+        if not pending:
+            return
+    for at, col in pending.items():
+        if at in seen:
+            count, first = seen[at]
+            raise DeliveryError(
+                f"{path}: column {col.source} is no longer {col.dtype}: none of its {count:,} "
+                f"values is one (the first: {first[:40]!r}); the file is refused until the "
+                f"delivery or the contract changes"
+            )
+
+
+def _number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _timestamp_with_offset(text: str) -> bool:
+    if not _OFFSET.search(text):
+        return False
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+_OFFSET = re.compile(r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$")
+# Whether a value (trimmed, not 'NA') is of a type, as cleaning types it
+# (`transform.typed_select_sql`, where DuckDB's casts are the rule; a test holds the two equal).
+_PARSES = {
+    "BIGINT": lambda v: (n := _number(v)) is not None and n == int(n),
+    "DOUBLE": lambda v: _number(v) is not None,
+    "TIMESTAMPTZ": _timestamp_with_offset,
+}
+
+
+def is_of_type(dtype: str, text: str) -> bool:
+    """Whether a delivered value (trimmed, not 'NA') is of the type, as cleaning would type it."""
+    return _PARSES[dtype](text)
 
 
 def _records(text: str) -> int:
@@ -253,17 +362,30 @@ def reference_delivery(landing_dir: Path, contract: TableContract) -> DeliveredF
 
 
 def read_sql(contract: TableContract, header: tuple[str, ...], group: int) -> str:
-    """The files of one header order as raw rows: delivered columns by name, then lineage.
+    """The files of one header as raw rows: declared columns by name, then lineage.
 
     The header was checked, so the reader is told the columns instead of sniffing every file.
-    $paths<group>, $relative<group>, $identities<group> and $dates<group> are parallel lists,
-    one entry per file.
+    A declared column the header lacks is NULL; the columns the contract does not declare go
+    into `_undeclared`, named by $undeclared<group> (a header's names never enter the SQL: the
+    reader calls those columns by their position). $paths<group>, $relative<group>,
+    $identities<group> and $dates<group> are parallel lists, one entry per file.
     """
-    delivered_columns = ", ".join(f"r.{c}" for c in contract.source_columns)
-    types = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in header) + "}"
+    named = [
+        c if c in contract.source_columns else f"_undeclared_{i}" for i, c in enumerate(header)
+    ]
+    delivered_columns = ", ".join(
+        f"r.{c}" if c in header else f"NULL::VARCHAR AS {c}" for c in contract.source_columns
+    )
+    undeclared = [f"r.{n}" for n, c in zip(named, header, strict=True) if n != c]
+    kept = (
+        f"map($undeclared{group}, [{', '.join(undeclared)}])"
+        if undeclared
+        else "NULL::MAP(VARCHAR, VARCHAR)"
+    )
+    types = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in named) + "}"
     return f"""
-    SELECT {delivered_columns}, f.delivery_date, f.source_file AS _source_file,
-           f.identity AS _source_identity, $loaded_at AS _loaded_at
+    SELECT {delivered_columns}, {kept} AS {UNDECLARED}, f.delivery_date,
+           f.source_file AS _source_file, f.identity AS _source_identity, $loaded_at AS _loaded_at
     FROM read_csv($paths{group}, header = true, auto_detect = false, columns = {types},
                   filename = true, delim = ',', quote = '"', escape = '"',
                   null_padding = true, encoding = 'utf-8') AS r
@@ -281,6 +403,7 @@ def load_raw(
     start: dt.date | None = None,
     end: dt.date | None = None,
     manifest_policy: str = "warn",
+    drift: str = "warn",
 ) -> dict[dt.date | None, int]:
     """Replace the range's raw rows (the whole table for a reference feed) with the files' rows.
 
@@ -291,7 +414,7 @@ def load_raw(
     by_header: dict[tuple[str, ...], list[DeliveredFile]] = {}
     verified: dict[str, Verified] = {}
     for file in files:
-        verified[file.identity] = verify_delivery(file.path, contract, manifest_policy)
+        verified[file.identity] = verify_delivery(file.path, contract, manifest_policy, drift)
         by_header.setdefault(verified[file.identity].header, []).append(file)
     columns = raw_columns(contract)
     target = warehouse.table("raw", contract.name)
@@ -304,6 +427,9 @@ def load_raw(
             f"identities{group}": [f.identity for f in group_files],
             f"dates{group}": [f.delivery_date for f in group_files],
         }
+        undeclared = verified[group_files[0].identity].undeclared  # one header, one list
+        if undeclared:
+            params[f"undeclared{group}"] = list(undeclared)
     read = " UNION ALL ".join(
         read_sql(contract, header, group) for group, header in enumerate(by_header)
     )
@@ -329,7 +455,7 @@ def load_raw(
                 f"DELETE FROM {target}{warehouse.range_filter(date_column)}",
                 warehouse.range_params(date_column, start, end),
             )
-        _record_deliveries(conn, contract, files, loaded_at, start, end)
+        _record_deliveries(conn, contract, files, verified, loaded_at, start, end)
         counts = conn.execute(
             f"SELECT delivery_date, count(*) FROM {target}{warehouse.range_filter(date_column)} "
             f"GROUP BY 1 ORDER BY 1",
@@ -380,6 +506,7 @@ def _record_deliveries(
     conn: duckdb.DuckDBPyConnection,
     contract: TableContract,
     files: Sequence[DeliveredFile],
+    verified: dict[str, Verified],
     loaded_at: dt.datetime,
     start: dt.date | None,
     end: dt.date | None,
@@ -399,9 +526,12 @@ def _record_deliveries(
         f"""
         INSERT INTO {ledger} BY NAME
         SELECT $feed AS feed, f.delivery_date, f.source_file, f.identity,
-               coalesce(n.rows, 0) AS rows, $loaded_at AS loaded_at
+               coalesce(n.rows, 0) AS rows, $loaded_at AS loaded_at,
+               f.undeclared_columns, f.missing_columns
         FROM (SELECT unnest($dates)::DATE AS delivery_date, unnest($relative) AS source_file,
-                     unnest($identities) AS identity) AS f
+                     unnest($identities) AS identity,
+                     unnest($undeclared)::VARCHAR[] AS undeclared_columns,
+                     unnest($missing)::VARCHAR[] AS missing_columns) AS f
         LEFT JOIN (SELECT _source_identity, count(*) AS rows
                    FROM {warehouse.table("raw", contract.name)}{where} GROUP BY 1) AS n
           ON n._source_identity = f.identity""",
@@ -412,8 +542,39 @@ def _record_deliveries(
             "dates": [f.delivery_date for f in files],
             "relative": [f.relative for f in files],
             "identities": [f.identity for f in files],
+            "undeclared": [list(verified[f.identity].undeclared) for f in files],
+            "missing": [list(verified[f.identity].missing) for f in files],
         },
     )
+
+
+def drift_in_words(undeclared: Sequence[str], missing: Sequence[str]) -> str:
+    """What a file's columns did, as the run's log and the check say it."""
+    return "; ".join(
+        ([f"undeclared {', '.join(undeclared)} kept in raw's {UNDECLARED}"] if undeclared else [])
+        + ([f"missing {', '.join(missing)} loaded as NULL"] if missing else [])
+    )
+
+
+def drifted_files(
+    conn: duckdb.DuckDBPyConnection,
+    contract: TableContract,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> list[tuple[str, list[str], list[str]]]:
+    """The range's loaded files whose columns differed from the contract: (file, undeclared
+    columns, missing columns), from the ledger; every day's without a range."""
+    date_column = "delivery_date" if contract.delivered_daily and start is not None else None
+    where = warehouse.range_filter(date_column).replace(" WHERE ", " AND ")
+    return [
+        (file, list(undeclared), list(missing))
+        for file, undeclared, missing in conn.execute(
+            f"SELECT source_file, undeclared_columns, missing_columns "
+            f"FROM {warehouse.table(*LEDGER)} WHERE feed = $feed{where} "
+            "AND len(undeclared_columns) + len(missing_columns) > 0 ORDER BY source_file",
+            {"feed": contract.name, **warehouse.range_params(date_column, start, end)},
+        ).fetchall()
+    ]
 
 
 def loaded_identities(

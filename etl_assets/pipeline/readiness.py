@@ -54,23 +54,28 @@ def day_problems(
     day: dt.date,
     policy: str = "warn",
     feeds: Sequence[TableContract] = DAILY_FEEDS,
+    drift: str = "warn",
 ) -> dict[str, str]:
     """What keeps the day's files from loading, by feed; empty when every file is fine."""
     problems = {}
     for contract in feeds:
         path = daily_file(landing_dir, contract.name, day)
-        problem = _problem(landing_dir, path, contract, policy)
+        problem = _problem(landing_dir, path, contract, policy, drift)
         if problem:
             problems[contract.name] = problem
     return problems
 
 
-def check_range(landing_dir: Path, days: Sequence[dt.date], policy: str = "warn") -> Readiness:
+def check_range(
+    landing_dir: Path, days: Sequence[dt.date], policy: str = "warn", drift: str = "warn"
+) -> Readiness:
     """Every day's files verified, and the days cut into ready and held-back blocks."""
     landing_dir = Path(landing_dir)
     blocks: list[Block] = []
     for day in days:
-        problems = {feed: [why] for feed, why in day_problems(landing_dir, day, policy).items()}
+        problems = {
+            feed: [why] for feed, why in day_problems(landing_dir, day, policy, drift=drift).items()
+        }
         last = blocks[-1] if blocks else None
         if (
             last is not None
@@ -87,7 +92,7 @@ def check_range(landing_dir: Path, days: Sequence[dt.date], policy: str = "warn"
     reference = {
         c.name: why
         for c in REFERENCE_FEEDS
-        if (why := _problem(landing_dir, reference_file(landing_dir, c.name), c, policy))
+        if (why := _problem(landing_dir, reference_file(landing_dir, c.name), c, policy, drift))
     }
     return Readiness(blocks=blocks, reference_problems=reference)
 
@@ -109,7 +114,10 @@ class DeliveryBlock:
 
 
 def delivery_blocks(
-    landing_dir: Path, daily: Mapping[dt.date, Sequence[Delivery]], policy: str = "warn"
+    landing_dir: Path,
+    daily: Mapping[dt.date, Sequence[Delivery]],
+    policy: str = "warn",
+    drift: str = "warn",
 ) -> list[DeliveryBlock]:
     """The days' new files verified as `check_range` verifies a range (only the feeds delivered
     that day), and cut into blocks by day: a block grows while the next day is ready with the
@@ -118,7 +126,9 @@ def delivery_blocks(
     blocks: list[DeliveryBlock] = []
     for day in sorted(daily):
         feeds = tuple(sorted({d.feed for d in daily[day]}))
-        problems = day_problems(Path(landing_dir), day, policy, [contracts[f] for f in feeds])
+        problems = day_problems(
+            Path(landing_dir), day, policy, [contracts[f] for f in feeds], drift
+        )
         last = blocks[-1] if blocks else None
         if (
             last is not None
@@ -133,12 +143,14 @@ def delivery_blocks(
     return blocks
 
 
-def _problem(landing_dir: Path, path: Path, contract: TableContract, policy: str) -> str | None:
+def _problem(
+    landing_dir: Path, path: Path, contract: TableContract, policy: str, drift: str
+) -> str | None:
     if not path.exists() and not path.is_symlink():
         return f"{path}: missing from the landing zone"
     try:
         extract.delivered(landing_dir, path, None)  # inside the landing zone
-        extract.verify_delivery(path, contract, policy)
+        extract.verify_delivery(path, contract, policy, drift)
     except extract.DeliveryError as error:
         return str(error)
     except OSError as error:  # gone or unreadable while looked at

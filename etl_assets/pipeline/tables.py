@@ -89,8 +89,18 @@ class TableContract:
     def parsed_columns(self) -> list[Column]:
         return [c for c in self.columns if c.source is not None]
 
+    @property
+    def required_sources(self) -> tuple[str, ...]:
+        """The delivered columns a file cannot do without: one a required column is parsed
+        from, or derived from (its lineage); the others may be missing and load as NULL."""
+        required = [c for c in self.columns if not c.nullable]
+        return tuple(
+            s for s in self.source_columns if any(c.source == s or s in c.lineage for c in required)
+        )
+
 
 QUARANTINE_REASON = "_reason"
+UNDECLARED = "_undeclared"  # a raw table's column of delivered columns the contract lacks
 
 
 def raw_columns(contract: TableContract) -> tuple[Column, ...]:
@@ -120,6 +130,13 @@ def raw_columns(contract: TableContract) -> tuple[Column, ...]:
             nullable=False,
         ),
         Column("_loaded_at", "TIMESTAMPTZ", "When the run loaded the file (UTC).", nullable=False),
+        # Last, where a table loaded before it had this column gets it (ALTER TABLE ADD COLUMN).
+        Column(
+            UNDECLARED,
+            "MAP(VARCHAR, VARCHAR)",
+            "Delivered columns the contract does not declare, by name, as text; empty when the "
+            "file had none.",
+        ),
     )
 
 

@@ -87,7 +87,9 @@ def ensure_table(
     columns: Iterable[Column],
     partition_column: str | None = None,
 ) -> None:
-    """Create the schema and table with the declared column types if they are not there.
+    """Create the schema and table with the declared column types if they are not there, and
+    add the declared columns an existing table lacks (a column the contract adopted: NULL in the
+    rows loaded before).
 
     partition_column: the column the table's rows are replaced by (a daily table's date). On
     DuckLake a new table is partitioned by it, so replacing a day touches only that day's Parquet
@@ -109,8 +111,29 @@ def ensure_table(
             conn.execute(
                 f"ALTER TABLE {table(schema, name)} SET PARTITIONED BY ({partition_column})"
             )
-        return
-    _create(conn, schema, name, columns)
+            return
+    else:
+        _create(conn, schema, name, columns)
+    _add_missing_columns(conn, schema, name, columns)
+
+
+def _add_missing_columns(
+    conn: duckdb.DuckDBPyConnection, schema: str, name: str, columns: Iterable[Column]
+) -> None:
+    """ALTER TABLE … ADD COLUMN for each declared column the table lacks; nothing when none is."""
+    held = {
+        column
+        for (column,) in conn.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = $schema AND table_name = $name",
+            {"schema": schema, "name": name},
+        ).fetchall()
+    }
+    for column in columns:
+        if column.name not in held:
+            conn.execute(
+                f"ALTER TABLE {table(schema, name)} ADD COLUMN {column.name} {column.dtype}"
+            )
 
 
 def _create(

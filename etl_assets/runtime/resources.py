@@ -104,6 +104,9 @@ class LandingZone(dg.ConfigurableResource):
     # A file without its manifest (`<file>.manifest.json`): "warn" loads it with a warning,
     # "require" waits for the manifest. A file that differs from its manifest is always refused.
     manifest_policy: str = "warn"
+    # A file whose columns differ from the contract: "warn" loads it (an undeclared column kept
+    # in raw, a missing nullable one as NULL, each named by a WARN check), "refuse" refuses it.
+    schema_drift: str = "warn"
 
     @property
     def root(self) -> Path:
@@ -185,6 +188,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "landing": LandingZone(
             path=configured(settings, "landing_dir"),
             manifest_policy=configured(settings, "manifest_policy"),
+            schema_drift=configured(settings, "schema_drift"),
         ),
         "alerts": build_alert_sink(settings),
         "published": PublishedMarts(

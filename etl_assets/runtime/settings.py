@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from etl_assets.pipeline import backends
-from etl_assets.pipeline.extract import MANIFEST_POLICIES
+from etl_assets.pipeline.extract import DRIFT_POLICIES, MANIFEST_POLICIES
 from etl_assets.pipeline.warehouse import MEMORY_LIMIT
 
 PROJECT_DIR_VAR = "ETL_PROJECT_DIR"
@@ -78,6 +78,11 @@ class Settings:
     )
     manifest_policy: str = _setting(
         "ETL_MANIFEST_POLICY", "warn", "a file without its manifest: warn, or require"
+    )
+    schema_drift: str = _setting(
+        "ETL_SCHEMA_DRIFT",
+        "warn",
+        "a file whose columns differ from the contract: warn (load it), or refuse",
     )
     duckdb_memory_limit: str = _setting(
         "ETL_DUCKDB_MEMORY_LIMIT", MEMORY_LIMIT, "DuckDB's buffer limit"
@@ -149,6 +154,7 @@ class Settings:
             celery_broker=raw("celery_broker"),
             celery_settings=path("celery_settings") if raw("celery_settings") else CELERY_SETTINGS,
             manifest_policy=choice("manifest_policy", text("manifest_policy"), MANIFEST_POLICIES),
+            schema_drift=choice("schema_drift", text("schema_drift"), DRIFT_POLICIES),
             duckdb_memory_limit=text("duckdb_memory_limit"),
             dagster_home=path("dagster_home"),
             last_day=last_day(text("last_day")),

@@ -67,7 +67,7 @@ def test_on_the_real_days_only_the_known_defects_warn(conn):
     outcomes = {
         (table, name): evaluate(conn, table, name) for table in TABLES for name in suite(table)
     }
-    assert len(outcomes) == 82  # every table check; 3 freshness checks come from a factory
+    assert len(outcomes) == 87  # every table check; 3 freshness checks come from a factory
     failing = {key for key, result in outcomes.items() if not result.passed}
     assert failing == REAL_WARNINGS
     assert all(outcomes[key].severity == WARN for key in failing)

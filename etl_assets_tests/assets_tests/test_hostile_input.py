@@ -18,12 +18,14 @@ import pandas as pd
 import pytest
 
 from etl_assets.automation.sensors import build_landing_zone_sensor
+from etl_assets.definitions import build_definitions
 from etl_assets.operations.instance import instance_at
 from etl_assets.pipeline import deliveries
 from etl_assets.pipeline.landing import daily_file, days, deliver, manifest_file
 from etl_assets.pipeline.marts import MARTS
 from etl_assets.runtime.alerts import AlertSink
 from etl_assets.runtime.resources import LandingZone, WarehouseResource
+from etl_assets.runtime.settings import Settings
 from etl_assets_tests.support.warehouse import FIRST_DAYS, LOAD_COLUMNS, checksums
 
 JAN2 = dt.date(2013, 1, 2)
@@ -103,18 +105,29 @@ def missing(d):
     flights_file(d).unlink()
 
 
+def without_a_required_column(d):
+    deliver(flights_file(d), flights_frame(d).drop(columns=["carrier"]))
+
+
+def flight_numbers_as_text(d):  # an upstream change of type: B6707 for 707
+    frame = flights_frame(d)
+    deliver(flights_file(d), frame.assign(flight=frame["carrier"] + frame["flight"]))
+
+
 @pytest.mark.parametrize(
     ("defect", "message"),
     [
         (empty, "file is empty (not even a header)"),
         (latin1, "not a readable UTF-8 CSV file"),
-        (weather_header, "header does not match the flights feed; missing columns"),
+        (weather_header, "header does not match the flights feed; missing required columns"),
         (random_bytes, "not a readable UTF-8 CSV file"),
         (truncated, "rows, but its manifest says 943"),
         (link_out_of_the_zone, "a symbolic link; a delivery must be a regular file"),
         (folder_named_like_the_file, "not a regular file"),
         (unreadable, "cannot be read (permission denied)"),
         (missing, "1 flights file(s) missing from the landing zone"),
+        (without_a_required_column, "missing required columns ['carrier']"),
+        (flight_numbers_as_text, "column flight is no longer BIGINT: none of its 943 values"),
     ],
     ids=lambda v: getattr(v, "__name__", ""),
 )
@@ -173,6 +186,51 @@ def test_the_same_rows_in_another_form_load_as_the_original(deployment):
 
     assert summary.success, summary.render()
     assert checksums(deployment.warehouse, LOAD_COLUMNS) == before
+
+
+# --- a feed that changed shape: ETL_SCHEMA_DRIFT decides, nothing else moves ----------------
+
+# What a new column changes: raw's map of it, and the ledger's record of it (with the load times).
+DRIFT_COLUMNS = (*LOAD_COLUMNS, "_undeclared", "undeclared_columns")
+
+
+def with_gate(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(gate=[f"B{n % 40}" for n in range(len(frame))])
+
+
+def test_a_new_column_loads_the_day_kept_in_raw_and_a_warn_check_names_it(deployment):
+    before = checksums(deployment.warehouse, DRIFT_COLUMNS)
+    deliver(flights_file(deployment), with_gate(flights_frame(deployment)))
+
+    summary = deployment.run(JAN2, JAN2)
+
+    assert summary.success, summary.render()
+    checks = {(c.table, c.check): c for c in summary.checks}
+    named = checks[("raw.flights", "delivered_as_declared")]
+    assert named.outcome == "WARN" and "undeclared gate" in named.detail, named
+    assert checks[("raw.weather", "delivered_as_declared")].outcome == "passed"
+    assert checksums(deployment.warehouse, DRIFT_COLUMNS) == before  # every table
+    with duckdb.connect(deployment.warehouse, read_only=True) as conn:
+        gates = conn.execute(
+            "SELECT count(_undeclared['gate']) FROM raw.flights WHERE delivery_date = $d",
+            {"d": JAN2},
+        ).fetchone()
+    assert gates == (943,)
+
+
+def test_under_refuse_a_new_column_holds_the_day_back_and_nothing_changes(deployment, monkeypatch):
+    monkeypatch.setenv("ETL_SCHEMA_DRIFT", "refuse")
+    deployment.settings = Settings.from_env()
+    deployment.definitions = build_definitions(deployment.settings)
+    before = checksums(deployment.warehouse)
+    deliver(flights_file(deployment), with_gate(flights_frame(deployment)))
+
+    summary = deployment.run(JAN2, JAN2)
+
+    assert not summary.success and [p.block.held for p in summary.runs] == [True]
+    [failure] = summary.failures
+    assert "unexpected columns ['gate'] (ETL_SCHEMA_DRIFT=refuse)" in failure, failure
+    assert checksums(deployment.warehouse) == before
 
 
 # --- a very large file: loaded, its excess quarantined with reasons, the marts kept ----------

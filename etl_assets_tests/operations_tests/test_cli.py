@@ -112,7 +112,7 @@ def test_run_with_a_missing_landing_file_holds_back_its_day_naming_the_file(tmp_
     status = etl_assets("status", cwd=tmp_path, ETL_LANDING_DIR=str(landing))
     assert status.returncode == 0, status.stderr  # nothing FAILED: the failure was a step's
     lines = status.stdout.splitlines()
-    assert any(line.startswith("85 checks: ") for line in lines), status.stdout
+    assert any(line.startswith("90 checks: ") for line in lines), status.stdout
     assert _status_line(lines, "marts.fct_flights", "key_is_unique")[2] == "passed"
 
 

@@ -78,7 +78,7 @@ def test_a_file_with_another_header_is_refused_and_the_table_kept(tmp_path, land
     path.write_text("year,month,day,carrier,surprise\n2013,1,1,UA,x\n")
     with pytest.raises(
         extract.DeliveryError,
-        match=r"missing columns \['dep_time'.*"
+        match=r"missing required columns \['dep_time'.*"
         r"unexpected columns \['surprise'\]",
     ):
         load_daily(tmp_path, [JAN1], conn)

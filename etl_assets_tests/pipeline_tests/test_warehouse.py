@@ -3,7 +3,7 @@ import datetime as dt
 import duckdb
 import pytest
 
-from etl_assets.pipeline import warehouse
+from etl_assets.pipeline import backends, warehouse
 from etl_assets.pipeline.tables import Column
 
 COLUMNS = (Column("day", "DATE", "day"), Column("n", "BIGINT", "n"))
@@ -77,3 +77,18 @@ def test_an_empty_first_write_still_creates_the_declared_table():
         "WHERE table_schema = 'q' ORDER BY ordinal_position"
     ).fetchall()
     assert types == [("day", "DATE"), ("n", "BIGINT")]
+
+
+@pytest.mark.parametrize("partitioned", [False, True], ids=["duckdb", "ducklake"])
+def test_a_declared_column_a_table_lacks_is_added_and_its_rows_kept(tmp_path, partitioned):
+    conn = duckdb.connect()
+    if partitioned:  # a DuckLake table, partitioned by day, as the daily layers are
+        backends.attach_ducklake(conn, str(tmp_path / "c.ducklake"), str(tmp_path / "data"))
+    warehouse.ensure_table(conn, "t", "numbers", COLUMNS, "day" if partitioned else None)
+    conn.execute("INSERT INTO t.numbers VALUES (DATE '2013-01-01', 1)")
+    adopted = (*COLUMNS, Column("gate", "VARCHAR", "gate"))
+
+    warehouse.ensure_table(conn, "t", "numbers", adopted, "day" if partitioned else None)
+    warehouse.ensure_table(conn, "t", "numbers", adopted, "day" if partitioned else None)
+
+    assert conn.execute("SELECT day, n, gate FROM t.numbers").fetchall() == [(JAN1, 1, None)]

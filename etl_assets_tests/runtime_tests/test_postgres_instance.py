@@ -67,7 +67,7 @@ def test_a_run_on_the_postgres_instance_keeps_every_partition_and_check(
     # A second instance on the same database (a restarted daemon or webserver) sees it all.
     again = dg.DagsterInstance.from_config(str(home))
     outcomes = latest_check_outcomes(deployment.definitions, again)
-    assert len(outcomes) == 85
+    assert len(outcomes) == 90
     assert {o.outcome for o in outcomes} == {"passed", "WARN"}
     assert again.get_run_record_by_id(summary.run_id).dagster_run.is_success
 

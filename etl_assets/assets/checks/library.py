@@ -4,6 +4,7 @@ what it tells a person about the failing rows."""
 from __future__ import annotations
 
 import dagster as dg
+import pandas as pd
 
 from etl_assets.assets.checks.framework import (
     ERROR,
@@ -17,9 +18,9 @@ from etl_assets.assets.checks.framework import (
 )
 from etl_assets.assets.keys import table_key
 from etl_assets.assets.metadata import markdown
-from etl_assets.pipeline import quality, rules
+from etl_assets.pipeline import extract, quality, rules
 from etl_assets.pipeline.contract import FEED_TIMEZONE, NYC_ORIGINS
-from etl_assets.pipeline.tables import QUARANTINE_REASON, Column, TableContract
+from etl_assets.pipeline.tables import QUARANTINE_REASON, UNDECLARED, Column, TableContract
 from etl_assets.runtime.resources import QUARANTINE_LIMIT_PERCENT, VOLUME_TOLERANCE_PERCENT
 
 # --- schema --------------------------------------------------------------------------------
@@ -90,6 +91,45 @@ def column_schema_change(columns: tuple[Column, ...]) -> TableCheck:
         False,
         "the table's columns and types are those its previous materialization recorded; a "
         "contract change between deployments shows here for readers of the table.",
+        run,
+    )
+
+
+def delivered_as_declared(contract: TableContract) -> TableCheck:
+    def run(scope: Scope) -> Verdict:
+        start, end = date_range(scope, "delivery_date" if contract.delivered_daily else None)
+        drifted = extract.drifted_files(scope.conn, contract, start, end)
+        undeclared = sorted({c for _, columns, _ in drifted for c in columns})
+        missing = sorted({c for _, _, columns in drifted for c in columns})
+        summary = (
+            f"{len(drifted)} file(s) differ from the contract: "
+            + extract.drift_in_words(undeclared, missing)
+            if drifted
+            else "every file has the contract's columns"
+        )
+        sample = pd.DataFrame(
+            [(f, ", ".join(u), ", ".join(m)) for f, u, m in drifted[:20]],
+            columns=["file", "undeclared", "missing"],
+        )
+        return Verdict(
+            not drifted,
+            summary,
+            {
+                "drifted_files": dg.MetadataValue.int(len(drifted)),
+                "undeclared_columns": dg.MetadataValue.text(", ".join(undeclared)),
+                "missing_columns": dg.MetadataValue.text(", ".join(missing)),
+                "sample": markdown(sample),
+            },
+        )
+
+    return TableCheck(
+        "delivered_as_declared",
+        WARN,
+        False,
+        f"each {contract.name} file has exactly the contract's columns. Under "
+        "ETL_SCHEMA_DRIFT=warn a file with more is loaded, the extra columns kept in raw's "
+        f"{UNDECLARED}, and one without a nullable column loads it as NULL: this check names "
+        "them until the contract declares them (docs/deliveries.md).",
         run,
     )
 

@@ -13,6 +13,7 @@ from etl_assets.assets.checks.library import (
     adds_up_to_fct_flights,
     column_schema_change,
     columns_match_contract,
+    delivered_as_declared,
     every_airport_reports_every_hour,
     every_clean_flight_present,
     flights_have_known,
@@ -35,6 +36,7 @@ def raw_checks(contract: TableContract) -> list[TableCheck]:
     checks = [
         columns_match_contract("raw", contract.name, raw_columns(contract)),
         column_schema_change(raw_columns(contract)),
+        delivered_as_declared(contract),
     ]
     if contract.delivered_daily:
         checks.append(volume_within_recent_history(contract))
