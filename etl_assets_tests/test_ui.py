@@ -3,8 +3,8 @@
 Two days are loaded first (`etl-assets land` and `run`, as `make run` does); then the test opens
 the UI, skips the first-visit dialog, reads the lineage, materializes one partition of a mart from
 its page with the Materialize button, waits for the run, and finds the new materialization, its
-metadata (that day's own figures), its checks and its plots. Screenshots go to
-data/test-artifacts/ui/.
+metadata (that day's own figures) and the chart of its daily series, its checks and its plots.
+Screenshots go to data/test-artifacts/ui/.
 
 Needs Debian's `chromium` (Playwright's own browser download does not work on these machines) and
 the `playwright` package; without them it skips, which `.ci/run` turns into a failure.
@@ -183,6 +183,14 @@ def test_a_person_reads_the_lineage_and_materializes_a_partition_from_the_ui(ui,
     assert re.search(rf"\bflights\s+{flights}\b", metadata), metadata
     assert re.search(rf"\bcarriers\s+{carriers}\b", metadata), metadata
     shot(page, "asset-events")
+    # The mart's daily series, drawn by the run, as the browser shows it: a decoded PNG.
+    page.locator("tr", has_text="daily_series").first.get_by_text("Show Markdown").click()
+    chart = page.locator("img[src^='data:image/png']").first
+    chart.wait_for(state="visible")
+    size = chart.evaluate("img => [img.complete, img.naturalWidth, img.naturalHeight]")
+    assert size == [True, 720, 288], size
+    shot(page, "daily-series")
+    page.keyboard.press("Escape")
     page.goto(f"{server.url}/assets/{MART}?view=checks")
     for check in ("adds_up_to_fct_flights", "key_is_unique", "values_within_contract"):
         page.get_by_text(check, exact=True).first.wait_for()

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
+
+if TYPE_CHECKING:  # matplotlib is imported where a chart is drawn, not with the pipeline
+    from matplotlib.figure import Figure
 
 # mart: (title, y-axis label, query giving day, line and value, days averaged per point)
 CHARTS: dict[str, tuple[str, str, str, int]] = {
@@ -61,13 +65,22 @@ def render(
     dpi: int = 90,
 ) -> bytes:
     """A line chart of the frame's columns over its index, as PNG bytes."""
+    out = io.BytesIO()
+    figure(frame, title, ylabel, width, height, dpi).savefig(out, format="png")
+    return out.getvalue()
+
+
+def figure(
+    frame: pd.DataFrame, title: str, ylabel: str, width: float, height: float, dpi: int
+) -> Figure:
+    """The chart `render` draws: a line per column, a tick a day over a short span."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: files only, in any thread
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
-    axes = figure.subplots()
+    drawn = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    axes = drawn.subplots()
     if frame.empty:
         axes.text(0.5, 0.5, "no days yet", ha="center", va="center", transform=axes.transAxes)
     for column in frame.columns:
@@ -77,10 +90,11 @@ def render(
     axes.grid(alpha=0.3)
     if len(frame.columns) > 1:
         axes.legend(fontsize=8, ncol=min(len(frame.columns), 6), loc="upper left")
-    figure.autofmt_xdate()
-    out = io.BytesIO()
-    figure.savefig(out, format="png")
-    return out.getvalue()
+    if len(frame) and frame.index.max() - frame.index.min() < pd.Timedelta(days=14):
+        # each point is a day: a tick on each, never the hours between them
+        axes.set_xticks(list(frame.index), [f"{day:%Y-%m-%d}" for day in frame.index])
+    drawn.autofmt_xdate()
+    return drawn
 
 
 def chart(conn: duckdb.DuckDBPyConnection, mart: str, draw: Callable[..., bytes] = render) -> bytes:

@@ -3,6 +3,7 @@
 import io
 
 import duckdb
+import numpy as np
 from PIL import Image
 
 from etl_assets.pipeline import charts
@@ -59,3 +60,18 @@ def test_a_chart_is_a_png_of_its_declared_size_even_before_any_day():
     assert png_size(drawn) == (720, 288)
     assert png_size(empty) == (720, 288)
     assert len(drawn) > len(empty)  # the lines are drawn
+
+
+def test_a_short_span_is_ticked_by_day_and_a_year_by_month():
+    with duckdb.connect() as conn:
+        marts(conn, days=2)
+        two = charts.series(conn, "carrier_daily_performance")
+    year = two.reindex(two.index.min() + np.arange(365) * np.timedelta64(1, "D")).ffill()
+
+    def ticks(frame):
+        drawn = charts.figure(frame, "t", "y", 8.0, 3.2, 90)
+        drawn.draw_without_rendering()
+        return [t.get_text() for t in drawn.axes[0].get_xticklabels()]
+
+    assert ticks(two) == ["2013-01-01", "2013-01-02"]  # not the hours between them
+    assert ticks(year)[:2] == ["2013-01", "2013-03"]

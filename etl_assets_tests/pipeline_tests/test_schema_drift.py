@@ -229,13 +229,15 @@ def test_a_changed_type_is_told_by_the_rule_cleaning_types_values_with(landed_da
             "probe", "", ("v",), (Column("v", column.dtype, "", source="v"),), ("v",)
         )
         conn.execute(
-            "CREATE OR REPLACE TABLE raw.probe (v VARCHAR, delivery_date DATE, _source_file VARCHAR)"
+            "CREATE OR REPLACE TABLE raw.probe "
+            "(v VARCHAR, delivery_date DATE, _source_file VARCHAR)"
         )
         conn.execute("INSERT INTO raw.probe SELECT unnest($v), NULL, 'f'", {"v": values})
         typed_sql = transform.typed_select_sql(probe, "raw.probe", by_delivery_date=False)
         sql = dict(
             conn.execute(
-                f"SELECT p.v, t.v IS NOT NULL FROM raw.probe p, ({typed_sql}) t WHERE p.rowid = t._row"
+                f"SELECT p.v, t.v IS NOT NULL FROM raw.probe p, ({typed_sql}) t "
+                "WHERE p.rowid = t._row"
             ).fetchall()
         )
         python = {v: extract.is_of_type(column.dtype, v) for v in values}
