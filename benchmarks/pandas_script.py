@@ -49,6 +49,7 @@ def read_feed(landing: Path, contract: TableContract, wanted: list[dt.date]) -> 
         frames.append(frame)
     raw = pd.concat(frames, ignore_index=True)
     raw["_loaded_at"] = pd.Timestamp.now(tz="UTC")
+    raw["_undeclared"] = None  # the bundled feed has the contract's columns
     return raw
 
 

@@ -99,10 +99,15 @@ def build_raw_asset(
                 f"truncated file from a whole one: {', '.join(unverified[:5])}"
                 f"{' …' if len(unverified) > 5 else ''}"
             )
-        for file, undeclared, missing in drifted:
+        for file, undeclared, missing in drifted[:5]:
             context.log.warning(
                 f"{file} differs from the {contract.name} contract: "
                 + extract.drift_in_words(undeclared, missing)
+            )
+        if len(drifted) > 5:
+            context.log.warning(
+                f"{len(drifted) - 5} more {contract.name} file(s) differ from the contract "
+                "(raw.delivered_files names each)"
             )
         with warehouse.get_connection() as conn:
             totals = table_figures(

@@ -108,11 +108,6 @@ class Verified:
     missing: tuple[str, ...] = ()  # declared columns the file lacks, all of them nullable
 
 
-def check_delivery(path: Path, contract: TableContract, drift: str = "warn") -> tuple[str, ...]:
-    """The file's header; a file that is empty, not UTF-8, or not the feed's columns is refused."""
-    return _header(path, _text(path, _read(path)), contract, drift)
-
-
 def verify_delivery(
     path: Path, contract: TableContract, policy: str = "warn", drift: str = "warn"
 ) -> Verified:

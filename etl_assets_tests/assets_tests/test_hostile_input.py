@@ -209,6 +209,9 @@ def test_a_new_column_loads_the_day_kept_in_raw_and_a_warn_check_names_it(deploy
     named = checks[("raw.flights", "delivered_as_declared")]
     assert named.outcome == "WARN" and "undeclared gate" in named.detail, named
     assert checks[("raw.weather", "delivered_as_declared")].outcome == "passed"
+    logged = [e.user_message for e in deployment.instance.all_logs(summary.runs[0].run_id)]
+    said = "flights/2013-01-02.csv differs from the flights contract: undeclared gate"
+    assert any(said in message for message in logged)  # and the run's log says it
     assert checksums(deployment.warehouse, DRIFT_COLUMNS) == before  # every table
     with duckdb.connect(deployment.warehouse, read_only=True) as conn:
         gates = conn.execute(
