@@ -1,9 +1,10 @@
-"""Real servers for tests and benchmarks, on loopback: PostgreSQL, Redis, Celery workers and
-`dagster dev`.
+"""Real servers for tests and benchmarks, on loopback: PostgreSQL, Redis, Celery workers,
+`dagster dev` and nginx.
 
 Debian's `postgresql` package provides the binaries; initdb and postgres refuse to run as root, so
 as root they run as the `postgres` user the package creates, on a folder it owns. Debian's
-`redis-server` package provides Redis. `.ci/run` installs both when they are missing.
+`redis-server` package provides Redis, `nginx` nginx and `apache2-utils` its `htpasswd`. `.ci/run`
+installs them when they are missing.
 """
 
 from __future__ import annotations
@@ -340,3 +341,101 @@ def dagster_dev(
     port = port or free_port()
     with start(cwd, port, log, env=env, timeout=timeout) as process:
         yield DagsterDev(port, process, log)
+
+
+NGINX = Path("/usr/sbin/nginx")
+
+
+@dataclass(frozen=True)
+class Proxy:
+    http_port: int
+    https_port: int
+    certificate: Path  # self-signed, for 127.0.0.1: what a client trusts to reach it
+    passwords: Path  # the htpasswd file it reads
+    log: Path
+
+
+@contextlib.contextmanager
+def nginx_proxy(
+    site: Path, root: Path, upstream_port: int, users: dict[str, str], timeout: float = 30.0
+) -> Iterator[Proxy]:
+    """nginx serving a site configuration (deploy/nginx/) on loopback, as it is installed but for
+    its files and ports: a self-signed certificate for 127.0.0.1, a password file of `users`
+    (bcrypt, made by htpasswd), and the webserver it forwards to on `upstream_port`."""
+    root.mkdir(parents=True, exist_ok=True)
+    certificate, key, passwords = root / "fullchain.pem", root / "privkey.pem", root / "htpasswd"
+    subprocess.run(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+        f"-addext subjectAltName=IP:127.0.0.1 -keyout {key} -out {certificate}".split(),
+        check=True,
+        capture_output=True,
+    )
+    for number, (user, password) in enumerate(users.items()):
+        subprocess.run(
+            ["htpasswd", "-B", "-i", *(["-c"] if number == 0 else []), str(passwords), user],
+            input=password,
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+    http_port, https_port = free_port(), free_port()
+    text = site.read_text()
+    for installed, here in {
+        "listen 80;": f"listen 127.0.0.1:{http_port};",
+        "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
+        "/etc/etl-assets/tls/fullchain.pem": str(certificate),
+        "/etc/etl-assets/tls/privkey.pem": str(key),
+        "/etc/etl-assets/htpasswd": str(passwords),
+        "http://127.0.0.1:3000": f"http://127.0.0.1:{upstream_port}",
+    }.items():
+        assert installed in text, installed  # the file as the docs install it
+        text = text.replace(installed, here)
+    text = "\n".join(line for line in text.splitlines() if "listen [::]" not in line)
+    (root / "site.conf").write_text(text)
+    temp = {name: root / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    for folder in temp.values():
+        folder.mkdir(exist_ok=True)
+    (root / "nginx.conf").write_text(
+        f"""user root;  # the test's files are root's; installed, the workers are www-data
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+daemon off;
+events {{}}
+http {{
+    access_log {root}/access.log;
+"""
+        + "".join(f"    {name}_temp_path {path};\n" for name, path in temp.items()).replace(
+            "body_temp_path", "client_body_temp_path"
+        )
+        + f"""    include {root}/site.conf;
+}}
+"""
+    )
+    command = [
+        str(NGINX),
+        "-p",
+        str(root),
+        "-c",
+        str(root / "nginx.conf"),
+        "-e",
+        str(root / "error.log"),
+    ]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+
+        def listening() -> bool:
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", https_port)) == 0
+
+        wait_for("nginx to listen", listening, timeout, every=0.2)
+        yield Proxy(http_port, https_port, certificate, passwords, root / "error.log")
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
