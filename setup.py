@@ -34,6 +34,8 @@ setup(
         "tabulate",  # DataFrame.to_markdown, for previews in the UI
         # the marts' daily series as charts: on each mart's page in the UI, and for analysts
         "matplotlib==3.11.2",
+        # sends alerts to e-mail, Slack, Teams, PagerDuty, Discord, ... (ETL_ALERT_CHANNELS)
+        "apprise==2.2.0",
     ],
     extras_require={
         "dev": [
@@ -42,6 +44,7 @@ setup(
             # drives Debian's chromium in the browser test (its own browser download is not used:
             # it does not work on these machines)
             "playwright==1.65.2",
+            "aiosmtpd==1.4.6",  # the SMTP server the e-mail channel's tests send to
             # `make lint`: style and format (ruff), types (mypy, strict on pipeline/)
             "ruff==0.17.6",
             "mypy==2.4.1",

@@ -266,36 +266,39 @@ def check_failure_tick(context: dg.SensorEvaluationContext, alerts: AlertSink) -
 def _report(log, sent: dict | None, key: str) -> None:
     if sent is None:
         log.info(f"Alert {key} was already sent.")
-    elif sent["webhook_delivered"] is False:
+    elif sent["delivered"] is False:
         log.warning(
-            f"Alert {key} logged; the webhook did not take it, so alert_delivery_sensor "
-            f"tries again: {sent['webhook_error']}"
+            f"Alert {key} logged; a channel did not take it, so alert_delivery_sensor "
+            f"tries it again: {sent['delivery_error']}"
         )
     else:
         log.info(f"Alert {key} sent.")
 
 
 class UndeliveredAlerts(Exception):
-    """Alerts the webhook never took before they expired: the tick fails so the UI shows it."""
+    """Alerts a channel never took before they expired: the tick fails so the UI shows it."""
 
 
 def alert_delivery_tick(context: dg.SensorEvaluationContext, alerts: AlertSink) -> dg.SkipReason:
-    """The alerts the webhook has not taken, posted again when their wait is over."""
+    """The alerts a channel has not taken, sent to it again when their wait is over."""
     outcome = alerts.retry_undelivered()
     for record in outcome["delivered"]:
-        context.log.info(f"Alert {record['dedup_key']} delivered on a later try.")
+        context.log.info(
+            f"Alert {record['dedup_key']} delivered to {record['channel']} on a later try."
+        )
     for record in outcome["failed"]:
         context.log.warning(
-            f"Alert {record['dedup_key']} not taken again: {record['webhook_error']}"
+            f"Alert {record['dedup_key']} not taken again by {record['channel']}: "
+            f"{record['delivery_error']}"
         )
     if outcome["expired"]:
-        titles = "; ".join(r["title"] for r in outcome["expired"][:5])
+        titles = "; ".join(f"{r['title']} ({r['channel']})" for r in outcome["expired"][:5])
         raise UndeliveredAlerts(
-            f"{len(outcome['expired'])} alert(s) never reached the webhook within "
-            f"{alerts.webhook_expiry_hours:g} h and are no longer tried: {titles}. They are in "
+            f"{len(outcome['expired'])} alert delivery(ies) never reached their channel within "
+            f"{alerts.expiry_hours:g} h and are no longer tried: {titles}. They are in "
             f"{alerts.log_path}."
         )
     return dg.SkipReason(
-        f"{len(outcome['delivered'])} alert(s) delivered on a later try, "
-        f"{len(outcome['failed'])} still waiting for the webhook."
+        f"{len(outcome['delivered'])} delivery(ies) made on a later try, "
+        f"{len(outcome['failed'])} still waiting for their channel."
     )

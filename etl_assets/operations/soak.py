@@ -183,7 +183,7 @@ def run_soak(
                     lambda: (
                         caught_up(warehouse, landing, end)
                         and not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))
-                        and all(a["webhook_delivered"] for a in sink.alerts())
+                        and all(a["delivered"] for a in sink.alerts())
                     ),
                     deadline,
                 )
@@ -345,7 +345,7 @@ def account(
         failed_runs=sum(r.status == dg.DagsterRunStatus.FAILURE for r in runs),
         retried_runs=sum(r.parent_run_id is not None for r in runs),
         alerts=len(alerts),
-        alerts_delivered=sum(bool(a["webhook_delivered"]) for a in alerts),
+        alerts_delivered=sum(bool(a["delivered"]) for a in alerts),
         webhook_posts=posts,
         duplicate_deliveries=len(taken) - len(set(taken)),
         rows_expected=sum(manifests.values()),

@@ -1,8 +1,11 @@
-"""The alert sink: where alerts go (a JSON-lines log, and a Slack-compatible webhook), once each.
+"""The alert sink: where alerts go (a JSON-lines log, a Slack-compatible webhook, and any channel
+apprise sends to: e-mail, Slack, Teams, PagerDuty, Discord, …), once each.
 
 Each alert has a dedup key, and the sink sends nothing for a key already in its log. The log
 outlives sensor cursors: a sensor whose cursor is reset, or whose tick died after sending, finds
-the key and stays quiet. Which failures become alerts is `etl_assets/automation/alert_sensors.py`.
+the key and stays quiet. Each channel's delivery is recorded and retried on its own, so a channel
+that is down never holds up or repeats another. Which failures become alerts is
+`etl_assets/automation/alert_sensors.py`.
 """
 
 import contextlib
@@ -19,9 +22,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from etl_assets.runtime.channels import channel_name, channel_urls, notify
 from etl_assets.runtime.settings import check_webhook_url, default
 
-RETRIES_PER_TICK = 20  # alerts posted again per alert_delivery_sensor tick, at most
+RETRIES_PER_TICK = 20  # deliveries tried again per alert_delivery_sensor tick, at most
+WEBHOOK = "webhook"  # the channel of ETL_ALERT_WEBHOOK_URL
 
 
 @dataclass(frozen=True)
@@ -39,27 +44,36 @@ class Alert:
 
 
 class AlertSink(dg.ConfigurableResource):
-    """Sends alerts to a JSON-lines log, and to a Slack-compatible webhook when one is set.
+    """Sends alerts to a JSON-lines log, and to every channel set: the Slack-compatible webhook
+    (`webhook_url`) and the apprise URLs in `channels` (whitespace-separated).
 
-    The webhook gets each alert at least once: an alert it did not take is tried again with
-    growing waits (`retry_undelivered`, from alert_delivery_sensor) until it takes it, or until
-    the alert is `webhook_expiry_hours` old, when it is recorded as expired and reported. The log
-    holds one line per alert and one per later delivery attempt (`"delivery"` lines); `alerts()`
-    reads them back as one record per alert. The URL, a secret, is never written anywhere.
+    Each channel gets each alert at least once: a channel that did not take an alert is tried
+    again with growing waits (`retry_undelivered`, from alert_delivery_sensor) until it takes it,
+    or until the alert is `expiry_hours` old, when it is recorded as expired there and reported.
+    The log holds one line per alert and one per later attempt of a channel (`"delivery"` lines);
+    `alerts()` reads them back as one record per alert. A channel is named in the log by its kind
+    and a digest of its URL (`mailto:3f2a9c1b`); URLs, tokens and passwords, all secrets, are
+    never written anywhere.
     """
 
     log_path: str = str(default("alert_log"))  # build_resources makes it absolute, in the project
     webhook_url: str | None = None
+    channels: str | None = None  # apprise URLs, separated by whitespace (ETL_ALERT_CHANNELS)
     ui_base_url: str = str(
         default("ui_base_url")
     )  # where people open the Dagster UI, for run links
     webhook_timeout_seconds: float = 5.0
-    webhook_retry_seconds: float = 30.0  # the first wait before trying again; it doubles
-    webhook_retry_max_seconds: float = 1800.0
-    webhook_expiry_hours: float = 24.0
+    retry_seconds: float = 30.0  # the first wait before a channel is tried again; it doubles
+    retry_max_seconds: float = 1800.0
+    expiry_hours: float = 24.0
 
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_base_url.rstrip('/')}/runs/{run_id}"
+
+    def destinations(self) -> dict[str, str]:
+        """Every channel set, by the name the log gives it: {name: URL}."""
+        found = {WEBHOOK: self.webhook_url} if self.webhook_url else {}
+        return found | {channel_name(url): url for url in channel_urls(self.channels)}
 
     def _lines(self) -> list[dict]:
         path = Path(self.log_path)
@@ -76,29 +90,35 @@ class AlertSink(dg.ConfigurableResource):
         return lines
 
     def alerts(self) -> list[dict]:
-        """Every alert in the log, oldest first, with the outcome of its latest delivery."""
+        """Every alert in the log, oldest first, with each channel's latest delivery
+        (`channels`) and their sum: `delivered` (every channel took it; None without one),
+        `delivery_error`, `delivery_attempts` and `delivery_expired`."""
         records: dict[str, dict] = {}
         for line in self._lines():
             if "delivery" not in line:
-                records.setdefault(line["dedup_key"], {**line, "webhook_attempts": 1})
-            elif line["dedup_key"] in records:
-                record = records[line["dedup_key"]]
-                record["webhook_attempts"] = line.get("attempt", record["webhook_attempts"])
-                record["webhook_delivered"] = line["delivery"] == "delivered"
-                record["webhook_error"] = line.get("error")
-                record["webhook_expired"] = line["delivery"] == "expired"
-                record["last_attempt_at"] = line["at"]
-        return list(records.values())
+                if line["dedup_key"] not in records:
+                    records[line["dedup_key"]] = {**line, "channels": _first_deliveries(line)}
+                continue
+            record = records.get(line["dedup_key"])
+            channel = record and record["channels"].get(line.get("channel", WEBHOOK))
+            if channel is None:
+                continue
+            channel["attempts"] = line.get("attempt", channel["attempts"])
+            channel["delivered"] = line["delivery"] == "delivered"
+            channel["error"] = line.get("error")
+            channel["expired"] = line["delivery"] == "expired"
+            channel["last_attempt_at"] = line["at"]
+        return [_summed(record) for record in records.values()]
 
     def sent_keys(self) -> set[str]:
         """The dedup keys of every alert in the log."""
         return {line["dedup_key"] for line in self._lines() if "delivery" not in line}
 
     def send(self, alert: Alert) -> dict | None:
-        """Log the alert and post it to the webhook; None when its dedup key was already sent.
+        """Log the alert and send it to every channel; None when its dedup key was already sent.
 
-        `webhook_delivered` in the log line is null without a webhook, else whether it took it
-        the first time; one it did not take is tried again by `retry_undelivered`.
+        The logged line says, per channel, the error of the first try (null: taken); a channel
+        that did not take it is tried again by `retry_undelivered`.
         """
         with self._locked():
             if alert.dedup_key in self.sent_keys():
@@ -107,75 +127,72 @@ class AlertSink(dg.ConfigurableResource):
                 **asdict(alert),
                 "run_url": self.run_url(alert.run_id) if alert.run_id else None,
                 "created_at": _now().isoformat(timespec="seconds"),
-                "webhook_delivered": None,
-                "webhook_error": None,
             }
-            if self.webhook_url:
-                record["webhook_error"] = self._post(record)
-                record["webhook_delivered"] = record["webhook_error"] is None
+            record["deliveries"] = {
+                name: self._deliver(name, url, record) for name, url in self.destinations().items()
+            }
             self._append(record)
-        return record
+        return _summed({**record, "channels": _first_deliveries(record)})
 
     def retry_undelivered(
         self, now: dt.datetime | None = None, limit: int = RETRIES_PER_TICK
     ) -> dict[str, list[dict]]:
-        """Post again each alert the webhook has not taken whose wait is over (at most `limit`).
+        """Send again, channel by channel, each alert a channel has not taken whose wait is over
+        (at most `limit` deliveries).
 
-        Returns the alerts "delivered" now, those "failed" again, and those "expired": older
-        than webhook_expiry_hours, no longer tried, and to be reported by the caller. The posts
-        happen outside the log's lock, so a slow webhook never holds up new alerts; one retrier
-        runs at a time (its own lock), so no alert is posted twice by two of them.
+        Returns the deliveries made now ("delivered"), those that failed again ("failed"), and
+        those "expired": older than expiry_hours, no longer tried, to be reported by the caller;
+        each is the alert's record with the `channel` and its `delivery_error`. The sends happen
+        outside the log's lock, so a slow channel never holds up new alerts; one retrier runs at
+        a time (its own lock), so no channel is sent an alert twice by two of them.
         """
         now = now or _now()
         outcome: dict[str, list[dict]] = {"delivered": [], "failed": [], "expired": []}
-        if not self.webhook_url:
+        channels = self.destinations()
+        if not channels:
             return outcome
         with self._locked(".retry.lock"):
-            due: list[dict] = []
+            due: list[tuple[dict, str]] = []
+            lines: list[dict] = []
             for record in self.alerts():
-                if record["webhook_delivered"] is not False or record.get("webhook_expired"):
-                    continue
                 created = dt.datetime.fromisoformat(record["created_at"])
-                if now - created > dt.timedelta(hours=self.webhook_expiry_hours):
-                    outcome["expired"].append(record)
-                    continue
-                last = dt.datetime.fromisoformat(
-                    record.get("last_attempt_at") or record["created_at"]
-                )
-                wait = min(
-                    self.webhook_retry_seconds * 2 ** (record["webhook_attempts"] - 1),
-                    self.webhook_retry_max_seconds,
-                )
-                if now - last >= dt.timedelta(seconds=wait) and len(due) < limit:
-                    due.append(record)
-            lines = [
-                {
-                    "dedup_key": r["dedup_key"],
-                    "delivery": "expired",
-                    "attempt": r["webhook_attempts"],
-                    "at": now.isoformat(timespec="seconds"),
-                    "error": r["webhook_error"],
-                }
-                for r in outcome["expired"]
-            ]
-            for record in due:
-                error = self._post(record)
+                for name, state in record["channels"].items():
+                    if state["delivered"] or state["expired"] or name not in channels:
+                        continue  # a channel no longer set is not tried; nor is a new one
+                    if now - created > dt.timedelta(hours=self.expiry_hours):
+                        outcome["expired"].append(_of_channel(record, name, state["error"]))
+                        lines.append(_line(record, name, "expired", state["attempts"], now, state))
+                        continue
+                    last = dt.datetime.fromisoformat(
+                        state["last_attempt_at"] or record["created_at"]
+                    )
+                    wait = min(
+                        self.retry_seconds * 2 ** (state["attempts"] - 1), self.retry_max_seconds
+                    )
+                    if now - last >= dt.timedelta(seconds=wait) and len(due) < limit:
+                        due.append((record, name))
+            for record, name in due:
+                state = record["channels"][name]
+                error = self._deliver(name, channels[name], record)
+                outcome["failed" if error else "delivered"].append(_of_channel(record, name, error))
                 lines.append(
-                    {
-                        "dedup_key": record["dedup_key"],
-                        "delivery": "failed" if error else "delivered",
-                        "attempt": record["webhook_attempts"] + 1,
-                        "at": now.isoformat(timespec="seconds"),
-                        "error": error,
-                    }
-                )
-                outcome["failed" if error else "delivered"].append(
-                    {**record, "webhook_error": error}
+                    _line(
+                        record,
+                        name,
+                        "failed" if error else "delivered",
+                        state["attempts"] + 1,
+                        now,
+                        {"error": error},
+                    )
                 )
             with self._locked():
                 for line in lines:
                     self._append(line)
         return outcome
+
+    def _deliver(self, name: str, url: str, record: dict) -> str | None:
+        """Send the alert to one channel; the error as text, secrets left out, or None."""
+        return self._post(record) if name == WEBHOOK else notify(url, record)
 
     @contextlib.contextmanager
     def _locked(self, suffix: str = ".lock") -> Iterator[None]:
@@ -223,6 +240,53 @@ class AlertSink(dg.ConfigurableResource):
         # anyway, and the sensor must go on.
         except (OSError, ValueError, http.client.HTTPException) as exc:
             return redact(f"{type(exc).__name__}: {exc}", url)
+
+
+def _first_deliveries(line: dict) -> dict[str, dict]:
+    """Each channel's state after the first try, from an alert's logged line (a line written
+    before channels existed records the webhook's outcome alone)."""
+    first = line.get("deliveries")
+    if first is None:
+        first = {} if line.get("webhook_delivered") is None else {WEBHOOK: line["webhook_error"]}
+    return {
+        name: {
+            "delivered": error is None,
+            "error": error,
+            "attempts": 1,
+            "expired": False,
+            "last_attempt_at": None,
+        }
+        for name, error in first.items()
+    }
+
+
+def _summed(record: dict) -> dict:
+    states = record["channels"]
+    undelivered = {n: s for n, s in states.items() if not s["delivered"]}
+    return {
+        **record,
+        "delivered": not undelivered if states else None,
+        "delivery_error": "; ".join(f"{n}: {s['error']}" for n, s in undelivered.items()) or None,
+        "delivery_attempts": max((s["attempts"] for s in states.values()), default=0),
+        "delivery_expired": any(s["expired"] for s in states.values()),
+    }
+
+
+def _of_channel(record: dict, name: str, error: str | None) -> dict:
+    return {**record, "channel": name, "delivery_error": error}
+
+
+def _line(
+    record: dict, name: str, delivery: str, attempt: int, now: dt.datetime, state: dict
+) -> dict:
+    return {
+        "dedup_key": record["dedup_key"],
+        "channel": name,
+        "delivery": delivery,
+        "attempt": attempt,
+        "at": now.isoformat(timespec="seconds"),
+        "error": state["error"],
+    }
 
 
 def redact(text: str, url: str) -> str:

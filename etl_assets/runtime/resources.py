@@ -153,12 +153,13 @@ def configured(settings: Settings, name: str) -> str | dg.EnvVar:
 
 
 def build_alert_sink(settings: Settings) -> AlertSink:
-    """The sink of the alert log, the webhook and the UI's address."""
+    """The sink of the alert log, the webhook, the apprise channels and the UI's address."""
     return AlertSink(
         log_path=configured(settings, "alert_log"),
         webhook_url=configured(settings, "alert_webhook_url")
         if settings.alert_webhook_url
         else None,
+        channels=configured(settings, "alert_channels") if settings.alert_channels else None,
         ui_base_url=configured(settings, "ui_base_url"),
     )
 

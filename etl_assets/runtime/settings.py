@@ -26,6 +26,7 @@ from typing import Any
 from etl_assets.pipeline import backends
 from etl_assets.pipeline.extract import DRIFT_POLICIES, MANIFEST_POLICIES
 from etl_assets.pipeline.warehouse import MEMORY_LIMIT
+from etl_assets.runtime.channels import check_alert_channels
 
 PROJECT_DIR_VAR = "ETL_PROJECT_DIR"
 _MARKERS = ("pyproject.toml", "workspace.yaml")  # what makes a folder the project's checkout
@@ -97,6 +98,12 @@ class Settings:
     alert_webhook_url: str | None = _setting(
         "ETL_ALERT_WEBHOOK_URL", None, "where each alert is also posted", secret=True
     )
+    alert_channels: str | None = _setting(
+        "ETL_ALERT_CHANNELS",
+        None,
+        "apprise URLs, separated by spaces: each alert also goes to each",
+        secret=True,
+    )
     ui_base_url: str = _setting(
         "ETL_UI_BASE_URL", "http://127.0.0.1:3000", "where people open the UI"
     )
@@ -134,6 +141,9 @@ class Settings:
         webhook = raw("alert_webhook_url")
         if webhook:
             check_webhook_url(webhook)
+        channels = raw("alert_channels")
+        if channels:
+            check_alert_channels(channels)
         catalog = raw("ducklake_catalog")
         if catalog and not backends.on_postgres(catalog):
             catalog = str(inside(project, catalog))
@@ -166,6 +176,7 @@ class Settings:
             ingest_cron=text("ingest_cron"),
             alert_log=path("alert_log"),
             alert_webhook_url=webhook,
+            alert_channels=channels,
             ui_base_url=text("ui_base_url"),
             quarantine_limit_percent=whole(
                 "quarantine_limit_percent", text("quarantine_limit_percent"), least=0, most=100

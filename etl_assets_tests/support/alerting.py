@@ -1,5 +1,8 @@
-"""A Slack-like webhook on loopback that records what it is sent, and the alert the tests send."""
+"""A Slack-like webhook and an SMTP server on loopback that record what they are sent, and the
+alert the tests send."""
 
+import email
+import email.policy
 import json
 import socket
 import threading
@@ -105,3 +108,39 @@ ALERT = Alert(
     error="ValueError: flights_2013-01-02.csv is missing",
     run_id="abc-123",
 )
+
+
+@dataclass
+class Mailbox:
+    """An SMTP server on 127.0.0.1 (aiosmtpd) and every message it was given."""
+
+    port: int
+    messages: list[email.message.EmailMessage] = field(default_factory=list)
+
+    def url(self) -> str:
+        """The apprise URL of an e-mail channel through this server (plain SMTP, no login)."""
+        return f"mailto://127.0.0.1:{self.port}?from=etl@example.com&to=ops@example.com"
+
+
+@contextmanager
+def smtp_server() -> Iterator[Mailbox]:
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    box = Mailbox(port)
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802  aiosmtpd names it
+            box.messages.append(
+                email.message_from_bytes(envelope.content, policy=email.policy.default)
+            )
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box
+    finally:
+        controller.stop()
