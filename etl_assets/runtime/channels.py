@@ -90,12 +90,13 @@ def libraries_quiet() -> Iterator[None]:
 
 
 def hide_secrets(text: str, url: str) -> str:
-    """The text without any part of the URL that may be secret: every piece of it longer than
-    three characters but its kind (hosts and names too: more hidden than needed, never less)."""
+    """The text without any part of the URL that may be secret: every piece between its
+    delimiters of three characters or more, but its kind (hosts and names too, more than
+    needed; a piece of one or two characters is left, or no text would survive)."""
     kind = url.split("://", 1)[0]
     pieces = {urllib.parse.unquote(p) for p in re.split(r"[:/@?&=#,;+]", url)} | {url}
     for piece in sorted(pieces, key=len, reverse=True):
-        if len(piece) > 3 and piece != kind:
+        if len(piece) >= 3 and piece != kind:
             text = text.replace(piece, "<secret>")
     return text
 

@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 
 from etl_assets.automation.alert_sensors import UndeliveredAlerts, build_alert_sensors
+from etl_assets.runtime import channels
 from etl_assets.runtime.alerts import AlertSink
 from etl_assets.runtime.resources import build_alert_sink
 from etl_assets.runtime.settings import Settings
@@ -377,3 +378,11 @@ def test_a_log_written_before_channels_is_read_and_retried_as_the_webhook_s(tmp_
     assert record["channels"]["webhook"]["attempts"] == 2 and record["delivered"] is False
     assert [r["channel"] for r in sink.retry_undelivered()["delivered"]] == ["webhook"]
     assert len(webhook.received) == 1 and sink.alerts()[0]["delivered"] is True
+
+
+def test_an_error_keeps_no_piece_of_the_channel_url():
+    url = "mailtos://etl:pw9@smtp.example.com:587?from=etl@example.com&to=ops@example.com"
+    said = "Failed to send to mailtos://etl:pw9@smtp.example.com:587 as etl (password pw9)"
+    hidden = channels.hide_secrets(said, url)
+    assert all(piece not in hidden for piece in ("pw9", "smtp.example.com", "etl", url))
+    assert hidden.startswith("Failed to send to mailtos://")
