@@ -320,6 +320,11 @@ def test_only_people_with_a_login_reach_the_ui_and_its_api(tmp_path, monkeypatch
                 # With it: the UI's page, and a launched run that succeeds.
                 status, page = through(proxy, "GET", "/", ("operator", password))
                 assert status == 200 and re.search(r"<title[^>]*>Dagster</title>", page), page[:300]
+                scripts = re.findall(r'<script src="(/[^"]+\.js)"', page)  # the UI's code
+                assert scripts, page[:300]
+                status, code = through(proxy, "GET", scripts[0], ("operator", password))
+                assert status == 200 and len(code) > 1000
+                assert through(proxy, "GET", scripts[0], None)[0] == 401
                 launch = {"query": LAUNCH, "variables": {"params": AIRLINES_RUN}}
                 status, answer = through(proxy, "POST", "/graphql", ("operator", password), launch)
                 assert status == 200, answer
