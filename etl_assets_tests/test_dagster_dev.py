@@ -2,7 +2,8 @@
 launching it.
 
 Files are landed; the landing-zone sensor requests the day, declarative automation builds its
-marts, and a delivery that cannot be read fails its run, which alerts once on a real webhook.
+marts, and a delivery that cannot be read fails its run, which alerts once on a real webhook and
+once by e-mail, through a real SMTP server.
 Plain `dagster dev` on a throwaway instance reloads nothing the warehouse holds, and the daemon
 launches the daily schedule. Needs nothing but the project's own packages, so it never skips.
 """
@@ -27,7 +28,7 @@ from etl_assets.operations.instance import instance_at
 from etl_assets.pipeline import readers
 from etl_assets.pipeline.landing import daily_file, land, read_source
 from etl_assets.runtime import dagster_adapter
-from etl_assets_tests.support.alerting import Webhook
+from etl_assets_tests.support.alerting import Mailbox, Webhook, smtp_server
 from etl_assets_tests.support.servers import dagster_dev, free_port, graphql, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +60,11 @@ def _started(tmp_path: Path, webhook: Webhook):
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
     port = free_port()
+    with smtp_server() as mailbox:
+        yield from _served(tmp_path, home, webhook, mailbox, port)
+
+
+def _served(tmp_path: Path, home: Path, webhook: Webhook, mailbox: Mailbox, port: int):
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -66,17 +72,19 @@ def _started(tmp_path: Path, webhook: Webhook):
         "ETL_LANDING_DIR": str(tmp_path / "landing"),
         "ETL_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
         "ETL_ALERT_WEBHOOK_URL": webhook.url,
+        "ETL_ALERT_CHANNELS": mailbox.url(),
         "ETL_UI_BASE_URL": f"http://127.0.0.1:{port}",
         "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
         "ETL_SENSOR_INTERVAL_SECONDS": str(TICK_SECONDS),
     }
     with dagster_dev(REPO, env, tmp_path / "dagster_dev.log", port=port) as server:
-        yield _Deployment(tmp_path, home, webhook, server.port)
+        yield _Deployment(tmp_path, home, webhook, mailbox, server.port)
 
 
 class _Deployment:
-    def __init__(self, root: Path, home: Path, webhook: Webhook, port: int):
+    def __init__(self, root: Path, home: Path, webhook: Webhook, mailbox: Mailbox, port: int):
         self.root, self.home, self.webhook, self.port = root, home, webhook, port
+        self.mailbox = mailbox
         self.landing = root / "landing"
         self.warehouse = root / "warehouse.duckdb"
 
@@ -171,8 +179,14 @@ def test_landed_files_become_fresh_marts_and_a_bad_file_one_alert(deployment):
     text = deployment.webhook.bodies[0]["text"]
     assert BAD_DAY.isoformat() in text and "raw/flights" in text and "UTF-8" in text
     assert f"http://127.0.0.1:{deployment.port}/runs/" in text
+    [mail] = deployment.mailbox.messages  # the same alert, once, by e-mail
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    assert BAD_DAY.isoformat() in text and "raw/flights" in text and "UTF-8" in text
+    assert f"http://127.0.0.1:{deployment.port}/runs/" in text
     [alert] = deployment.alerts()
-    assert alert["kind"] == "run_failure" and alert["deliveries"] == {"webhook": None}
+    assert alert["kind"] == "run_failure"
+    kinds = sorted(name.split(":")[0] for name in alert["deliveries"])
+    assert kinds == ["mailto", "webhook"] and set(alert["deliveries"].values()) == {None}
     with deployment.instance() as instance:
         failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
     assert len(failed) == 1  # a delivery that cannot be read is not retried
