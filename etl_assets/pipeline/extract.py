@@ -213,7 +213,8 @@ def _refuse_changed_types(
         if c.dtype in _PARSES and c.source in position
     }
     seen: dict[int, tuple[int, str]] = {}  # position: values present, the first of them
-    for record in csv.reader(io.StringIO(text[text.find("\n") + 1 :])):
+    body = text[text.find("\n") + 1 :] if "\n" in text else ""  # the records after the header
+    for record in csv.reader(io.StringIO(body)):
         for at in list(pending):
             value = record[at].strip() if at < len(record) else ""
             if value in ("", "NA"):

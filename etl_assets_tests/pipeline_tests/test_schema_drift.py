@@ -244,3 +244,12 @@ def test_a_changed_type_is_told_by_the_rule_cleaning_types_values_with(landed_da
         assert python == sql, f"{contract.name}.{column.name}"
         compared += len(values)
     assert compared > 1000
+
+
+def test_a_header_alone_without_a_line_end_is_a_file_without_rows(tmp_path):
+    path = tmp_path / "flights.csv"
+    path.write_text(",".join(FLIGHTS.source_columns))  # no newline: no record, no value to type
+
+    verified = extract.verify_delivery(path, FLIGHTS)
+
+    assert (verified.rows, verified.undeclared, verified.missing) == (0, (), ())
