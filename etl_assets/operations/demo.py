@@ -93,15 +93,15 @@ def end_group(process: subprocess.Popen) -> None:
         process.wait(timeout=30)
 
 
-def caught_up(warehouse: Path, landing: Path, last: dt.date) -> bool:
+def caught_up(warehouse: Path, published: Path, landing: Path, last: dt.date) -> bool:
     """Every delivered file is in the warehouse, and the last day's marts are published (the
-    step after the marts, in the copy beside the warehouse that readers open)."""
+    step after the marts, in the copy readers open)."""
     files = [p for p in landing.rglob("*.csv") if not p.name.startswith(".")]
     identities = [extract.delivered(landing, p, None).identity for p in files]
     try:
         if len(extract.loaded_identities(warehouse, identities)) < len(identities):
             return False
-        return readers.covers(warehouse.with_name(f"{warehouse.stem}.marts.duckdb"), last)
+        return readers.covers(published, last)
     except (extract.WarehouseBusy, duckdb.Error):
         return False  # being written, or the marts are not there yet
 
@@ -114,6 +114,7 @@ def run_demo(
     port: int,
     home: Path,
     warehouse: Path,
+    published: Path,
     landing: Path,
     project: Path,
     timeout: float,
@@ -126,7 +127,7 @@ def run_demo(
         deadline = time.monotonic() + timeout
         with instance_at(home) as instance:
             while not (
-                caught_up(warehouse, landing, end)
+                caught_up(warehouse, published, landing, end)
                 and not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))
             ):
                 if time.monotonic() > deadline:

@@ -113,6 +113,7 @@ def run_soak(
     webhook_port: int,
     home: Path,
     warehouse: Path,
+    published: Path,
     landing: Path,
     alert_log: Path,
     project: Path,
@@ -181,7 +182,7 @@ def run_soak(
                 until(
                     "catching up",
                     lambda: (
-                        caught_up(warehouse, landing, end)
+                        caught_up(warehouse, published, landing, end)
                         and not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))
                         and all(a["delivered"] for a in sink.alerts())
                     ),

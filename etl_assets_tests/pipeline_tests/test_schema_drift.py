@@ -11,12 +11,13 @@ import pytest
 
 from etl_assets.pipeline import extract, quality, transform
 from etl_assets.pipeline.contract import FLIGHTS, WEATHER
-from etl_assets.pipeline.landing import daily_file, deliver
+from etl_assets.pipeline.landing import daily_file, days, deliver
 from etl_assets.pipeline.tables import Column, TableContract
 from etl_assets_tests.support.warehouse import LOAD_COLUMNS
 
 LOADED_AT = dt.datetime(2026, 12, 7, 6, 0, tzinfo=dt.timezone.utc)
 JAN1, JAN2, END = dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 4)
+DAYS = days(JAN1, END - dt.timedelta(days=1))  # the bundled days the tests land
 TABLES = ("raw.flights", "clean.flights", "quarantine.flights")
 FILE = "flights/2013-01-02.csv"
 GATE = Column("gate", "VARCHAR", "Departure gate.", source="gate")
@@ -30,14 +31,10 @@ WITH_GATE = dataclasses.replace(
 def load(landing, drift="warn", conn=None, contract=FLIGHTS):
     """Three days of flights through raw and clean, as the raw and clean steps load them."""
     conn = conn or duckdb.connect()
-    files = extract.daily_deliveries(landing, contract, extract_days())
+    files = extract.daily_deliveries(landing, contract, DAYS)
     extract.load_raw(conn, contract, files, LOADED_AT, JAN1, END, drift=drift)
     transform.load_clean(conn, contract, JAN1, END)
     return conn
-
-
-def extract_days():
-    return [JAN1 + dt.timedelta(days=n) for n in range((END - JAN1).days)]
 
 
 def sums(conn, exclude=()):
@@ -211,7 +208,7 @@ def test_a_changed_type_is_told_by_the_rule_cleaning_types_values_with(landed_da
     extract.load_raw(
         conn,
         WEATHER,
-        extract.daily_deliveries(landed_days, WEATHER, extract_days()),
+        extract.daily_deliveries(landed_days, WEATHER, DAYS),
         LOADED_AT,
         JAN1,
         END,
